@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// CXReview: chest X-ray classification for research review. Not for diagnostic use.
+import PackageDescription
+
+let package = Package(
+    name: "CXReview",
+    products: [
+        .executable(name: "cxreview", targets: ["cxreview"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries: one target each, imported by exactly one Swift target.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CLibPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(
+            name: "CDCMTK",
+            cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations"])],
+            linkerSettings: [
+                .linkedLibrary("dcmimage"), .linkedLibrary("dcmimgle"),
+                .linkedLibrary("dcmjpeg"), .linkedLibrary("ijg8"), .linkedLibrary("ijg12"),
+                .linkedLibrary("ijg16"), .linkedLibrary("dcmjpls"), .linkedLibrary("dcmtkcharls"),
+                .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
+                .linkedLibrary("stdc++"),
+            ]),
+
+        // Swift targets, one concern each.
+        .target(name: "XRayCore"),
+        .target(name: "DICOMDecoding", dependencies: ["XRayCore", "CDCMTK"]),
+        .target(name: "ImageDecoding", dependencies: ["XRayCore", "CLibPNG", "CJPEG"]),
+        .target(name: "Preprocessing", dependencies: ["XRayCore"]),
+        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"]),
+        .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
+        .target(
+            name: "Pipeline",
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet"]),
+        .executableTarget(
+            name: "cxreview",
+            dependencies: [
+                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
+        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore"]),
+        .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore"]),
+        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
+        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
+        .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,1 @@
+// Module DICOMDecoding: filled in by the commits that follow.

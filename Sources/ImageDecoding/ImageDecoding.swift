@@ -1,0 +1,1 @@
+// Module ImageDecoding: filled in by the commits that follow.

@@ -1,0 +1,1 @@
+// Module Kernels: filled in by the commits that follow.

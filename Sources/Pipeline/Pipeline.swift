@@ -1,0 +1,1 @@
+// Module Pipeline: filled in by the commits that follow.

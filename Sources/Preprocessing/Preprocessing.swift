@@ -1,0 +1,1 @@
+// Module Preprocessing: filled in by the commits that follow.

@@ -1,0 +1,1 @@
+// Module ResNet: filled in by the commits that follow.

@@ -1,0 +1,1 @@
+// Tests for CLI: filled in by the commits that follow.

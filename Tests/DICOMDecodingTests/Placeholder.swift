@@ -1,0 +1,1 @@
+// Tests for DICOMDecoding: filled in by the commits that follow.

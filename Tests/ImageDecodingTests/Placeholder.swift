@@ -1,0 +1,1 @@
+// Tests for ImageDecoding: filled in by the commits that follow.

@@ -1,0 +1,1 @@
+// Tests for Kernels: filled in by the commits that follow.

@@ -1,0 +1,1 @@
+// Tests for Preprocessing: filled in by the commits that follow.

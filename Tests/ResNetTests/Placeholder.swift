@@ -1,0 +1,1 @@
+// Tests for ResNet: filled in by the commits that follow.
