@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C libraries: one target each, imported by exactly one Swift target.
@@ -40,6 +41,9 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"]),
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
         .target(
+            name: "Training",
+            dependencies: ["XRayCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet"]),
         .executableTarget(
@@ -55,6 +59,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
     cxxLanguageStandard: .cxx17

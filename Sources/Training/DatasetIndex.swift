@@ -1,0 +1,185 @@
+import Foundation
+
+/// The labelled scans under a folder, in the layouts users actually have.
+///
+/// A file's class is its nearest ancestor folder whose name is a class (case, spaces, `_` and `-`
+/// do not matter: `COVID`, `Viral Pneumonia`, `covid-19`, `normal`); its split is the nearest
+/// ancestor named like `train`, `val`/`validation` or `test`; its source is the first folder
+/// below the root that is neither. So the Kaggle COVID-19 Radiography Database (`COVID/images/`,
+/// `Normal/`, `Viral Pneumonia/`), `train/` + `test/` splits, plain `covid/normal/viral` folders
+/// and `extra/<source>/<class>/` all load. Folders of other classes (e.g. `Lung_Opacity`) and
+/// mask folders are skipped with a notice.
+public struct DatasetIndex: Sendable {
+    public enum Split: String, Sendable, Codable, CaseIterable, Comparable {
+        case train, validation, test
+        public static func < (a: Split, b: Split) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+    }
+
+    public struct Entry: Sendable, Hashable, Codable {
+        public let path: String
+        /// One of `DatasetIndex.classes`.
+        public let label: String
+        public let split: Split?
+        /// The first folder below the root that is neither a split nor a class, if any.
+        public let source: String?
+        /// Patient ID from a `manifest.csv` beside the class folders, when one names this file.
+        public let patientID: String?
+    }
+
+    /// Canonical class names, in the order the tutorial's model outputs them.
+    public static let classes = ["normal", "viral", "covid"]
+
+    public let root: URL
+    public private(set) var entries: [Entry]
+    /// What was skipped and why, one sentence each.
+    public private(set) var notices: [String]
+
+    /// Maps a folder name to a class, or nil.
+    public static func canonicalClass(_ folder: String) -> String? {
+        switch squash(folder) {
+        case "normal", "normals", "healthy", "nofinding": return "normal"
+        case "viral", "viralpneumonia", "pneumoniaviral", "virus", "virals": return "viral"
+        case "covid", "covid19", "covid2019", "sarscov2", "coronavirus": return "covid"
+        default: return nil
+        }
+    }
+
+    static func canonicalSplit(_ folder: String) -> Split? {
+        switch squash(folder) {
+        case "train", "training": return .train
+        case "val", "valid", "validation", "dev": return .validation
+        case "test", "testing", "holdout": return .test
+        default: return nil
+        }
+    }
+
+    /// Folder names that hold classes the model does not have, or non-image material.
+    static func isKnownOtherFolder(_ folder: String) -> Bool {
+        let k = squash(folder)
+        return ["lungopacity", "bacterial", "bacteria", "pneumoniabacterial", "masks", "mask", "tuberculosis"].contains(k)
+    }
+
+    static func squash(_ s: String) -> String { s.lowercased().filter { $0.isLetter || $0.isNumber } }
+
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom", "dic", ""]
+
+    public enum Failure: Error, Sendable, CustomStringConvertible, Equatable {
+        case notAFolder(String)
+        case noLabelledScans(String, skipped: [String])
+
+        public var description: String {
+            switch self {
+            case let .notAFolder(p):
+                return "\(p) is not a folder; point at a folder with covid/, normal/ and viral/ (or train/ and test/ holding them)."
+            case let .noLabelledScans(p, skipped):
+                return "\(p) holds no scans in folders named covid, normal or viral (case and spacing do not matter)"
+                    + (skipped.isEmpty ? "" : "; skipped: " + skipped.joined(separator: "; "))
+                    + ". Arrange the scans as <class>/<file> or <split>/<class>/<file>."
+            }
+        }
+    }
+
+    /// Walks `root`, not following symbolic links, skipping hidden files and folders.
+    public static func scan(_ root: URL) throws(Failure) -> DatasetIndex {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+            throw .notAFolder(root.path)
+        }
+        let rootComponents = root.standardizedFileURL.pathComponents
+        var entries: [Entry] = []
+        var skipped: [String: Int] = [:]
+        var manifests: [String: [String: String]] = [:]  // folder path → file (relative) → patient ID
+        let keys: [URLResourceKey] = [.isRegularFileKey, .isDirectoryKey, .isSymbolicLinkKey]
+        guard let walker = FileManager.default.enumerator(
+            at: root, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles])
+        else { throw .notAFolder(root.path) }
+
+        for case let url as URL in walker {
+            guard let values = try? url.resourceValues(forKeys: Set(keys)) else { continue }
+            if values.isSymbolicLink == true { continue }
+            let rel = Array(url.standardizedFileURL.pathComponents.dropFirst(rootComponents.count))
+            if values.isDirectory == true {
+                if isKnownOtherFolder(url.lastPathComponent) {
+                    let n = (FileManager.default.enumerator(atPath: url.path)?.allObjects.count) ?? 0
+                    skipped[rel.joined(separator: "/"), default: 0] += n
+                    walker.skipDescendants()
+                }
+                continue
+            }
+            guard values.isRegularFile == true else { continue }
+            let ext = url.pathExtension.lowercased()
+            if url.lastPathComponent.lowercased() == "manifest.csv" { continue }
+            guard imageExtensions.contains(ext) else { continue }
+            let folders = rel.dropLast()
+            guard let classIndex = folders.lastIndex(where: { canonicalClass($0) != nil }) else {
+                if let top = folders.first { skipped[top, default: 0] += 1 } else { skipped[".", default: 0] += 1 }
+                continue
+            }
+            // Kaggle's class folders hold images/ and masks/: only images/ (or files directly) count.
+            let below = folders[(classIndex + 1)...]
+            if let first = below.first, squash(first) != "images" { skipped[rel.dropLast().joined(separator: "/"), default: 0] += 1; continue }
+            let label = canonicalClass(folders[classIndex])!
+            let split = folders[..<classIndex].last(where: { canonicalSplit($0) != nil }).flatMap(canonicalSplit)
+            let sourceFolders = folders[..<classIndex].filter { canonicalSplit($0) == nil }
+            let source = sourceFolders.first
+            // A manifest.csv in the folder that holds the class folders may give patient IDs.
+            let parent = root.appendingPathComponent(folders[..<classIndex].joined(separator: "/"))
+            let manifest = manifests[parent.path] ?? loadManifest(parent.appendingPathComponent("manifest.csv"))
+            manifests[parent.path] = manifest
+            let relToParent = rel[classIndex...].joined(separator: "/")
+            entries.append(Entry(path: url.path, label: label, split: split, source: source,
+                                 patientID: manifest[relToParent].flatMap { $0.isEmpty ? nil : $0 }))
+        }
+        let notices = skipped.sorted { $0.key < $1.key }.map { "skipped \($0.key)/ (\($0.value) files): not a covid, normal or viral folder" }
+        guard !entries.isEmpty else { throw .noLabelledScans(root.path, skipped: notices) }
+        entries.sort { $0.path < $1.path }
+        return DatasetIndex(root: root, entries: entries, notices: notices)
+    }
+
+    /// `file` → `patient_id` from a manifest with those two columns; empty when there is none.
+    static func loadManifest(_ url: URL) -> [String: String] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+        let rows = CSV.parse(text)
+        guard let header = rows.first, let fi = header.firstIndex(of: "file"), let pi = header.firstIndex(of: "patient_id")
+        else { return [:] }
+        var map: [String: String] = [:]
+        for row in rows.dropFirst() where row.count > max(fi, pi) { map[row[fi]] = row[pi] }
+        return map
+    }
+
+    /// Number of scans per split and class.
+    public func counts() -> [Split?: [String: Int]] {
+        var c: [Split?: [String: Int]] = [:]
+        for e in entries { c[e.split, default: [:]][e.label, default: 0] += 1 }
+        return c
+    }
+
+    public func entries(in split: Split?) -> [Entry] { entries.filter { $0.split == split } }
+}
+
+/// RFC 4180 CSV: quoted fields, doubled quotes, CR LF or LF line ends.
+enum CSV {
+    static func parse(_ text: String) -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = ""
+        var quoted = false, afterQuote = false
+        for ch in text {
+            if quoted {
+                if ch == "\"" { quoted = false; afterQuote = true } else { field.append(ch) }
+                continue
+            }
+            switch ch {
+            case "\"": if afterQuote { field.append("\"") }; quoted = true
+            case ",": row.append(field); field = ""
+            case "\n", "\r\n":
+                row.append(field); field = ""
+                if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
+                row = []
+            case "\r": break
+            default: field.append(ch)
+            }
+            afterQuote = false
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+}
