@@ -144,8 +144,9 @@ extern "C" int32_t cdcmtk_file_open(const char *path, cdcmtk_file **out_file) {
         }
         appendWarnings(file->messages, log.warnings);
         if (!s.hasDICM) {
-            file->messages.push_back("no DICOM file meta header (ACR-NEMA style data set); transfer syntax detected as " +
-                                     (file->transferSyntaxName.empty() ? std::string("unknown") : file->transferSyntaxName));
+            file->messages.push_back("no DICOM file meta header (ACR-NEMA style data set), read as " +
+                                     (file->transferSyntaxName.empty() ? std::string("an unknown transfer syntax")
+                                                                       : file->transferSyntaxName));
         }
 
         // Text to UTF-8 according to Specific Character Set. On failure keep the bytes as stored; the Swift
