@@ -236,7 +236,13 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
     });
 }
 
-extern "C" void cdcmtk_image_free(cdcmtk_image *image) { delete image; }
+extern "C" void cdcmtk_image_free(cdcmtk_image *image) {
+    try {
+        delete image;
+    } catch (...) {
+        // Destroying vectors and strings does not throw; nothing sensible to do if it did.
+    }
+}
 
 extern "C" int32_t cdcmtk_image_width(const cdcmtk_image *image) { return image ? image->width : 0; }
 extern "C" int32_t cdcmtk_image_height(const cdcmtk_image *image) { return image ? image->height : 0; }

@@ -180,26 +180,23 @@ extern "C" void cdcmtk_file_free(cdcmtk_file *file) {
 
 extern "C" const char *cdcmtk_file_string(cdcmtk_file *file, uint16_t group, uint16_t element) {
     if (file == nullptr) return nullptr;
-    const char *result = nullptr;
-    cdcmtk::guarded([&]() -> int32_t {
+    try {  // the single boundary; failures give NULL and leave cdcmtk_last_error() alone
         const uint32_t key = (static_cast<uint32_t>(group) << 16) | element;
         auto cached = file->strings.find(key);
-        if (cached != file->strings.end()) {
-            result = cached->second.empty() ? nullptr : cached->second.c_str();
-            return CDCMTK_OK;
+        if (cached == file->strings.end()) {
+            OFString value;
+            DcmItem *item = group == 0x0002 ? static_cast<DcmItem *>(file->format.getMetaInfo())
+                                            : static_cast<DcmItem *>(file->format.getDataset());
+            cdcmtk::LogCapture log;  // keep DCMTK quiet about absent or odd values
+            if (item == nullptr || item->findAndGetOFStringArray(DcmTagKey(group, element), value).bad()) {
+                value.clear();
+            }
+            cached = file->strings.emplace(key, std::string(value.c_str(), value.length())).first;
         }
-        OFString value;
-        DcmItem *item = group == 0x0002 ? static_cast<DcmItem *>(file->format.getMetaInfo())
-                                        : static_cast<DcmItem *>(file->format.getDataset());
-        cdcmtk::LogCapture log;  // keep DCMTK quiet about absent or odd values
-        if (item == nullptr || item->findAndGetOFStringArray(DcmTagKey(group, element), value).bad()) {
-            value.clear();
-        }
-        auto inserted = file->strings.emplace(key, std::string(value.c_str(), value.length()));
-        result = inserted.first->second.empty() ? nullptr : inserted.first->second.c_str();
-        return CDCMTK_OK;
-    });
-    return result;
+        return cached->second.empty() ? nullptr : cached->second.c_str();
+    } catch (...) {
+        return nullptr;
+    }
 }
 
 extern "C" const char *cdcmtk_file_transfer_syntax_uid(const cdcmtk_file *file) {

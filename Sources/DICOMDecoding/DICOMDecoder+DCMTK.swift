@@ -66,7 +66,7 @@ final class DCMTKFile {
             guard let path else { return Int32(bitPattern: CDCMTK_INVALID_ARGUMENT.rawValue) }
             return cdcmtk_file_open(path, &raw)
         })
-        guard status == .ok, let raw else { throw error(status, file: name, url: url) }
+        guard status == .ok, let raw else { throw error(status, file: name) }
         return DCMTKFile(handle: raw, fileName: name)
     }
 
@@ -137,7 +137,7 @@ final class DCMTKFile {
                     file: fileName, syntax: metadata.transferSyntaxName ?? "an unknown transfer syntax",
                     uid: metadata.transferSyntaxUID ?? "unknown UID")
             }
-            throw Self.error(status, file: fileName, url: nil)
+            throw Self.error(status, file: fileName)
         }
         let image = DCMTKImage(handle: raw)
         let notes = DecodingNotes(
@@ -148,7 +148,7 @@ final class DCMTKFile {
     }
 
     /// The error for a failed shim call, with the shim's message as the cause.
-    private static func error(_ status: ShimStatus, file: String, url: URL?) -> DICOMError {
+    private static func error(_ status: ShimStatus, file: String) -> DICOMError {
         let cause = lastShimError()
         switch status {
         case .notDICOM: return .notDICOM(file: file, cause: cause)
@@ -189,7 +189,7 @@ final class DCMTKFile {
                                     Int32(clamping: bitsStored), windowCenter, windowWidth, patientName)
             }
         })
-        guard status == .ok else { throw error(status, file: name, url: url) }
+        guard status == .ok else { throw error(status, file: name) }
     }
 }
 

@@ -151,19 +151,25 @@ struct DICOMDecoderTests {
     @Test func decodesConcurrently() async throws {
         let files = ["CR-MONO1-10-chest.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", Support.siim,
                      "CT_small.dcm", "SC_rgb_jpeg_dcmtk.dcm", "JPEG2000.dcm", "reportsi.dcm"]
-        func outcome(_ name: String) -> String {
-            do { return "\(try DICOMDecoder().decode(contentsOf: Support.fixture(name)).image.pixels.hashValue)" }
-            catch { return error.description }
+        /// The decoded pixels, or the error text: what one decode produced.
+        @Sendable func outcome(_ name: String) -> String {
+            do {
+                let pixels = try DICOMDecoder().decode(contentsOf: Support.fixture(name)).image.pixels
+                return "\(pixels.count) pixels, FNV-1a \(pixels.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })"
+            } catch {
+                return error.description
+            }
         }
         let serial = files.map(outcome)
         let parallel = await withTaskGroup(of: (Int, String).self) { group in
-            for round in 0..<4 {
-                for (i, name) in files.enumerated() { group.addTask { (i + round * 0, outcome(name)) } }
+            for _ in 0..<4 {
+                for (i, name) in files.enumerated() { group.addTask { (i, outcome(name)) } }
             }
             var results: [(Int, String)] = []
             for await r in group { results.append(r) }
             return results
         }
+        #expect(parallel.count == files.count * 4)
         for (i, result) in parallel { #expect(result == serial[i], "\(files[i])") }
     }
 }

@@ -10,7 +10,8 @@
  *   it with the matching cdcmtk_*_free function exactly once. Passing NULL to a *_free function is safe.
  * - Strings returned by accessor functions are UTF-8, NUL-terminated and owned by the handle they came
  *   from: they stay valid until that handle is freed. Do not free them.
- * - Passing a NULL handle to an accessor is safe: it returns NULL / 0.
+ * - Passing a NULL handle to an accessor is safe: it returns NULL / 0. Accessors (the getters of a handle)
+ *   never fail loudly and leave cdcmtk_last_error() unchanged.
  *
  * Thread safety
  * - Codec registration and log configuration happen once per process inside the shim (std::call_once),
