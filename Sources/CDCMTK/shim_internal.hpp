@@ -1,0 +1,85 @@
+// Internal to the CDCMTK shim (not part of the C interface): shared state and helpers.
+#ifndef CDCMTK_SHIM_INTERNAL_HPP
+#define CDCMTK_SHIM_INTERNAL_HPP
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dctk.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cdcmtk.h"
+
+struct cdcmtk_file {
+    DcmFileFormat format;
+    bool hasMetaHeader = false;
+    std::string transferSyntaxUID;
+    std::string transferSyntaxName;
+    std::vector<std::string> messages;
+    std::map<uint32_t, std::string> strings;  // cache for cdcmtk_file_string, keeps returned pointers alive
+    std::string path;
+};
+
+struct cdcmtk_image {
+    int32_t width = 0;
+    int32_t height = 0;
+    std::vector<uint8_t> pixels;
+    int32_t windowKind = CDCMTK_WINDOW_NONE;
+    double windowCenter = 0;
+    double windowWidth = 0;
+    std::string windowExplanation;
+    bool inverted = false;
+    bool convertedFromColour = false;
+    int32_t frameCount = 1;
+    std::vector<std::string> messages;
+};
+
+namespace cdcmtk {
+
+/// Registers the RLE, JPEG and JPEG-LS decoders and routes DCMTK's log into LogCapture; once per process.
+void initializeOnce();
+
+/// Sets the calling thread's last error message and returns `status`.
+int32_t fail(int32_t status, const std::string &message);
+void clearError();
+
+/// While alive, DCMTK log events (warnings and errors) raised on this thread are collected in `lines`
+/// instead of going to stderr. Nested captures are not supported (the innermost wins).
+class LogCapture {
+public:
+    LogCapture();
+    ~LogCapture();
+    LogCapture(const LogCapture &) = delete;
+    LogCapture &operator=(const LogCapture &) = delete;
+    std::vector<std::string> warnings;  // "W"-level events, in order
+    std::vector<std::string> errors;    // "E"/"F"-level events, in order
+    /// The error lines joined with "; " (or "" if none).
+    std::string joinedErrors() const;
+private:
+    LogCapture *previous_;
+};
+
+/// A status on exceptions escaping the body: the single try/catch boundary of an exported function.
+template <typename Body>
+int32_t guarded(Body &&body) noexcept {
+    try {
+        clearError();
+        return body();
+    } catch (const std::bad_alloc &) {
+        return fail(CDCMTK_OUT_OF_MEMORY, "out of memory");
+    } catch (const std::exception &e) {
+        return fail(CDCMTK_INTERNAL, std::string("unexpected C++ exception: ") + e.what());
+    } catch (...) {
+        return fail(CDCMTK_INTERNAL, "unexpected C++ exception");
+    }
+}
+
+/// "BasicTextSRStorage" -> "Basic Text SR"; unknown UIDs give "SOP class <uid>".
+std::string readableSOPClass(const char *uid);
+
+}  // namespace cdcmtk
+
+#endif

@@ -1,0 +1,40 @@
+import Foundation
+import XRayCore
+
+/// Decodes DICOM files with DCMTK into display-ready grey images (bones white), with header fields and notes
+/// on how the picture was made. Stateless and thread-safe; DCMTK's codecs are registered once per process.
+public struct DICOMDecoder: Sendable {
+    public init() {}
+
+    /// Decodes the first frame to a display-ready 8-bit grey image (bones white) with header fields and notes.
+    ///
+    /// Modality LUT / rescale first, then the file's first window, else its first VOI LUT, else (for more than
+    /// 8 bits) an automatic 0.5-99.5 percentile window; MONOCHROME1 and Presentation LUT Shape INVERSE are
+    /// rendered inverted; colour is converted to grey (ITU-R 601 luma). Rows x Columns are checked against
+    /// `ImageLimits` before pixels are decoded.
+    public func decode(contentsOf url: URL) throws(DICOMError) -> DecodedScan {
+        try DCMTKFile.open(url).decodeFirstFrame()
+    }
+
+    /// Cheap check used for sniffing: true if the file has 'DICM' at offset 128, or DCMTK can parse it as a
+    /// bare dataset (ACR-NEMA style, no meta header).
+    public static func isProbablyDICOM(_ url: URL) -> Bool {
+        DCMTKFile.isProbablyDICOM(url)
+    }
+
+    /// Writes a simple uncompressed (Explicit VR Little Endian) 16-bit MONOCHROME2 Secondary Capture image
+    /// with the given window, patient name and freshly generated Study/Series/SOP Instance UIDs.
+    ///
+    /// - Parameters:
+    ///   - pixels: `width * height` values, row-major, top row first; each must fit in `bitsStored` bits.
+    ///   - bitsStored: 1...16.
+    ///   - patientName: DICOM PN text (e.g. "Müller^Zoë"); non-ASCII names are written as UTF-8 (ISO_IR 192).
+    public static func writeMonochrome16(
+        width: Int, height: Int, pixels: [UInt16], bitsStored: Int = 16,
+        windowCenter: Double, windowWidth: Double, patientName: String = "", to url: URL
+    ) throws(DICOMError) {
+        try DCMTKFile.writeMonochrome16(
+            width: width, height: height, pixels: pixels, bitsStored: bitsStored,
+            windowCenter: windowCenter, windowWidth: windowWidth, patientName: patientName, to: url)
+    }
+}

@@ -1,1 +1,0 @@
-// Module DICOMDecoding: filled in by the commits that follow.

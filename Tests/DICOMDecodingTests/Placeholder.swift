@@ -1,1 +1,0 @@
-// Tests for DICOMDecoding: filled in by the commits that follow.
