@@ -249,7 +249,11 @@ def main():
     for (w, h, ow, oh) in [(640, 640, 224, 224), (1024, 1024, 224, 224), (1955, 1841, 224, 224),
                            (157, 300, 224, 224), (100, 80, 224, 224), (224, 500, 224, 150),
                            (500, 224, 150, 224), (300, 200, 111, 67), (1, 1, 5, 3),
-                           (7, 3000, 50, 100)]:
+                           (7, 3000, 50, 100),
+                           # Pass order (Pillow 13: vertical first when the height shrinks by more
+                           # than twice as many pixels as the width): at, just past, and clearly past
+                           # the boundary.
+                           (100, 100, 80, 60), (100, 100, 80, 59), (22, 94, 11, 58)]:
         im = Image.fromarray(pattern(w, h), "L")
         write_pgm("resize_%dx%d_to_%dx%d.pgm" % (w, h, ow, oh), np.asarray(im.resize((ow, oh), Image.BILINEAR)))
 
