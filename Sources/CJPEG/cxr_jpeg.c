@@ -17,7 +17,11 @@ typedef struct {
 static void on_error_exit(j_common_ptr cinfo) {
     error_manager *e = (error_manager *)cinfo->err;
     (*cinfo->err->format_message)(cinfo, e->result->message);
-    longjmp(e->jump, 1);
+    // Valid files libjpeg's 8-bit build does not decode (12-bit, lossless, hierarchical...).
+    int code = cinfo->err->msg_code;
+    int unsupported = code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED ||
+                      code == JERR_NOT_COMPILED;
+    longjmp(e->jump, unsupported ? 2 : 1);
 }
 
 static void on_emit_message(j_common_ptr cinfo, int level) {
@@ -52,7 +56,14 @@ int cxr_jpeg_decode(
     err.pub.output_message = on_output_message;
     err.result = result;
 
-    if (setjmp(err.jump)) {
+    // setjmp only in a switch controlling expression, one of the forms C allows.
+    switch (setjmp(err.jump)) {
+    case 0:
+        break;
+    case 2:
+        status = CXR_JPEG_UNSUPPORTED;
+        /* fall through */
+    default:
         jpeg_destroy_decompress(&cinfo);
         cxr_jpeg_free(result);
         return status;

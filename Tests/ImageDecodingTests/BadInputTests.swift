@@ -104,6 +104,24 @@ import XRayCore
         #expect(reason.contains("CMYK") || reason.contains("YCCK"))
     }
 
+    /// Valid JPEG kinds libjpeg's 8-bit build cannot decode (made by patching the frame header).
+    @Test func twelveBitAndLosslessJPEGsAreUnsupported() throws {
+        let bytes = try Fixtures.bytes("grey.jpg")
+        guard let sof = bytes.indices.dropLast().first(where: { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 }) else {
+            Issue.record("no SOF0 in grey.jpg"); return
+        }
+        var twelveBit = bytes
+        twelveBit[sof + 4] = 12  // sample precision
+        var lossless = bytes
+        lossless[sof + 1] = 0xC3  // SOF3, lossless
+        for (data, name, phrase) in [(twelveBit, "12bit.jpg", "precision 12"), (lossless, "lossless.jpg", "SOF type 0xc3")] {
+            let e = error { () throws(ImageDecodingError) in try JPEGDecoder().decode(data: data, name: name) }
+            guard case let .unsupported(file, reason)? = e else { Issue.record("\(name): expected .unsupported, got \(String(describing: e))"); continue }
+            #expect(file == name)
+            #expect(reason.contains(phrase), "\(reason)")
+        }
+    }
+
     struct Bomb: Sendable, CustomTestStringConvertible {
         var file: String
         var width: Int

@@ -15,7 +15,8 @@ enum {
     CXR_JPEG_TOO_LARGE = 1,
     /// libjpeg reported an error (or the data ended early); `message` says what.
     CXR_JPEG_ERROR = 2,
-    /// A colour space this decoder does not convert (CMYK, YCCK, unknown); `message` names it.
+    /// A valid JPEG this decoder does not handle: CMYK/YCCK/unknown colour space, 12-bit or
+    /// lossless/hierarchical coding; `message` says which.
     CXR_JPEG_UNSUPPORTED = 3,
     CXR_JPEG_NO_MEMORY = 4,
 };
