@@ -16,12 +16,10 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(
-            name: "CLibPNG", pkgConfig: "libpng16",
-            providers: [.apt(["libpng-dev"])]),
-        .systemLibrary(
-            name: "CJPEG", pkgConfig: "libjpeg",
-            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // libpng and libjpeg report errors by longjmp, so each has a small C entry point that
+        // catches them (setjmp) and returns a status and message (apt: libpng-dev, libjpeg62-turbo-dev).
+        .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(
             name: "CDCMTK",
             cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations"])],

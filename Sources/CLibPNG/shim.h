@@ -1,2 +1,0 @@
-// libpng 1.6 (Debian libpng-dev).
-#include <png.h>

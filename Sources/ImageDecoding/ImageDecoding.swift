@@ -1,1 +1,0 @@
-// Module ImageDecoding: filled in by the commits that follow.

@@ -1,1 +1,0 @@
-// Module Preprocessing: filled in by the commits that follow.

@@ -1,1 +1,0 @@
-// Tests for ImageDecoding: filled in by the commits that follow.

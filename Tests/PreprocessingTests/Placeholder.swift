@@ -1,1 +1,0 @@
-// Tests for Preprocessing: filled in by the commits that follow.
