@@ -1,0 +1,64 @@
+import XRayCore
+
+/// max(x, 0) elementwise.
+public enum ReLU {
+    public static func forward(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, scalars: x.scalars.map { max($0, 0) })
+    }
+
+    public static func forward(inPlace x: FeatureMap) {
+        for i in 0..<x.count { x.base[i] = max(x.base[i], 0) }
+    }
+}
+
+/// Softmax along the last dimension, computed stably (max subtracted, sums in Double).
+public enum Softmax {
+    public static func forward(_ x: Tensor) -> Tensor {
+        precondition(!x.shape.isEmpty, "softmax needs at least one dimension")
+        let n = x.shape.last!
+        var out = x.scalars
+        guard n > 0 else { return x }
+        for start in stride(from: 0, to: out.count, by: n) {
+            let row = out[start..<(start + n)]
+            let m = row.max()!
+            var sum = 0.0
+            for i in start..<(start + n) { let e = Double(out[i] - m).exp; out[i] = Float(e); sum += e }
+            for i in start..<(start + n) { out[i] = Float(Double(out[i]) / sum) }
+        }
+        return Tensor(shape: x.shape, scalars: out)
+    }
+
+    /// Softmax of one row.
+    public static func forward(_ row: [Float]) -> [Float] {
+        forward(Tensor(shape: [row.count], scalars: row)).scalars
+    }
+}
+
+/// Elementwise a + b (same shape).
+public enum Add {
+    public static func forward(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+        return Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map { $0 + $1 })
+    }
+
+    public static func forward(_ a: FeatureMap, plus b: FeatureMap, into out: FeatureMap) {
+        precondition(a.shape == b.shape && a.shape == out.shape, "add: shapes \(a.shape), \(b.shape), \(out.shape) differ")
+        for i in 0..<a.count { out.base[i] = a.base[i] + b.base[i] }
+    }
+}
+
+extension Double {
+    /// eˣ without libm (Kernels imports no C maths): Cody–Waite reduction x = k·ln2 + r, |r| ≤ ln2/2,
+    /// then a degree-13 Taylor polynomial (error below 1e-16 relative), scaled by 2ᵏ.
+    fileprivate var exp: Double {
+        if isNaN { return self }
+        if self > 709.78 { return .infinity }
+        if self < -745.2 { return 0 }
+        let ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10
+        let k = (self / 0.693147180559945309417).rounded()
+        let r = (self - k * ln2Hi) - k * ln2Lo
+        var p = 1.0
+        for i in stride(from: 13, through: 1, by: -1) { p = 1 + p * r / Double(i) }
+        return Double(sign: .plus, exponent: Int(k), significand: p)
+    }
+}

@@ -1,0 +1,190 @@
+import XRayCore
+
+/// A 2-D convolution layer with fixed (inference) weights: im2col + sgemm, or Winograd F(4×4, 3×3)
+/// for 3×3 stride-1 padding-1 convolutions.
+///
+/// The forward pass works on one image at a time, writes into caller-owned memory and fuses the
+/// epilogue (bias, optional residual add, optional ReLU) into the pass over the GEMM output.
+/// `parts` > 1 splits the image's work between that many threads.
+public final class Conv2D: Sendable {
+    public enum Algorithm: Sendable, Equatable {
+        /// Patches unfolded into a matrix, then one sgemm.
+        case im2col
+        /// Winograd F(4×4, 3×3): 36 sgemms in the transform domain, 4× fewer multiplies. 3×3, stride 1, padding 1 only.
+        case winograd
+    }
+
+    public let geometry: ConvGeometry
+    public let algorithm: Algorithm
+    /// im2col: [Cout, Cin·kh·kw]; winograd: [36, Cout, Cin] (transformed).
+    let weights: FloatStorage
+    let bias: FloatStorage
+
+    /// - Parameters:
+    ///   - weight: [Cout, Cin, kh, kw] with kh == kw.
+    ///   - bias: [Cout], or nil for none.
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, algorithm: Algorithm = .im2col) {
+        precondition(weight.shape.count == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [Cout, Cin, k, k], got \(weight.shape)")
+        let g = ConvGeometry(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: weight.shape[2],
+                             stride: stride, padding: padding)
+        if let bias { precondition(bias.shape == [g.outChannels], "conv bias must be [\(g.outChannels)], got \(bias.shape)") }
+        geometry = g
+        self.algorithm = algorithm
+        switch algorithm {
+        case .im2col:
+            weights = FloatStorage(weight.scalars)
+        case .winograd:
+            precondition(Winograd.supports(g), "Winograd F(4x4,3x3) needs a 3x3 stride-1 padding-1 convolution, got \(g)")
+            weights = FloatStorage(Winograd.transformWeights(weight.scalars, outChannels: g.outChannels, inChannels: g.inChannels))
+        }
+        self.bias = FloatStorage(bias?.scalars ?? [Float](repeating: 0, count: g.outChannels))
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        (geometry.outputHeight(height), geometry.outputWidth(width))
+    }
+
+    /// Floats of scratch `forward` needs for one image of this size split into `parts`.
+    public func scratchCount(height: Int, width: Int, parts: Int) -> Int {
+        switch algorithm {
+        case .winograd:
+            return Winograd.scratchCount(geometry, height: height, width: width, parts: parts)
+        case .im2col:
+            let (oh, ow) = outputSize(height: height, width: width)
+            let n = oh * ow, k = geometry.patchSize
+            if geometry.isPointwise { return 0 }
+            if n >= Self.columnSplitThreshold { return parts * k * chunkColumns }
+            return k * n
+        }
+    }
+
+    /// Output columns at which the im2col path switches from "whole matrix, split output channels"
+    /// to "each thread unfolds and multiplies its own column chunks".
+    static let columnSplitThreshold = 2048
+    var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
+
+    /// output = relu?(conv(input) + bias + residual?) for one image.
+    public func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
+                        scratch: Scratch, parts: Int = 1) {
+        let g = geometry
+        let (oh, ow) = outputSize(height: input.height, width: input.width)
+        precondition(input.channels == g.inChannels, "conv expects \(g.inChannels) input channels, got \(input.channels)")
+        precondition(output.shape == [g.outChannels, oh, ow], "conv output must be \([g.outChannels, oh, ow]), got \(output.shape)")
+        if let residual { precondition(residual.shape == output.shape, "residual \(residual.shape) != output \(output.shape)") }
+        precondition(scratch.count >= scratchCount(height: input.height, width: input.width, parts: parts), "conv scratch too small")
+        let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
+        switch algorithm {
+        case .winograd:
+            Winograd.forward(input, weights: weights.base, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+        case .im2col:
+            forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+        }
+    }
+
+    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+        let g = geometry, w = weights.base
+        let n = output.planeSize, k = g.patchSize, cout = g.outChannels
+        if g.isPointwise {
+            Parallel.run(parts: parts) { part in
+                let rows = part.range(of: cout)
+                GEMM.sgemm(m: rows.count, n: n, k: k, a: w + rows.lowerBound * k, lda: k, b: input.base, ldb: n,
+                           c: output.base + rows.lowerBound * n, ldc: n)
+                epilogue.apply(output.base, ld: n, rows: rows, columns: 0..<n)
+            }
+        } else if n >= Self.columnSplitThreshold {
+            let chunk = chunkColumns
+            Parallel.run(parts: parts) { part in
+                let col = scratch.base + part.index * k * chunk
+                let mine = part.range(of: n)
+                var start = mine.lowerBound
+                while start < mine.upperBound {
+                    let cols = start..<min(mine.upperBound, start + chunk)
+                    Im2Col.forward(input, geometry: g, channels: 0..<g.inChannels, columns: cols, into: col, ldcol: cols.count)
+                    GEMM.sgemm(m: cout, n: cols.count, k: k, a: w, lda: k, b: col, ldb: cols.count,
+                               c: output.base + cols.lowerBound, ldc: n)
+                    epilogue.apply(output.base, ld: n, rows: 0..<cout, columns: cols)
+                    start = cols.upperBound
+                }
+            }
+        } else {
+            let col = scratch.base, taps = g.kernelHeight * g.kernelWidth
+            Parallel.run(parts: parts) { part in
+                let channels = part.range(of: g.inChannels)
+                Im2Col.forward(input, geometry: g, channels: channels, columns: 0..<n,
+                               into: col + channels.lowerBound * taps * n, ldcol: n)
+            }
+            Parallel.run(parts: parts) { part in
+                let rows = part.range(of: cout)
+                GEMM.sgemm(m: rows.count, n: n, k: k, a: w + rows.lowerBound * k, lda: k, b: col, ldb: n,
+                           c: output.base + rows.lowerBound * n, ldc: n)
+                epilogue.apply(output.base, ld: n, rows: rows, columns: 0..<n)
+            }
+        }
+    }
+
+    /// Tensor convenience: [N, Cin, H, W] → [N, Cout, oh, ow], images one after another.
+    public func callAsFunction(_ input: Tensor, relu: Bool = false, parts: Int = 1) -> Tensor {
+        precondition(input.shape.count == 4, "conv input must be [N, C, H, W], got \(input.shape)")
+        let (batch, h, w) = (input.shape[0], input.shape[2], input.shape[3])
+        let (oh, ow) = outputSize(height: h, width: w)
+        let inCount = geometry.inChannels * h * w, outCount = geometry.outChannels * oh * ow
+        let scratchCount = scratchCount(height: h, width: w, parts: parts)
+        let space = Workspace(capacity: inCount + outCount + scratchCount)
+        let x = space.featureMap(at: 0, channels: geometry.inChannels, height: h, width: w)
+        let y = space.featureMap(at: inCount, channels: geometry.outChannels, height: oh, width: ow)
+        var out = [Float](repeating: 0, count: batch * outCount)
+        for i in 0..<batch {
+            x.load(from: input, image: i)
+            forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
+            y.store(into: &out, image: i)
+        }
+        return Tensor(shape: [batch, geometry.outChannels, oh, ow], scalars: out)
+    }
+
+    /// Reference forward on tensors (im2col + sgemm per image), no preparation: [N, Cin, H, W] → [N, Cout, oh, ow].
+    public static func forward(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+        Conv2D(weight: weight, bias: bias, stride: stride, padding: padding)(input)
+    }
+}
+
+/// The fused pass over a GEMM output: + bias[row], + residual, then ReLU.
+struct Epilogue: @unchecked Sendable {
+    let bias: UnsafePointer<Float>
+    let residual: UnsafePointer<Float>?
+    let relu: Bool
+
+    init(bias: UnsafeMutablePointer<Float>, residual: UnsafeMutablePointer<Float>?, relu: Bool) {
+        self.bias = UnsafePointer(bias)
+        self.residual = residual.map { UnsafePointer($0) }
+        self.relu = relu
+    }
+
+    /// Applies to out[rows, columns] of a row-major matrix with leading dimension `ld`
+    /// (the residual has the same layout).
+    func apply(_ out: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>, columns: Range<Int>) {
+        for r in rows {
+            let row = out + r * ld
+            let b = bias[r]
+            if let residual {
+                let res = residual + r * ld
+                if relu {
+                    for j in columns { row[j] = max(row[j] + b + res[j], 0) }
+                } else {
+                    for j in columns { row[j] = row[j] + b + res[j] }
+                }
+            } else if relu {
+                for j in columns { row[j] = max(row[j] + b, 0) }
+            } else {
+                for j in columns { row[j] += b }
+            }
+        }
+    }
+
+    /// Applies to one output row given separately computed values: out[j] = f(values(j)).
+    @inline(__always)
+    func value(_ v: Float, channel: Int, index: Int) -> Float {
+        var x = v + bias[channel]
+        if let residual { x += residual[index] }
+        return relu ? max(x, 0) : x
+    }
+}

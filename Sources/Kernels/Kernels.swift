@@ -1,1 +1,0 @@
-// Module Kernels: filled in by the commits that follow.

@@ -1,1 +1,0 @@
-// Module ResNet: filled in by the commits that follow.

@@ -1,0 +1,207 @@
+// port of torchvision/models/resnet.py
+import Foundation
+import Kernels
+import Synchronization
+import XRayCore
+
+/// Output of `ResNet18.forward`.
+public struct ResNetOutput: Sendable {
+    /// [N, classes]
+    public let logits: Tensor
+    /// layer4 activations after its last ReLU: [N, 512, H/32, W/32] ([N, 512, 7, 7] for 224 input).
+    public let features: Tensor
+
+    /// Softmax of each row of the logits.
+    public func probabilities() -> [[Float]] {
+        let p = Softmax.forward(logits)
+        let classes = logits.shape[1]
+        return (0..<logits.shape[0]).map { Array(p.scalars[($0 * classes)..<(($0 + 1) * classes)]) }
+    }
+}
+
+/// torchvision's resnet18 (BasicBlock, [2, 2, 2, 2]) for inference on the CPU.
+///
+/// Weights use torchvision's state_dict names. At construction every BatchNorm (eval mode, ε = 1e-5)
+/// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer3 use
+/// Winograd F(4×4, 3×3), the rest im2col + sgemm. The raw parameters are kept (`parameters`).
+public final class ResNet18: Sendable {
+    public let configuration: ResNetConfiguration
+    /// The parameters as loaded (torchvision names, BatchNorm unfolded, no num_batches_tracked).
+    package let parameters: [String: Tensor]
+
+    let stem: Conv2D
+    let blocks: [BasicBlock]
+    private let workspaces = Mutex<[ForwardLayout: [Workspace]]>([:])
+
+    /// Stages whose 3×3 stride-1 convolutions use Winograd. layer4 stays on im2col: at 7×7 its
+    /// transformed weights would cost 4× the memory for few tiles per image.
+    static let winogradStages: Set<String> = ["layer1", "layer2", "layer3"]
+    static let maxPool = (kernel: 3, stride: 2, padding: 1)
+
+    /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata.
+    public static func load(contentsOf url: URL) throws(ModelError) -> ResNet18 {
+        let (tensors, metadata) = try SafeTensors.read(contentsOf: url)
+        guard let json = metadata[ResNetConfiguration.metadataKey] else { throw .missingConfiguration(path: url.path) }
+        return try ResNet18(parameters: tensors, configuration: ResNetConfiguration.decode(json: json))
+    }
+
+    /// Loads weights (e.g. converted from torchvision) with a configuration given here.
+    public static func load(contentsOf url: URL, configuration: ResNetConfiguration) throws(ModelError) -> ResNet18 {
+        try ResNet18(parameters: SafeTensors.read(contentsOf: url).tensors, configuration: configuration)
+    }
+
+    /// - Parameter parameters: torchvision names; `num_batches_tracked` entries and a `module.` prefix are accepted.
+    /// - Throws: the missing, unexpected or mis-shaped tensors (all of them), a class-count mismatch, or a bad configuration.
+    public init(parameters: [String: Tensor], configuration: ResNetConfiguration) throws(ModelError) {
+        try configuration.validate()
+        let p = WeightRemap.canonical(parameters)
+        let problems = WeightRemap.problems(p, classes: configuration.classNames.count)
+        if problems.count == 1 { throw problems[0] }
+        if !problems.isEmpty { throw .parameterProblems(problems) }
+        for (name, t) in p where !t.scalars.allSatisfy(\.isFinite) {
+            throw .invalidConfiguration(reason: "tensor \"\(name)\" holds NaN or infinity; the weights are corrupt")
+        }
+        self.configuration = configuration
+        self.parameters = p
+
+        let stemFolded = BatchNorm.fold(convWeight: p["conv1.weight"]!, gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
+                                        runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!)
+        stem = Conv2D(weight: stemFolded.weight, bias: stemFolded.bias, stride: 2, padding: 3)
+        var blocks: [BasicBlock] = []
+        for stage in WeightRemap.stages {
+            for b in 0..<WeightRemap.blocksPerStage {
+                blocks.append(BasicBlock(parameters: p, prefix: "\(stage.name).\(b)", stride: b == 0 ? stage.stride : 1,
+                                         winograd: Self.winogradStages.contains(stage.name)))
+            }
+        }
+        self.blocks = blocks
+    }
+
+    /// [classes, 512], for class activation maps.
+    public var fcWeight: Tensor { parameters["fc.weight"]! }
+    /// [classes]
+    public var fcBias: Tensor { parameters["fc.bias"]! }
+
+    /// Saves the raw parameters and the configuration (in the metadata) as safetensors.
+    public func write(to url: URL, dtype: SafeTensors.DType = .f32) throws(ModelError) {
+        try SafeTensors.write(parameters, metadata: [ResNetConfiguration.metadataKey: configuration.jsonString()],
+                              to: url, dtype: dtype)
+    }
+
+    /// Returns logits [N, classes] and layer4 features [N, 512, 7, 7]. Input [N, 3, H, W].
+    ///
+    /// With `threads` > 1, whole images run in parallel (one thread each) while at least `threads`
+    /// remain; a remaining image is split across the threads layer by layer.
+    public func forward(_ input: Tensor, threads: Int = 2) -> ResNetOutput {
+        precondition(input.shape.count == 4 && input.shape[1] == 3 && input.shape[2] > 0 && input.shape[3] > 0,
+                     "ResNet18 input must be [N, 3, H, W], got \(input.shape)")
+        let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])
+        let threads = max(1, threads)
+        let layout = ForwardLayout(model: self, height: h, width: w, parts: threads)
+        let fc = layout.featureChannels, fh = layout.featureHeight, fw = layout.featureWidth
+        let featureCount = fc * fh * fw
+        var features = [Float](repeating: 0, count: n * featureCount)
+        var pooled = [Float](repeating: 0, count: n * fc)
+        let inParallel = threads > 1 ? n - n % threads : 0
+        let spaces = (0..<max(1, min(threads, n))).map { _ in takeWorkspace(layout) }
+
+        features.withUnsafeMutableBufferPointer { featureBuffer in
+            pooled.withUnsafeMutableBufferPointer { pooledBuffer in
+                let featureOut = featureBuffer.baseAddress!, pooledOut = pooledBuffer.baseAddress!
+                func run(image i: Int, space: Workspace, parts: Int) {
+                    let x = space.featureMap(at: layout.inputOffset, channels: 3, height: h, width: w)
+                    x.load(from: input, image: i)
+                    let y = forwardImage(x, space: space, layout: layout, parts: parts)
+                    (featureOut + i * featureCount).update(from: y.base, count: featureCount)
+                    GlobalAveragePool.forward(y, into: pooledOut + i * fc)
+                }
+                if inParallel > 0 {
+                    Parallel.run(parts: threads) { part in
+                        for i in stride(from: part.index, to: inParallel, by: threads) {
+                            run(image: i, space: spaces[part.index], parts: 1)
+                        }
+                    }
+                }
+                for i in inParallel..<n { run(image: i, space: spaces[0], parts: threads) }
+            }
+        }
+        for space in spaces { returnWorkspace(space, layout) }
+
+        let logits = Linear.forward(Tensor(shape: [n, fc], scalars: pooled), weight: fcWeight, bias: fcBias)
+        return ResNetOutput(logits: logits, features: Tensor(shape: [n, fc, fh, fw], scalars: features))
+    }
+
+    /// Stem, max pool and the eight blocks for one image already in the workspace; returns layer4's output.
+    private func forwardImage(_ x: FeatureMap, space: Workspace, layout: ForwardLayout, parts: Int) -> FeatureMap {
+        let scratch = space.scratch(at: layout.scratchOffset, count: layout.scratchCount)
+        let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels,
+                                       height: layout.stemHeight, width: layout.stemWidth)
+        stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
+        let pool = Self.maxPool
+        var y = space.featureMap(at: layout.slotOffsets[0], channels: stemOut.channels,
+                                 height: layout.poolHeight, width: layout.poolWidth)
+        Parallel.run(parts: parts) { part in
+            MaxPool2D.forward(stemOut, into: y, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
+                              channels: part.range(of: stemOut.channels))
+        }
+        // Four rotating buffers: the block's input, conv1's output, the shortcut, the block's output.
+        var slots = layout.slotOffsets.map { space.featureMap(at: $0, channels: 0, height: 0, width: 0).base }
+        for block in blocks {
+            y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: scratch, parts: parts)
+            slots = [slots[3], slots[0], slots[1], slots[2]]
+        }
+        return y
+    }
+
+    private func takeWorkspace(_ layout: ForwardLayout) -> Workspace {
+        workspaces.withLock { $0[layout]?.popLast() } ?? Workspace(capacity: layout.capacity)
+    }
+
+    private func returnWorkspace(_ space: Workspace, _ layout: ForwardLayout) {
+        workspaces.withLock { pool in
+            // Keep workspaces for one input size only; another size frees the old ones.
+            if pool[layout] == nil { pool.removeAll() }
+            pool[layout, default: []].append(space)
+        }
+    }
+}
+
+/// Where each buffer of a one-image forward pass lives in a workspace, for one input size.
+struct ForwardLayout: Hashable {
+    let height: Int, width: Int, parts: Int
+    let stemHeight: Int, stemWidth: Int, poolHeight: Int, poolWidth: Int
+    let featureChannels: Int, featureHeight: Int, featureWidth: Int
+    let inputOffset: Int, stemOffset: Int
+    let slotOffsets: [Int]
+    let scratchOffset: Int, scratchCount: Int
+    let capacity: Int
+
+    init(model: ResNet18, height: Int, width: Int, parts: Int) {
+        self.height = height
+        self.width = width
+        self.parts = parts
+        (stemHeight, stemWidth) = model.stem.outputSize(height: height, width: width)
+        let pool = ResNet18.maxPool
+        poolHeight = MaxPool2D.outputSize(stemHeight, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+        poolWidth = MaxPool2D.outputSize(stemWidth, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+        var scratch = model.stem.scratchCount(height: height, width: width, parts: parts)
+        var largest = model.stem.geometry.outChannels * poolHeight * poolWidth
+        var (h, w) = (poolHeight, poolWidth)
+        for block in model.blocks {
+            scratch = max(scratch, block.scratchCount(height: h, width: w, parts: parts))
+            (h, w) = block.outputSize(height: h, width: w)
+            largest = max(largest, block.outChannels * h * w)
+        }
+        featureChannels = model.blocks.last!.outChannels
+        (featureHeight, featureWidth) = (h, w)
+        // Slot 0 holds the pooled stem output; slots 1-3 reuse the stem output's memory once it is pooled.
+        let stemCount = model.stem.geometry.outChannels * stemHeight * stemWidth
+        inputOffset = 0
+        let slot0 = 3 * height * width
+        stemOffset = slot0 + largest
+        slotOffsets = [slot0, stemOffset, stemOffset + largest, stemOffset + 2 * largest]
+        scratchOffset = stemOffset + max(stemCount, 3 * largest)
+        scratchCount = scratch
+        capacity = scratchOffset + scratch
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for Kernels: filled in by the commits that follow.

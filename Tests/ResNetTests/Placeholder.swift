@@ -1,1 +1,0 @@
-// Tests for ResNet: filled in by the commits that follow.
