@@ -1,0 +1,61 @@
+import XRayCore
+
+/// The outcome for one classified file: what a terminal, a script or a report needs.
+///
+/// It carries UIDs and technical header fields but no patient name, ID or birth date, so it can
+/// be printed or logged; a report that shows the patient reads them from the `DecodedScan`.
+public struct Classification: Sendable, Codable {
+    public struct ClassProbability: Sendable, Codable, Equatable {
+        public let className: String
+        public let probability: Double
+    }
+
+    /// Header fields safe to print: identifiers and acquisition facts, nothing about the patient.
+    public struct Study: Sendable, Codable, Equatable {
+        public var studyInstanceUID: String?
+        public var seriesInstanceUID: String?
+        public var sopInstanceUID: String?
+        public var modality: String?
+        public var bodyPartExamined: String?
+        public var viewPosition: String?
+        public var rows: Int?
+        public var columns: Int?
+        public var transferSyntaxUID: String?
+        public var photometricInterpretation: String?
+        public var bitsStored: Int?
+
+        public init(_ m: ScanMetadata) {
+            studyInstanceUID = m.studyInstanceUID
+            seriesInstanceUID = m.seriesInstanceUID
+            sopInstanceUID = m.sopInstanceUID
+            modality = m.modality
+            bodyPartExamined = m.bodyPartExamined
+            viewPosition = m.viewPosition
+            rows = m.rows
+            columns = m.columns
+            transferSyntaxUID = m.transferSyntaxUID
+            photometricInterpretation = m.photometricInterpretation
+            bitsStored = m.bitsStored
+        }
+    }
+
+    /// Milliseconds spent on this file in each stage; `forward` is the file's share of its batch.
+    public struct Timing: Sendable, Codable, Equatable {
+        public var decodeMs: Double
+        public var preprocessMs: Double
+        public var forwardMs: Double
+        public var totalMs: Double { decodeMs + preprocessMs + forwardMs }
+    }
+
+    public let file: String
+    public let predictedClass: String
+    /// In the model's class order.
+    public let probabilities: [ClassProbability]
+    public let logits: [Float]
+    public let decoding: DecodingNotes
+    public let decodingSummary: String
+    public let study: Study
+    public let timing: Timing
+
+    public var confidence: Double { probabilities.map(\.probability).max() ?? 0 }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Preprocessing
+import ResNet
+import XRayCore
+
+/// Decode → preprocess → ResNet18 → softmax for a list of files, in batches.
+///
+/// A file that fails is reported with its stage and reason and never stops the others.
+public struct Classifier: Sendable {
+    public let model: ResNet18
+    public let preprocessor: Preprocessor
+    public let loader = ScanLoader()
+    public let threads: Int
+
+    public init(model: ResNet18, threads: Int = 2) {
+        let c = model.configuration
+        self.model = model
+        self.preprocessor = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std)
+        self.threads = threads
+    }
+
+    /// One result per input, in input order.
+    public func classify(_ urls: [URL], batchSize: Int = 8) -> [Result<Classification, PipelineError>] {
+        precondition(batchSize > 0)
+        var results: [Result<Classification, PipelineError>] = []
+        results.reserveCapacity(urls.count)
+        var start = 0
+        while start < urls.count {
+            let chunk = Array(urls[start..<min(start + batchSize, urls.count)])
+            results += classifyBatch(chunk)
+            start += chunk.count
+        }
+        return results
+    }
+
+    private struct Prepared {
+        let url: URL
+        let metadata: ScanMetadata
+        let notes: DecodingNotes
+        let input: Tensor
+        let decodeMs: Double
+        let preprocessMs: Double
+    }
+
+    private func classifyBatch(_ urls: [URL]) -> [Result<Classification, PipelineError>] {
+        // Decode and preprocess one file at a time, keeping only the small input tensor, so a
+        // batch of large scans never holds more than one full-resolution image at once.
+        var slots: [Result<Prepared, PipelineError>] = []
+        for url in urls {
+            let t0 = DispatchTime.now()
+            do {
+                let scan = try loader.load(url)
+                let t1 = DispatchTime.now()
+                let input = preprocessor.tensor(from: [scan.image])
+                let t2 = DispatchTime.now()
+                slots.append(.success(Prepared(
+                    url: url, metadata: scan.metadata, notes: scan.notes, input: input,
+                    decodeMs: Self.ms(t0, t1), preprocessMs: Self.ms(t1, t2))))
+            } catch {
+                slots.append(.failure(error))
+            }
+        }
+        let ready = slots.compactMap { try? $0.get() }
+        guard !ready.isEmpty else {
+            return slots.compactMap { slot in
+                if case let .failure(e) = slot { return .failure(e) } else { return nil }
+            }
+        }
+
+        let size = model.configuration.inputSize
+        var batch = [Float]()
+        batch.reserveCapacity(ready.count * 3 * size * size)
+        for p in ready { batch += p.input.scalars }
+        let t0 = DispatchTime.now()
+        let output = model.forward(Tensor(shape: [ready.count, 3, size, size], scalars: batch), threads: threads)
+        let forwardShare = Self.ms(t0, DispatchTime.now()) / Double(ready.count)
+        let probabilities = output.probabilities()
+        let classes = model.configuration.classNames
+        let logitsPerRow = output.logits.shape[1]
+
+        var next = 0
+        return slots.map { slot in
+            slot.map { p in
+                let row = next
+                next += 1
+                let probs = probabilities[row]
+                let best = probs.indices.max { probs[$0] < probs[$1] }!
+                return Classification(
+                    file: p.url.relativePath,
+                    predictedClass: classes[best],
+                    probabilities: zip(classes, probs).map { .init(className: $0, probability: Double($1)) },
+                    logits: Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow]),
+                    decoding: p.notes,
+                    decodingSummary: p.notes.summary,
+                    study: .init(p.metadata),
+                    timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare))
+            }
+        }
+    }
+
+    static func ms(_ a: DispatchTime, _ b: DispatchTime) -> Double {
+        Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e6
+    }
+}

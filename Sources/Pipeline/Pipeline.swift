@@ -1,1 +1,0 @@
-// Module Pipeline: filled in by the commits that follow.

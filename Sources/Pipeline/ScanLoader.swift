@@ -1,0 +1,61 @@
+import DICOMDecoding
+import Foundation
+import ImageDecoding
+import XRayCore
+
+/// Turns a file into a `DecodedScan`, choosing the decoder by the file's content, not its name.
+public struct ScanLoader: Sendable {
+    public enum Format: String, Sendable {
+        case dicom, png, jpeg
+    }
+
+    public init() {}
+
+    /// PNG and JPEG by their signatures; DICOM by 'DICM' at offset 128 or, for files without a
+    /// preamble (ACR-NEMA style), by DCMTK parsing the start as a bare data set.
+    public func sniff(_ url: URL) throws(PipelineError) -> Format {
+        let name = url.relativePath
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: name, isDirectory: &isDir) else {
+            throw PipelineError(stage: .read, file: name, underlying: InputError.notFound(file: name))
+        }
+        if isDir.boolValue {
+            throw PipelineError(stage: .read, file: name, underlying: InputError.isDirectory(file: name))
+        }
+        let head: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            head = try handle.read(upToCount: 132) ?? Data()
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+            throw PipelineError(stage: .read, file: name, underlying: InputError.unreadable(file: name, reason: reason))
+        }
+        if head.isEmpty {
+            throw PipelineError(stage: .read, file: name, underlying: InputError.empty(file: name))
+        }
+        let bytes = [UInt8](head)
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
+        if DICOMDecoder.isProbablyDICOM(url) { return .dicom }
+        let shown = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
+        throw PipelineError(stage: .read, file: name, underlying: InputError.unrecognisedFormat(file: name, firstBytes: shown))
+    }
+
+    /// Decodes the file to a display-ready grey image with its header fields and decoding notes.
+    public func load(_ url: URL) throws(PipelineError) -> DecodedScan {
+        let format = try sniff(url)
+        switch format {
+        case .dicom:
+            do { return try DICOMDecoder().decode(contentsOf: url) } catch { throw Self.decodeFailure(url, error) }
+        case .png:
+            do { return try PNGDecoder().decode(contentsOf: url) } catch { throw Self.decodeFailure(url, error) }
+        case .jpeg:
+            do { return try JPEGDecoder().decode(contentsOf: url) } catch { throw Self.decodeFailure(url, error) }
+        }
+    }
+
+    private static func decodeFailure(_ url: URL, _ error: some Error & Sendable) -> PipelineError {
+        PipelineError(stage: .decode, file: url.relativePath, underlying: error)
+    }
+}
