@@ -1,8 +1,23 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct CXReviewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cxreview",
-        abstract: "Chest X-ray review: normal / viral pneumonia / COVID-19. Research use only. Not for diagnostic use.")
+        abstract: "Chest X-ray review: normal, viral pneumonia or COVID-19. Research use only. Not for diagnostic use.",
+        subcommands: [ClassifyCommand.self, BenchmarkCommand.self])
+
+    /// Runs the command; a `CommandFailure` becomes one line on stderr and exit code 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CommandFailure {
+            Terminal.error(failure.message)
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,180 @@
+import ArgumentParser
+import DICOMDecoding
+import Foundation
+import Pipeline
+import Preprocessing
+import ResNet
+import XRayCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchmarkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "benchmark",
+        abstract: "Time the forward pass (batch 1 and 8) beside ONNX Runtime, and each stage for a 2000x2000 16-bit DICOM.",
+        discussion: """
+            The ONNX Runtime reference (../shared/bench/ort-reference) runs as a child of this \
+            process with the same weights, so the ratios compare runs on the same machine at the \
+            same time. Compare ratios, not absolute times across runs: the machine is shared.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Timed runs per measurement.")
+    var runs: Int = 20
+
+    @Option(name: .long, help: "Untimed runs before each measurement.")
+    var warmup: Int = 3
+
+    @Option(name: .long, help: "The ONNX Runtime reference script.")
+    var reference: String = "../shared/bench/ort-reference"
+
+    @Flag(name: .long, help: "Skip the ONNX Runtime reference.")
+    var noReference = false
+
+    func validate() throws {
+        guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0.") }
+    }
+
+    func run() throws {
+        let (model, modelURL) = try modelOptions.load()
+        let threads = modelOptions.threads
+        print("cxreview benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, model \(modelURL.lastPathComponent)")
+
+        // 1. One 2000x2000 16-bit DICOM, stage by stage.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxreview-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dicom = dir.appendingPathComponent("synthetic-2000x2000-16bit.dcm")
+        try Self.writeSyntheticDICOM(to: dicom)
+        let stages = try stageTimes(dicom: dicom, model: model, threads: threads)
+        print("\nstages for one 2000x2000 16-bit DICOM (12 bits stored, uncompressed), median of \(runs):")
+        print("  decode      \(Self.f1(stages.decode)) ms")
+        print("  preprocess  \(Self.f1(stages.preprocess)) ms")
+        print("  forward     \(Self.f1(stages.forward)) ms (batch 1)")
+
+        // 2. Peak memory of `cxreview classify` on it, in a child process (before any reference runs,
+        //    because getrusage reports the largest child so far).
+        if let peak = try Self.peakMemoryOfClassify(dicom: dicom, model: modelURL, threads: threads) {
+            print("  peak memory of `cxreview classify` on it: \(Self.f1(peak)) MB (target < 300 MB)")
+        }
+
+        // 3. The forward pass beside ONNX Runtime.
+        let script = URL(fileURLWithPath: reference)
+        let haveReference = !noReference && FileManager.default.isExecutableFile(atPath: script.path)
+        if !noReference && !haveReference {
+            Terminal.warn("no ONNX Runtime reference at \(script.path); ratios are not printed (use --reference PATH).")
+        }
+        print("\nforward pass, \(model.configuration.inputSize)x\(model.configuration.inputSize), \(threads) threads, median of \(runs) runs:")
+        print("  batch  cxreview ms/image  images/s  |  onnxruntime ms/image  images/s  |  speed ratio (cxreview / ORT)")
+        for batch in [1, 8] {
+            let ours = ForwardBenchmark.run(model: model, batch: batch, threads: threads, warmup: warmup, runs: runs)
+            var line = "  \(String(batch).padding(5))  \(Self.f1(ours.medianMs).padding(17))  \(Self.f1(1000 / ours.medianMs).padding(8))"
+            if haveReference {
+                if let ort = try? Self.runReference(script: script, weights: modelURL, batch: batch, threads: threads, runs: runs, warmup: warmup) {
+                    line += "  |  \(Self.f1(ort.msPerImage).padding(20))  \(Self.f1(1000 / ort.msPerImage).padding(8))"
+                        + "  |  \(String(format: "%.2f", ort.msPerImage / ours.medianMs))x  (onnxruntime \(ort.version))"
+                } else {
+                    line += "  |  reference failed (run \(script.path) time --batch \(batch) by hand to see why)"
+                }
+            }
+            print(line)
+        }
+        print("\n\(Terminal.disclaimer)")
+    }
+
+    struct StageTimes { var decode, preprocess, forward: Double }
+
+    func stageTimes(dicom: URL, model: ResNet18, threads: Int) throws -> StageTimes {
+        let loader = ScanLoader()
+        let c = model.configuration
+        let pre = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std)
+        var decode: [Double] = [], preprocess: [Double] = [], forward: [Double] = []
+        for i in 0..<(warmup + runs) {
+            let t0 = DispatchTime.now()
+            let scan = try loader.load(dicom)
+            let t1 = DispatchTime.now()
+            let input = pre.tensor(from: [scan.image])
+            let t2 = DispatchTime.now()
+            _ = model.forward(input, threads: threads)
+            let t3 = DispatchTime.now()
+            if i >= warmup {
+                decode.append(Self.ms(t0, t1))
+                preprocess.append(Self.ms(t1, t2))
+                forward.append(Self.ms(t2, t3))
+            }
+        }
+        return StageTimes(decode: Self.median(decode), preprocess: Self.median(preprocess), forward: Self.median(forward))
+    }
+
+    /// A smooth 12-bit pattern with fixed pseudo-random noise: decode cost does not depend on anatomy.
+    static func writeSyntheticDICOM(to url: URL) throws {
+        let n = 2000
+        var pixels = [UInt16](repeating: 0, count: n * n)
+        var state: UInt32 = 12345
+        for y in 0..<n {
+            for x in 0..<n {
+                state = state &* 1_664_525 &+ 1_013_904_223
+                let dx = Double(x - n / 2) / Double(n), dy = Double(y - n / 2) / Double(n)
+                let base = 2048 + 1500 * cos(6 * dx) * cos(4 * dy) - 1200 * exp(-40 * (dx * dx + dy * dy))
+                pixels[y * n + x] = UInt16(max(0, min(4095, base + Double(state >> 24) - 128)))
+            }
+        }
+        try DICOMDecoder.writeMonochrome16(
+            width: n, height: n, pixels: pixels, bitsStored: 12, windowCenter: 2048, windowWidth: 4096,
+            patientName: "Benchmark^Synthetic", to: url)
+    }
+
+    /// Runs `cxreview classify` on the file as a child and returns its peak resident memory in MB.
+    static func peakMemoryOfClassify(dicom: URL, model: URL, threads: Int) throws -> Double? {
+        guard let exe = Bundle.main.executableURL else { return nil }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["classify", dicom.path, "--model", model.path, "--threads", String(threads)]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            Terminal.warn("`cxreview classify` on the benchmark DICOM exited with \(p.terminationStatus); no memory figure.")
+            return nil
+        }
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+    }
+
+    struct Reference { let msPerImage: Double; let version: String }
+
+    static func runReference(script: URL, weights: URL, batch: Int, threads: Int, runs: Int, warmup: Int) throws -> Reference {
+        let p = Process()
+        p.executableURL = script
+        p.arguments = ["time", "--weights", weights.path, "--batch", String(batch), "--threads", String(threads),
+                       "--runs", String(runs), "--warmup", String(warmup)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        struct Line: Decodable {
+            struct MS: Decodable { let median: Double }
+            let version: String
+            let ms_per_image: MS
+        }
+        guard p.terminationStatus == 0,
+              let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let line = try? JSONDecoder().decode(Line.self, from: Data(last.utf8))
+        else { throw CommandFailure(message: "reference run failed") }
+        return Reference(msPerImage: line.ms_per_image.median, version: line.version)
+    }
+
+    static func ms(_ a: DispatchTime, _ b: DispatchTime) -> Double { Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e6 }
+    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+    static func f1(_ v: Double) -> String { String(format: "%.1f", v) }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify chest X-rays (DICOM, PNG or JPEG) as normal, viral pneumonia or COVID-19.",
+        discussion: """
+            Prints the class, the probability of each class, how the file was decoded (window, \
+            inversion, frames) and the time taken. A file that cannot be read gets one line on \
+            stderr saying why; the others still go through, and the exit code is then 1.
+            \(Terminal.disclaimer)
+            """)
+
+    @Argument(help: "Scan files: DICOM (any name), .png, .jpg/.jpeg.")
+    var files: [String]
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Flag(name: .long, help: "Print one JSON document for scripts instead of text.")
+    var json = false
+
+    @Option(name: .long, help: "Files per forward pass.")
+    var batchSize: Int = 8
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
+        guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256.") }
+    }
+
+    func run() throws {
+        let (model, modelURL) = try modelOptions.load()
+        let classifier = Classifier(model: model, threads: modelOptions.threads)
+        let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize)
+        let failures = results.compactMap { r -> PipelineError? in
+            if case let .failure(e) = r { return e } else { return nil }
+        }
+        for f in failures { Terminal.error(f.description) }
+
+        if json {
+            let doc = ClassifyReport(
+                disclaimer: Terminal.disclaimer,
+                model: .init(path: modelURL.path, name: model.configuration.name, version: model.configuration.version,
+                             trained: model.configuration.trained ?? false, classes: model.configuration.classNames),
+                results: results.compactMap { try? $0.get() },
+                failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) })
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandle.standardOutput.write(try encoder.encode(doc))
+            print()
+        } else {
+            for case let .success(c) in results { print(Self.text(c)) }
+            print("\(results.count - failures.count) classified, \(failures.count) failed. \(Terminal.disclaimer)")
+        }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    static func text(_ c: Classification) -> String {
+        let probs = c.probabilities.map { "\($0.className) \(String(format: "%.3f", $0.probability))" }
+        return """
+            \(c.file): \(c.predictedClass) (\(String(format: "%.3f", c.confidence)))
+              probabilities: \(probs.joined(separator: ", "))
+              decoding: \(c.decodingSummary)
+              time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms
+            """
+    }
+}
+
+/// The `--json` document.
+struct ClassifyReport: Encodable {
+    struct Model: Encodable {
+        let path: String
+        let name: String?
+        let version: String?
+        let trained: Bool
+        let classes: [String]
+    }
+    struct Failure: Encodable {
+        let file: String
+        let stage: String
+        let error: String
+    }
+    let disclaimer: String
+    let model: Model
+    let results: [Classification]
+    let failures: [Failure]
+}

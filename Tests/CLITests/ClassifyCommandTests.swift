@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+/// `cxreview classify` end to end, on the bundled samples, against the torchvision + Pillow reference.
+@Suite(.serialized) struct ClassifyCommandTests {
+    struct Expected: Decodable {
+        struct Sample: Decodable { let logits: [Double]; let probabilities: [Double] }
+        let classes: [String]
+        let samples: [String: Sample]
+    }
+
+    struct Output: Decodable {
+        struct Result: Decodable {
+            struct P: Decodable { let className: String; let probability: Double }
+            let file: String
+            let predictedClass: String
+            let probabilities: [P]
+            let logits: [Float]
+            let decodingSummary: String
+        }
+        struct Failure: Decodable { let file: String; let stage: String; let error: String }
+        let disclaimer: String
+        let results: [Result]
+        let failures: [Failure]
+    }
+
+    static func samples() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: CLI.path("samples"))
+            .filter { !$0.hasSuffix(".md") }.sorted().map { "samples/\($0)" }
+    }
+
+    @Test func probabilitiesMatchTorchvisionAndPillowWithin1e3() throws {
+        let expected = try JSONDecoder().decode(
+            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: CLI.path("Tests/Fixtures/e2e/expected.json"))))
+        let files = try Self.samples()
+        #expect(files.count == expected.samples.count)
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel] + files)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let out = try JSONDecoder().decode(Output.self, from: Data(run.stdout.utf8))
+        #expect(out.failures.isEmpty)
+        #expect(out.results.count == files.count)
+        #expect(out.disclaimer == "Research use only. Not for diagnostic use.")
+        var worst = 0.0
+        for r in out.results {
+            let name = URL(fileURLWithPath: r.file).lastPathComponent
+            let ref = try #require(expected.samples[name], "no reference for \(name)")
+            #expect(r.probabilities.map(\.className) == expected.classes)
+            for (i, p) in r.probabilities.enumerated() {
+                worst = max(worst, abs(p.probability - ref.probabilities[i]))
+                // Tolerance 1e-3: the end-to-end requirement (decode + resize + network).
+                #expect(abs(p.probability - ref.probabilities[i]) <= 1e-3,
+                        "\(name) \(p.className): \(p.probability) vs torchvision \(ref.probabilities[i])")
+            }
+            let best = ref.probabilities.indices.max { ref.probabilities[$0] < ref.probabilities[$1] }!
+            #expect(r.predictedClass == expected.classes[best])
+        }
+        print("end to end: largest |probability − torchvision + Pillow| over \(out.results.count) samples = \(worst)")
+    }
+
+    @Test func aBadFileIsReportedOnOneLineAndTheOthersStillGoThrough() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junk = dir.appendingPathComponent("random.dcm")
+        var g = SystemRandomNumberGenerator()
+        try Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &g) }).write(to: junk)
+        let empty = dir.appendingPathComponent("empty.png")
+        try Data().write(to: empty)
+        let good = "samples/covid19-3way-test-normal-0121.jpeg"
+
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel, junk.path, good, empty.path])
+        #expect(run.status == 1)
+        let out = try JSONDecoder().decode(Output.self, from: Data(run.stdout.utf8))
+        #expect(out.results.map(\.file) == [good])
+        #expect(Set(out.failures.map(\.file)) == [junk.path, empty.path])
+        let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+        #expect(lines.count == 2, "stderr: \(run.stderr)")
+        #expect(lines.contains { $0.contains("random.dcm") && $0.contains("not a DICOM, PNG or JPEG") })
+        #expect(lines.contains { $0.contains("empty.png") && $0.contains("empty (0 bytes)") })
+        // The inputs are untouched.
+        #expect(FileManager.default.fileExists(atPath: junk.path))
+        #expect(FileManager.default.fileExists(atPath: empty.path))
+    }
+
+    @Test func textOutputShowsClassProbabilitiesDecodingAndDisclaimer() throws {
+        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/cr-mono1-chest-no-meta.dcm"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("probabilities: "))
+        #expect(run.stdout.contains("decoding: DICOM; window from file (center 550, width 1024); inverted for display"))
+        #expect(run.stdout.contains("time: decode "))
+        #expect(run.stdout.contains("1 classified, 0 failed. Research use only. Not for diagnostic use."))
+        #expect(run.stderr.contains("is not a trained model"))
+    }
+
+    @Test func withoutAModelTheCommandSaysSo() throws {
+        let run = try CLI.run(["classify", "samples/covid19-3way-test-covid-0105.png"])
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("no model given"))
+        #expect(run.stderr.contains("--model PATH"))
+    }
+
+    @Test func aFileThatIsNotAModelIsRefusedClearly() throws {
+        let run = try CLI.run(["classify", "--model", "samples/covid19-3way-test-covid-0105.png",
+                               "samples/covid19-3way-test-covid-0105.png"])
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("error: cannot load model"))
+    }
+}

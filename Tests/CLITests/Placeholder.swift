@@ -1,1 +1,0 @@
-// Tests for CLI: filled in by the commits that follow.
