@@ -29,14 +29,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-# torchvision's PyPI wheel is built against CUDA torch; only its `nms` meta registration fails
-# with the CPU build, and the model and transforms do not need it.
-_register_fake = torch.library.register_fake
-torch.library.register_fake = lambda *a, **k: (lambda f: f)
+import torchvision_cpu  # noqa: F401,E402  (before torchvision)
 import torchvision  # noqa: E402
 from torchvision import transforms as T  # noqa: E402
-
-torch.library.register_fake = _register_fake
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
