@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ImageDecoding", "Preprocessing", "XRayCore"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
     cxxLanguageStandard: .cxx17
