@@ -201,8 +201,8 @@ enum NumberText {
     static func compact(_ n: Int) -> String {
         switch n {
         case ..<1000: return String(n)
-        case ..<10_000: return fixed(Double(n) / 1000, digits: 1) + "k"
-        case ..<1_000_000: return String(Int((Double(n) / 1000).rounded())) + "k"
+        case ..<9950: return fixed(Double(n) / 1000, digits: 1) + "k"
+        case ..<999_500: return String(Int((Double(n) / 1000).rounded())) + "k"
         default: return fixed(Double(n) / 1_000_000, digits: 1) + "M"
         }
     }

@@ -65,6 +65,11 @@ import Testing
         #expect(EvaluationFigure.formatECE(0.0342) == "0.034")
     }
 
+    @Test func binCountsFitInFourCharacters() {
+        let shown = [0, 999, 1000, 1234, 9949, 9950, 12_345, 999_499, 999_500, 1_234_567].map(NumberText.compact)
+        #expect(shown == ["0", "999", "1.0k", "1.2k", "9.9k", "10k", "12k", "999k", "1.0M", "1.2M"])
+    }
+
     @Test func emptyROCAndReliabilityStillRender() throws {
         var figure = Support.evaluation()
         figure.roc = []
