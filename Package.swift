@@ -30,6 +30,9 @@ let package = Package(
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
                 .linkedLibrary("stdc++"),
             ]),
+        .systemLibrary(
+            name: "CCairo", pkgConfig: "pangocairo",
+            providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]),
 
         // Swift targets, one concern each.
         .target(name: "XRayCore"),
@@ -41,6 +44,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: ["XRayCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet"]),
@@ -58,6 +62,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ImageDecoding", "Preprocessing", "XRayCore"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
     cxxLanguageStandard: .cxx17
