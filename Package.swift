@@ -47,11 +47,11 @@ let package = Package(
         .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
         .target(
             name: "Pipeline",
-            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet"]),
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training"]),
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet",
+                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet", "Training", "Reporting", "Preprocessing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -1,6 +1,7 @@
 import Foundation
 import Preprocessing
 import ResNet
+import Training
 import XRayCore
 
 /// Decode → preprocess → ResNet18 → softmax for a list of files, in batches.
@@ -74,9 +75,14 @@ public struct Classifier: Sendable {
         let t0 = DispatchTime.now()
         let output = model.forward(Tensor(shape: [ready.count, 3, size, size], scalars: batch), threads: threads)
         let forwardShare = Self.ms(t0, DispatchTime.now()) / Double(ready.count)
-        let probabilities = output.probabilities()
-        let classes = model.configuration.classNames
+        // Calibrated probabilities: softmax(logits / T) with the model's fitted temperature.
+        let temperature = model.configuration.temperature ?? 1
         let logitsPerRow = output.logits.shape[1]
+        let probabilities = (0..<ready.count).map { row in
+            TemperatureScaling.probabilities(
+                Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow]), temperature: temperature)
+        }
+        let classes = model.configuration.classNames
 
         var next = 0
         return slots.map { slot in
@@ -88,7 +94,7 @@ public struct Classifier: Sendable {
                 return Classification(
                     file: p.url.relativePath,
                     predictedClass: classes[best],
-                    probabilities: zip(classes, probs).map { .init(className: $0, probability: Double($1)) },
+                    probabilities: zip(classes, probs).map { .init(className: $0, probability: $1) },
                     logits: Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow]),
                     decoding: p.notes,
                     decodingSummary: p.notes.summary,
@@ -96,6 +102,22 @@ public struct Classifier: Sendable {
                     timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare))
             }
         }
+    }
+
+    /// Logits for images already at the network's input size (as `LabelledScans` holds them),
+    /// `batchSize` at a time. Images of another size are resized the same way first.
+    public func logits(for images: [GrayImage], batchSize: Int = 16) -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(images.count)
+        var start = 0
+        while start < images.count {
+            let chunk = Array(images[start..<min(start + batchSize, images.count)])
+            let output = model.forward(preprocessor.tensor(from: chunk), threads: threads)
+            let k = output.logits.shape[1]
+            for r in 0..<chunk.count { out.append(Array(output.logits.scalars[r * k..<(r + 1) * k])) }
+            start += chunk.count
+        }
+        return out
     }
 
     static func ms(_ a: DispatchTime, _ b: DispatchTime) -> Double {

@@ -19,13 +19,17 @@ public struct ResNetConfiguration: Codable, Sendable, Equatable {
     public var description: String?
     /// True once the weights have been trained for `classNames` (false or absent: e.g. random head).
     public var trained: Bool?
+    /// Softmax temperature fitted on held-out data (temperature scaling); reported probabilities
+    /// are softmax(logits / temperature). Absent means 1 (uncalibrated).
+    public var temperature: Double?
 
     public static let metadataKey = "cxreview.config"
     public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
     public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
 
     public init(classNames: [String], inputSize: Int = 224, mean: [Float] = imageNetMean, std: [Float] = imageNetStd,
-                name: String? = nil, version: String? = nil, description: String? = nil, trained: Bool? = nil) {
+                name: String? = nil, version: String? = nil, description: String? = nil, trained: Bool? = nil,
+                temperature: Double? = nil) {
         self.classNames = classNames
         self.inputSize = inputSize
         self.mean = mean
@@ -34,6 +38,7 @@ public struct ResNetConfiguration: Codable, Sendable, Equatable {
         self.version = version
         self.description = description
         self.trained = trained
+        self.temperature = temperature
     }
 
     /// Checks the fields the network relies on.
@@ -41,6 +46,9 @@ public struct ResNetConfiguration: Codable, Sendable, Equatable {
         if classNames.isEmpty { throw .invalidConfiguration(reason: "classNames is empty; list one name per output class") }
         if Set(classNames).count != classNames.count { throw .invalidConfiguration(reason: "classNames \(classNames) contains duplicates") }
         if inputSize < 32 { throw .invalidConfiguration(reason: "inputSize \(inputSize) is below 32, the smallest input ResNet18 downsamples to 1×1") }
+        if let t = temperature, !(t > 0 && t.isFinite) {
+            throw .invalidConfiguration(reason: "temperature must be a positive number, got \(t)")
+        }
         if mean.count != 3 || std.count != 3 { throw .invalidConfiguration(reason: "mean and std need 3 values (R, G, B), got \(mean.count) and \(std.count)") }
         if !std.allSatisfy({ $0 > 0 && $0.isFinite }) || !mean.allSatisfy(\.isFinite) {
             throw .invalidConfiguration(reason: "std must be positive and finite and mean finite, got mean \(mean) std \(std)")

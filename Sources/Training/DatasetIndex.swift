@@ -24,6 +24,14 @@ public struct DatasetIndex: Sendable {
         public let source: String?
         /// Patient ID from a `manifest.csv` beside the class folders, when one names this file.
         public let patientID: String?
+
+        public init(path: String, label: String, split: Split?, source: String?, patientID: String?) {
+            self.path = path
+            self.label = label
+            self.split = split
+            self.source = source
+            self.patientID = patientID
+        }
     }
 
     /// Canonical class names, in the order the tutorial's model outputs them.

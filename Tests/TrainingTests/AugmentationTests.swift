@@ -56,3 +56,19 @@ import XRayCore
         #expect(Augmentation.apply(d, to: img).pixels == [0, 139, 255])
     }
 }
+
+@Suite struct BalancedSamplerTests {
+    @Test func classesAreDrawnAboutEquallyAndTheEpochIsReproducible() {
+        let labels = [Int](repeating: 0, count: 900) + [Int](repeating: 1, count: 80) + [Int](repeating: 2, count: 20)
+        let s = BalancedSampler(labels: labels, classCount: 3, seed: 5)
+        let e1 = s.epoch(1)
+        #expect(e1 == s.epoch(1))
+        #expect(e1 != s.epoch(2))
+        #expect(e1.count == labels.count)
+        let perClass = Dictionary(grouping: e1, by: { labels[$0] }).mapValues(\.count)
+        for c in 0..<3 { #expect(abs(perClass[c]! - 333) < 60, "class \(c) drawn \(perClass[c]!) times") }
+        // The small class cycles through all its images before repeating one.
+        let rare = e1.filter { labels[$0] == 2 }
+        #expect(Set(rare.prefix(20)).count == 20)
+    }
+}
