@@ -133,10 +133,12 @@ public final class Conv2D: Sendable {
         let x = space.featureMap(at: 0, channels: geometry.inChannels, height: h, width: w)
         let y = space.featureMap(at: inCount, channels: geometry.outChannels, height: oh, width: ow)
         var out = [Float](repeating: 0, count: batch * outCount)
-        for i in 0..<batch {
-            x.load(from: input, image: i)
-            forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
-            y.store(into: &out, image: i)
+        withExtendedLifetime(space) {  // x and y point into it
+            for i in 0..<batch {
+                x.load(from: input, image: i)
+                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
+                y.store(into: &out, image: i)
+            }
         }
         return Tensor(shape: [batch, geometry.outChannels, oh, ow], scalars: out)
     }

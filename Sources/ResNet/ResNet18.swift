@@ -35,7 +35,7 @@ public final class ResNet18: Sendable {
 
     /// Stages whose 3×3 stride-1 convolutions use Winograd. layer4 stays on im2col: at 7×7 its
     /// transformed weights would cost 4× the memory for few tiles per image.
-    static let winogradStages: Set<String> = ["layer1", "layer2", "layer3"]
+    static let winogradStages: Set<String> = ["layer1", "layer2"]
     static let maxPool = (kernel: 3, stride: 2, padding: 1)
 
     /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata.
