@@ -1,43 +1,58 @@
-/// Winograd F(4×4, 3×3) convolution (Lavin & Gray 2015) for 3×3, stride 1, padding 1.
+/// Winograd convolution (Lavin & Gray 2015) for 3×3, stride 1, padding 1: F(4×4, 3×3) or F(2×2, 3×3).
 ///
-/// Each 6×6 input tile d (stride 4) becomes V = Bᵀ d B, each 3×3 kernel g becomes U = G g Gᵀ, and
-/// the 4×4 output tile is Aᵀ (Σ_c U ⊙ V) A. The sum over input channels for each of the 36
-/// transform-domain positions ξ is one sgemm: M_ξ [Cout × T] = U_ξ [Cout × Cin] · V_ξ [Cin × T],
-/// T = number of tiles. Transforms run over whole tile rows so the inner loops are contiguous.
+/// Each α×α input tile d (α = m + 2, stride m) becomes V = Bᵀ d B, each 3×3 kernel g becomes
+/// U = G g Gᵀ, and the m×m output tile is Aᵀ (Σ_c U ⊙ V) A. The sum over input channels for each of
+/// the α² transform-domain positions ξ is one sgemm: M_ξ [Cout × T] = U_ξ [Cout × Cin] · V_ξ [Cin × T],
+/// T = number of tiles. F(4×4) needs 4× fewer multiplies than direct convolution, F(2×2) 2.25×;
+/// F(2×2) has cheaper transforms, tighter rounding, less padding on small maps, and 16/9 (not 4×)
+/// the weight memory.
 enum Winograd {
-    static let alpha = 6, tile = 4, positions = 36
+    enum Tile: Sendable, Equatable {
+        case f2x2, f4x4
+        /// Output tile side m.
+        var size: Int { self == .f2x2 ? 2 : 4 }
+        /// Input tile side α = m + 2.
+        var alpha: Int { size + 2 }
+        var positions: Int { alpha * alpha }
+    }
 
     static func supports(_ g: ConvGeometry) -> Bool {
         g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding == 1
     }
 
-    /// Tile grid for an H×W image: tilesY × tilesX tiles of 4×4 outputs.
-    static func tiles(height: Int, width: Int) -> (y: Int, x: Int) {
-        ((height + tile - 1) / tile, (width + tile - 1) / tile)
+    /// Tile grid for an H×W image: tilesY × tilesX tiles of m×m outputs.
+    static func tiles(_ tile: Tile, height: Int, width: Int) -> (y: Int, x: Int) {
+        ((height + tile.size - 1) / tile.size, (width + tile.size - 1) / tile.size)
     }
 
-    /// U = G g Gᵀ for every (cout, cin), computed in Double: [36, Cout, Cin].
-    static func transformWeights(_ w: [Float], outChannels: Int, inChannels: Int) -> [Float] {
-        let G: [[Double]] = [
-            [1.0 / 4, 0, 0],
-            [-1.0 / 6, -1.0 / 6, -1.0 / 6],
-            [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-            [1.0 / 24, 1.0 / 12, 1.0 / 6],
-            [1.0 / 24, -1.0 / 12, 1.0 / 6],
-            [0, 0, 1],
-        ]
-        var u = [Float](repeating: 0, count: positions * outChannels * inChannels)
+    private static let g4x4: [[Double]] = [
+        [1.0 / 4, 0, 0],
+        [-1.0 / 6, -1.0 / 6, -1.0 / 6],
+        [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+        [1.0 / 24, 1.0 / 12, 1.0 / 6],
+        [1.0 / 24, -1.0 / 12, 1.0 / 6],
+        [0, 0, 1],
+    ]
+    private static let g2x2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+
+    /// U = G g Gᵀ for every (cout, cin), computed in Double: [α², Cout, Cin].
+    static func transformWeights(_ w: [Float], outChannels: Int, inChannels: Int, tile: Tile) -> [Float] {
+        let G = tile == .f4x4 ? g4x4 : g2x2
+        let alpha = tile.alpha
+        var u = [Float](repeating: 0, count: tile.positions * outChannels * inChannels)
         let plane = outChannels * inChannels
+        var g = [Double](repeating: 0, count: 9), gg = [Double](repeating: 0, count: 3 * alpha)
         for o in 0..<outChannels {
             for c in 0..<inChannels {
-                let g = (0..<9).map { Double(w[(o * inChannels + c) * 9 + $0]) }
-                // Gg: [6×3]
-                var gg = [Double](repeating: 0, count: 18)
-                for i in 0..<6 { for j in 0..<3 { gg[i * 3 + j] = (0..<3).reduce(0) { $0 + G[i][$1] * g[$1 * 3 + j] } } }
-                for i in 0..<6 {
-                    for k in 0..<6 {
-                        let v = (0..<3).reduce(0.0) { $0 + gg[i * 3 + $1] * G[k][$1] }
-                        u[(i * 6 + k) * plane + o * inChannels + c] = Float(v)
+                for j in 0..<9 { g[j] = Double(w[(o * inChannels + c) * 9 + j]) }
+                // Gg: [α×3]
+                for i in 0..<alpha {
+                    for j in 0..<3 { gg[i * 3 + j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j] }
+                }
+                for i in 0..<alpha {
+                    for k in 0..<alpha {
+                        let v = gg[i * 3] * G[k][0] + gg[i * 3 + 1] * G[k][1] + gg[i * 3 + 2] * G[k][2]
+                        u[(i * alpha + k) * plane + o * inChannels + c] = Float(v)
                     }
                 }
             }
@@ -45,37 +60,43 @@ enum Winograd {
         return u
     }
 
-    /// Per-part temporary floats: a zero row and six transformed rows for the input transform.
-    private static func tempCount(width: Int) -> Int {
-        let (_, tx) = tiles(height: 1, width: width)
-        return (width + 4) + 6 * rowLength(tilesX: tx)
+    /// Per-part temporary floats: a zero row and α transformed rows for the input transform.
+    private static func tempCount(_ tile: Tile, width: Int) -> Int {
+        let (_, tx) = tiles(tile, height: 1, width: width)
+        return (width + 4) + tile.alpha * rowLength(tile, tilesX: tx)
     }
 
-    /// Length of a column-transformed row: x = −1 … 4·tilesX (rounded up to whole 4-tile groups), plus one vector.
-    private static func rowLength(tilesX: Int) -> Int { 16 * ((tilesX + 3) / 4) + 8 }
+    /// Length of a column-transformed row: x = −1 … m·tilesX (rounded up to whole 4-tile groups), plus one vector.
+    private static func rowLength(_ tile: Tile, tilesX: Int) -> Int { 4 * tile.size * ((tilesX + 3) / 4) + 8 }
 
-    static func scratchCount(_ g: ConvGeometry, height: Int, width: Int, parts: Int) -> Int {
-        let (ty, tx) = tiles(height: height, width: width)
-        return positions * (g.inChannels + g.outChannels) * ty * tx + parts * tempCount(width: width) + 4
+    static func scratchCount(_ g: ConvGeometry, tile: Tile, height: Int, width: Int, parts: Int) -> Int {
+        let (ty, tx) = tiles(tile, height: height, width: width)
+        return tile.positions * (g.inChannels + g.outChannels) * ty * tx + parts * tempCount(tile, width: width) + 4
     }
 
-    static func forward(_ input: FeatureMap, weights u: UnsafeMutablePointer<Float>, geometry g: ConvGeometry,
+    static func forward(_ input: FeatureMap, weights u: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, tile: Tile,
                         into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         let h = input.height, w = input.width
-        let (tilesY, tilesX) = tiles(height: h, width: w)
+        let positions = tile.positions
+        let (tilesY, tilesX) = tiles(tile, height: h, width: w)
         let t = tilesY * tilesX
         let cin = g.inChannels, cout = g.outChannels
         let v = scratch.base
         let m = v + positions * cin * t
         // M is read 4 tiles at a time; a last partial group may read up to 3 floats past M, into the temps.
         let temps = m + positions * cout * t + 4
-        let perPart = tempCount(width: w)
+        let perPart = tempCount(tile, width: w)
 
         Parallel.run(parts: parts) { part in
             let temp = temps + part.index * perPart
             for c in part.range(of: cin) {
-                transformInput(input.base + c * h * w, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
-                               into: v + c * t, positionStride: cin * t, temp: temp)
+                if tile == .f4x4 {
+                    transformInput(input.base + c * h * w, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
+                                   into: v + c * t, positionStride: cin * t, temp: temp)
+                } else {
+                    transformInput2(input.base + c * h * w, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
+                                    into: v + c * t, positionStride: cin * t, temp: temp)
+                }
             }
         }
         Parallel.run(parts: parts) { part in
@@ -86,8 +107,13 @@ enum Winograd {
         }
         Parallel.run(parts: parts) { part in
             for o in part.range(of: cout) {
-                transformOutput(m + o * t, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX,
-                                into: output.base + o * h * w, channel: o, height: h, width: w, epilogue: epilogue)
+                if tile == .f4x4 {
+                    transformOutput(m + o * t, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX,
+                                    into: output.base + o * h * w, channel: o, height: h, width: w, epilogue: epilogue)
+                } else {
+                    transformOutput2(m + o * t, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX,
+                                     into: output.base + o * h * w, channel: o, height: h, width: w, epilogue: epilogue)
+                }
             }
         }
     }
@@ -109,7 +135,7 @@ enum Winograd {
     private static func transformInput(_ src: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
                                        tilesY: Int, tilesX: Int, into dst: UnsafeMutablePointer<Float>,
                                        positionStride: Int, temp: UnsafeMutablePointer<Float>) {
-        let length = rowLength(tilesX: tilesX)
+        let length = rowLength(.f4x4, tilesX: tilesX)
         let zero = temp
         zero.update(repeating: 0, count: w + 4)
         let rows = temp + w + 4
@@ -219,6 +245,114 @@ enum Winograd {
                             store(y, o)
                         } else {
                             for l in 0..<(w - x) {
+                                var v = y[l]
+                                if let residual { v += residual[oy * w + x + l] }
+                                o[l] = relu ? max(v, 0) : v
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - F(2×2, 3×3)
+
+    /// Bᵀ·(d0…d3) for F(2×2): Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]].
+    @inline(__always)
+    private static func inputRows2(_ a: F4, _ b: F4, _ c: F4, _ d: F4) -> (F4, F4, F4, F4) {
+        (a - c, b + c, c - b, b - d)
+    }
+
+    /// F(2×2) input transform of one channel (same scheme as the F(4×4) one, 4-row strips at stride 2).
+    private static func transformInput2(_ src: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
+                                        tilesY: Int, tilesX: Int, into dst: UnsafeMutablePointer<Float>,
+                                        positionStride ps: Int, temp: UnsafeMutablePointer<Float>) {
+        let length = rowLength(.f2x2, tilesX: tilesX)
+        let zero = temp
+        zero.update(repeating: 0, count: w + 4)
+        let rows = temp + w + 4
+        let groups = (tilesX + 3) / 4
+        let wVec = w & ~3
+        for ty in 0..<tilesY {
+            func row(_ j: Int) -> UnsafeMutablePointer<Float> {
+                let y = 2 * ty - 1 + j
+                return y >= 0 && y < h ? src + y * w : zero
+            }
+            let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3))
+            let t0 = rows, t1 = t0 + length, t2 = t1 + length, t3 = t2 + length
+            var x = 0
+            while x < wVec {
+                let r = inputRows2(load(d0 + x), load(d1 + x), load(d2 + x), load(d3 + x))
+                store(r.0, t0 + 1 + x); store(r.1, t1 + 1 + x); store(r.2, t2 + 1 + x); store(r.3, t3 + 1 + x)
+                x += 4
+            }
+            for i in 0..<4 {
+                let t = rows + i * length
+                t[0] = 0
+                (t + w + 1).update(repeating: 0, count: length - w - 1)
+            }
+            while x < w {
+                t0[1 + x] = d0[x] - d2[x]; t1[1 + x] = d1[x] + d2[x]
+                t2[1 + x] = d2[x] - d1[x]; t3[1 + x] = d1[x] - d3[x]
+                x += 1
+            }
+            // Rows: tile k of a group reads t_i[2k … 2k+3].
+            let base = dst + ty * tilesX
+            for i in 0..<4 {
+                let t = rows + i * length
+                let o = base + (i * 4) * ps
+                for gIndex in 0..<groups {
+                    let p = t + 8 * gIndex
+                    let a = load(p), b = load(p + 4), c = load(p + 8)
+                    let e0 = F4(a[0], a[2], b[0], b[2]), e1 = F4(a[1], a[3], b[1], b[3])
+                    let e2 = F4(a[2], b[0], b[2], c[0]), e3 = F4(a[3], b[1], b[3], c[1])
+                    let r = inputRows2(e0, e1, e2, e3)
+                    let at = o + 4 * gIndex
+                    let valid = min(4, tilesX - 4 * gIndex)
+                    store(r.0, at, valid); store(r.1, at + ps, valid); store(r.2, at + 2 * ps, valid); store(r.3, at + 3 * ps, valid)
+                }
+            }
+        }
+    }
+
+    /// F(2×2) output transform with the epilogue: Aᵀ = [[1,1,1,0], [0,1,−1,−1]].
+    private static func transformOutput2(_ m: UnsafeMutablePointer<Float>, positionStride ps: Int, tilesY: Int, tilesX: Int,
+                                         into out: UnsafeMutablePointer<Float>, channel: Int, height h: Int, width w: Int,
+                                         epilogue: Epilogue) {
+        let bias = F4(repeating: epilogue.bias[channel])
+        let residual = epilogue.residual.map { $0 + channel * h * w }
+        let relu = epilogue.relu
+        let groups = (tilesX + 3) / 4
+        for ty in 0..<tilesY {
+            for gIndex in 0..<groups {
+                let at = m + ty * tilesX + 4 * gIndex
+                func rowTransform(_ i: Int) -> (F4, F4) {
+                    let p = at + (i * 4) * ps
+                    let m1 = load(p + ps), m2 = load(p + 2 * ps)
+                    return (load(p) + m1 + m2, m1 - m2 - load(p + 3 * ps))
+                }
+                let r0 = rowTransform(0), r1 = rowTransform(1), r2 = rowTransform(2), r3 = rowTransform(3)
+                let y00 = r0.0 + r1.0 + r2.0, y01 = r0.1 + r1.1 + r2.1
+                let y10 = r1.0 - r2.0 - r3.0, y11 = r1.1 - r2.1 - r3.1
+                let pixels = min(8, w - 8 * gIndex)
+                for p in 0..<2 {
+                    let oy = 2 * ty + p
+                    if oy >= h { break }
+                    let (q0, q1) = p == 0 ? (y00, y01) : (y10, y11)
+                    // Pixels 8g … 8g+7 of this row: tiles interleaved (q0, q1) per tile.
+                    for half in 0..<2 {
+                        let x = 8 * gIndex + 4 * half
+                        let count = min(4, pixels - 4 * half)
+                        if count <= 0 { break }
+                        var y = (half == 0 ? F4(q0[0], q1[0], q0[1], q1[1]) : F4(q0[2], q1[2], q0[3], q1[3])) + bias
+                        let o = out + oy * w + x
+                        if count == 4 {
+                            if let residual { y += load(residual + oy * w + x) }
+                            if relu { y = y.replacing(with: 0, where: y .< 0) }
+                            store(y, o)
+                        } else {
+                            for l in 0..<count {
                                 var v = y[l]
                                 if let residual { v += residual[oy * w + x + l] }
                                 o[l] = relu ? max(v, 0) : v
