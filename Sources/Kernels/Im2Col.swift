@@ -69,6 +69,16 @@ public enum Im2Col {
                                 for ox in ox0..<lo { out[ox] = 0 }
                                 if s == 1 {
                                     (out + lo).update(from: row + lo, count: hi - lo)
+                                } else if s == 2 {
+                                    // Even lanes of 8-float loads; a load may not reach past the row's last pixel.
+                                    var ox = lo
+                                    let lastInRow = w - 1 + p - kx  // row[lastInRow] is the row's last pixel
+                                    while ox + 4 <= hi && 2 * ox + 7 <= lastInRow {
+                                        let v = UnsafeRawPointer(row + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(out + ox).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+                                        ox += 4
+                                    }
+                                    while ox < hi { out[ox] = row[2 * ox]; ox += 1 }
                                 } else {
                                     for ox in lo..<hi { out[ox] = row[ox * s] }
                                 }
