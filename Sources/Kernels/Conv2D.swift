@@ -53,13 +53,13 @@ public final class Conv2D: Sendable {
         (geometry.outputHeight(height), geometry.outputWidth(width))
     }
 
-    /// Floats of scratch `forward` needs for one image of this size split into `parts`.
-    public func scratchCount(height: Int, width: Int, parts: Int) -> Int {
+    /// Floats of scratch `forward` needs for a group of `images` of this size split into `parts`.
+    public func scratchCount(height: Int, width: Int, images: Int = 1, parts: Int) -> Int {
         if let tile = algorithm.winogradTile {
-            return Winograd.scratchCount(geometry, tile: tile, height: height, width: width, parts: parts)
+            return Winograd.scratchCount(geometry, tile: tile, height: height, width: width, images: images, parts: parts)
         } else {
             let (oh, ow) = outputSize(height: height, width: width)
-            let n = oh * ow, k = geometry.patchSize
+            let n = images * oh * ow, k = geometry.patchSize
             if geometry.isPointwise { return 0 }
             if n >= Self.columnSplitThreshold { return parts * k * chunkColumns }
             return k * n
@@ -71,15 +71,17 @@ public final class Conv2D: Sendable {
     static let columnSplitThreshold = 2048
     var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
 
-    /// output = relu?(conv(input) + bias + residual?) for one image.
+    /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
     public func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
                         scratch: Scratch, parts: Int = 1) {
         let g = geometry
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         precondition(input.channels == g.inChannels, "conv expects \(g.inChannels) input channels, got \(input.channels)")
-        precondition(output.shape == [g.outChannels, oh, ow], "conv output must be \([g.outChannels, oh, ow]), got \(output.shape)")
+        precondition(output.channels == g.outChannels && output.images == input.images && output.height == oh && output.width == ow,
+                     "conv output must be \([g.outChannels, input.images, oh, ow]), got \(output.shape)")
         if let residual { precondition(residual.shape == output.shape, "residual \(residual.shape) != output \(output.shape)") }
-        precondition(scratch.count >= scratchCount(height: input.height, width: input.width, parts: parts), "conv scratch too small")
+        precondition(scratch.count >= scratchCount(height: input.height, width: input.width, images: input.images, parts: parts),
+                     "conv scratch too small")
         let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
         if let tile = algorithm.winogradTile {
             Winograd.forward(input, weights: weights.base, geometry: g, tile: tile, into: output, epilogue: epilogue,
@@ -91,7 +93,7 @@ public final class Conv2D: Sendable {
 
     private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         let g = geometry, w = weights.base
-        let n = output.planeSize, k = g.patchSize, cout = g.outChannels
+        let n = output.images * output.planeSize, k = g.patchSize, cout = g.outChannels
         if g.isPointwise {
             Parallel.run(parts: parts) { part in
                 let rows = part.range(of: cout)

@@ -69,9 +69,9 @@ enum Winograd {
     /// Length of a column-transformed row: x = −1 … m·tilesX (rounded up to whole 4-tile groups), plus one vector.
     private static func rowLength(_ tile: Tile, tilesX: Int) -> Int { 4 * tile.size * ((tilesX + 3) / 4) + 8 }
 
-    static func scratchCount(_ g: ConvGeometry, tile: Tile, height: Int, width: Int, parts: Int) -> Int {
+    static func scratchCount(_ g: ConvGeometry, tile: Tile, height: Int, width: Int, images: Int, parts: Int) -> Int {
         let (ty, tx) = tiles(tile, height: height, width: width)
-        return tile.positions * (g.inChannels + g.outChannels) * ty * tx + parts * tempCount(tile, width: width) + 4
+        return tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
     }
 
     static func forward(_ input: FeatureMap, weights u: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, tile: Tile,
@@ -79,7 +79,9 @@ enum Winograd {
         let h = input.height, w = input.width
         let positions = tile.positions
         let (tilesY, tilesX) = tiles(tile, height: h, width: w)
-        let t = tilesY * tilesX
+        // Tiles of image i of the group are columns i·perImage ..< (i+1)·perImage of every V_ξ and M_ξ.
+        let perImage = tilesY * tilesX, images = input.images
+        let t = images * perImage
         let cin = g.inChannels, cout = g.outChannels
         let v = scratch.base
         let m = v + positions * cin * t
@@ -90,12 +92,15 @@ enum Winograd {
         Parallel.run(parts: parts) { part in
             let temp = temps + part.index * perPart
             for c in part.range(of: cin) {
-                if tile == .f4x4 {
-                    transformInput(input.base + c * h * w, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
-                                   into: v + c * t, positionStride: cin * t, temp: temp)
-                } else {
-                    transformInput2(input.base + c * h * w, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
-                                    into: v + c * t, positionStride: cin * t, temp: temp)
+                for i in 0..<images {
+                    let src = input.plane(channel: c, image: i), dst = v + c * t + i * perImage
+                    if tile == .f4x4 {
+                        transformInput(src, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
+                                       into: dst, positionStride: cin * t, temp: temp)
+                    } else {
+                        transformInput2(src, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
+                                        into: dst, positionStride: cin * t, temp: temp)
+                    }
                 }
             }
         }
@@ -107,12 +112,17 @@ enum Winograd {
         }
         Parallel.run(parts: parts) { part in
             for o in part.range(of: cout) {
-                if tile == .f4x4 {
-                    transformOutput(m + o * t, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX,
-                                    into: output.base + o * h * w, channel: o, height: h, width: w, epilogue: epilogue)
-                } else {
-                    transformOutput2(m + o * t, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX,
-                                     into: output.base + o * h * w, channel: o, height: h, width: w, epilogue: epilogue)
+                for i in 0..<images {
+                    let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: i)
+                    let residual = epilogue.residual.map { $0 + (dst - output.base) }
+                    let bias = epilogue.bias[o]
+                    if tile == .f4x4 {
+                        transformOutput(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
+                                        height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
+                    } else {
+                        transformOutput2(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
+                                         height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
+                    }
                 }
             }
         }
@@ -198,15 +208,13 @@ enum Winograd {
         return (m0 + s12 + s34, d12 + F4(repeating: 2) * d34, s12 + F4(repeating: 4) * s34, d12 + F4(repeating: 8) * d34 + m5)
     }
 
-    /// Output plane of one channel from M[ξ][tile] (position ξ at `m + ξ · positionStride`), with the
-    /// epilogue. Works on groups of 4 tiles in registers (lane = tile), then transposes each output
+    /// Output plane of one channel of one image from M[ξ][tile] (position ξ at `m + ξ · positionStride`),
+    /// with the epilogue (bias, residual plane, ReLU). Works on groups of 4 tiles in registers (lane = tile), then transposes each output
     /// row back to 4 consecutive pixels per tile.
     private static func transformOutput(_ m: UnsafeMutablePointer<Float>, positionStride ps: Int, tilesY: Int, tilesX: Int,
-                                        into out: UnsafeMutablePointer<Float>, channel: Int, height h: Int, width w: Int,
-                                        epilogue: Epilogue) {
-        let bias = F4(repeating: epilogue.bias[channel])
-        let residual = epilogue.residual.map { $0 + channel * h * w }
-        let relu = epilogue.relu
+                                        into out: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
+                                        bias b: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+        let bias = F4(repeating: b)
         let groups = (tilesX + 3) / 4
         for ty in 0..<tilesY {
             for gIndex in 0..<groups {
@@ -318,11 +326,9 @@ enum Winograd {
 
     /// F(2×2) output transform with the epilogue: Aᵀ = [[1,1,1,0], [0,1,−1,−1]].
     private static func transformOutput2(_ m: UnsafeMutablePointer<Float>, positionStride ps: Int, tilesY: Int, tilesX: Int,
-                                         into out: UnsafeMutablePointer<Float>, channel: Int, height h: Int, width w: Int,
-                                         epilogue: Epilogue) {
-        let bias = F4(repeating: epilogue.bias[channel])
-        let residual = epilogue.residual.map { $0 + channel * h * w }
-        let relu = epilogue.relu
+                                         into out: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
+                                         bias b: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+        let bias = F4(repeating: b)
         let groups = (tilesX + 3) / 4
         for ty in 0..<tilesY {
             for gIndex in 0..<groups {

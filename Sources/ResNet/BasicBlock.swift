@@ -35,26 +35,27 @@ struct BasicBlock: Sendable {
         conv1.outputSize(height: height, width: width)
     }
 
-    func scratchCount(height: Int, width: Int, parts: Int) -> Int {
+    func scratchCount(height: Int, width: Int, images: Int, parts: Int) -> Int {
         let (oh, ow) = outputSize(height: height, width: width)
-        return max(conv1.scratchCount(height: height, width: width, parts: parts),
-                   conv2.scratchCount(height: oh, width: ow, parts: parts),
-                   downsample?.scratchCount(height: height, width: width, parts: parts) ?? 0)
+        return max(conv1.scratchCount(height: height, width: width, images: images, parts: parts),
+                   conv2.scratchCount(height: oh, width: ow, images: images, parts: parts),
+                   downsample?.scratchCount(height: height, width: width, images: images, parts: parts) ?? 0)
     }
 
-    /// Runs the block on `x`; `mid`, `shortcut` and `out` are free buffers of the output size.
+    /// Runs the block on `x` (one image or a group); `mid`, `shortcut` and `out` are free buffers of the output size.
     func forward(_ x: FeatureMap, mid: UnsafeMutablePointer<Float>, shortcut: UnsafeMutablePointer<Float>,
                  out: UnsafeMutablePointer<Float>, scratch: Scratch, parts: Int) -> FeatureMap {
         let (oh, ow) = outputSize(height: x.height, width: x.width)
         let c = outChannels
-        let y = FeatureMap(base: mid, channels: c, height: oh, width: ow)
+        let g = x.images
+        let y = FeatureMap(base: mid, channels: c, images: g, height: oh, width: ow)
         conv1.forward(x, into: y, relu: true, scratch: scratch, parts: parts)
         var identity = x
         if let downsample {
-            identity = FeatureMap(base: shortcut, channels: c, height: oh, width: ow)
+            identity = FeatureMap(base: shortcut, channels: c, images: g, height: oh, width: ow)
             downsample.forward(x, into: identity, scratch: scratch, parts: parts)
         }
-        let result = FeatureMap(base: out, channels: c, height: oh, width: ow)
+        let result = FeatureMap(base: out, channels: c, images: g, height: oh, width: ow)
         conv2.forward(y, into: result, residual: identity, relu: true, scratch: scratch, parts: parts)
         return result
     }

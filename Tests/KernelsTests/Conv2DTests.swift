@@ -102,6 +102,27 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         }
     }
 
+    /// A group of images in [C, G, H, W] gives each image's own result, for every algorithm.
+    @Test(arguments: [Conv2D.Algorithm.im2col, .winograd4x4, .winograd2x2], [1, 2])
+    func groupedImagesMatchOneAtATime(algorithm: Conv2D.Algorithm, parts: Int) {
+        let (c, h, w, g) = (6, 9, 7, 3)
+        let weight = hashUniform("group.weight", [5, c, 3, 3], -0.3, 0.3), bias = hashUniform("group.bias", [5], -0.1, 0.1)
+        let x = hashUniform("group.input", [g, c, h, w], -1, 1), residual = hashUniform("group.residual", [g, 5, h, w], -1, 1)
+        let conv = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1, algorithm: algorithm)
+        let reference = ReLU.forward(Add.forward(conv(x), residual))
+        let scratch = conv.scratchCount(height: h, width: w, images: g, parts: parts)
+        let space = Workspace(capacity: g * (c + 10) * h * w + scratch)
+        let input = space.featureMap(at: 0, channels: c, images: g, height: h, width: w)
+        let res = space.featureMap(at: g * c * h * w, channels: 5, images: g, height: h, width: w)
+        let out = space.featureMap(at: g * (c + 5) * h * w, channels: 5, images: g, height: h, width: w)
+        for i in 0..<g { input.load(from: x, image: i, into: i); res.load(from: residual, image: i, into: i) }
+        conv.forward(input, into: out, residual: res, relu: true, scratch: space.scratch(at: g * (c + 10) * h * w, count: scratch), parts: parts)
+        var got = [Float](repeating: 0, count: g * 5 * h * w)
+        for i in 0..<g { out.store(i, into: &got, image: i) }
+        expectClose(got, reference.scalars, atol: 1e-5, "\(algorithm) group of \(g), parts \(parts)")
+        withExtendedLifetime(space) {}
+    }
+
     @Test func epilogueAddsBiasResidualAndReLU() {
         let c = convCases[1]
         let (x, w, b) = convInputs(c)

@@ -36,11 +36,12 @@ import XRayCore
         expectClose(split.logits.scalars, single.logits.scalars, atol: 1e-5, "batch 1: 2 threads vs 1")
         expectClose(Array(batched.logits.scalars[0..<3]), single.logits.scalars, atol: 1e-5, "batch 2 vs batch 1")
         expectClose(split.features.scalars, single.features.scalars, atol: 1e-5, "features, 2 threads vs 1")
-        // Three images on two threads: two run whole, the third is split.
+        // Three images on two threads: two run whole, the third is split; on one thread they run as one
+        // group of 3 (wider GEMMs take other OpenBLAS kernels and summation orders, hence 5e-5).
         let three = Tensor(shape: [3, 3, 64, 48], scalars: hashUniform("three", [3, 3, 64, 48], -2, 2).scalars)
         let a = Reference.model.forward(three, threads: 2), b = Reference.model.forward(three, threads: 1)
         #expect(a.features.shape == [3, 512, 2, 2])
-        expectClose(a.logits.scalars, b.logits.scalars, atol: 1e-5, "batch 3, 2 threads vs 1")
+        expectClose(a.logits.scalars, b.logits.scalars, atol: 5e-5, "batch 3, 2 threads vs 1")
     }
 
     @Test func probabilitiesAreSoftmaxRows() {
