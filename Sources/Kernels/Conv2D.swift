@@ -33,20 +33,42 @@ public final class Conv2D: Sendable {
     /// - Parameters:
     ///   - weight: [Cout, Cin, kh, kw] with kh == kw.
     ///   - bias: [Cout], or nil for none.
-    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, algorithm: Algorithm = .im2col) {
+    ///   - batchNorm: an eval-mode batch norm that follows the convolution, folded into the stored
+    ///     weights and bias (W′ = W · γ/√(var+ε), b′ = (b − mean) · γ/√(var+ε) + β, in Double).
+    public init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters? = nil, stride: Int = 1, padding: Int = 0,
+                algorithm: Algorithm = .im2col) {
         precondition(weight.shape.count == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [Cout, Cin, k, k], got \(weight.shape)")
         let g = ConvGeometry(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: weight.shape[2],
                              stride: stride, padding: padding)
         if let bias { precondition(bias.shape == [g.outChannels], "conv bias must be [\(g.outChannels)], got \(bias.shape)") }
         geometry = g
         self.algorithm = algorithm
+        let scale: [Double], shift: [Double]
+        if let batchNorm {
+            precondition(batchNorm.gamma.count == g.outChannels, "batch norm has \(batchNorm.gamma.count) channels, conv has \(g.outChannels)")
+            (scale, shift) = BatchNorm.scaleAndShift(batchNorm)
+        } else {
+            (scale, shift) = ([Double](repeating: 1, count: g.outChannels), [Double](repeating: 0, count: g.outChannels))
+        }
         if let tile = algorithm.winogradTile {
             precondition(Winograd.supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution, got \(g)")
-            weights = FloatStorage(Winograd.transformWeights(weight.scalars, outChannels: g.outChannels, inChannels: g.inChannels, tile: tile))
+            weights = FloatStorage(count: tile.positions * g.outChannels * g.inChannels) { out in
+                Winograd.transformWeights(weight.scalars, scale: scale, outChannels: g.outChannels, inChannels: g.inChannels,
+                                          tile: tile, into: out)
+            }
         } else {
-            weights = FloatStorage(weight.scalars)
+            let per = g.patchSize
+            weights = FloatStorage(count: weight.count) { out in
+                weight.scalars.withUnsafeBufferPointer { w in
+                    for o in 0..<g.outChannels {
+                        for i in (o * per)..<((o + 1) * per) { out[i] = Float(Double(w[i]) * scale[o]) }
+                    }
+                }
+            }
         }
-        self.bias = FloatStorage(bias?.scalars ?? [Float](repeating: 0, count: g.outChannels))
+        self.bias = FloatStorage(count: g.outChannels) { out in
+            for o in 0..<g.outChannels { out[o] = Float(Double(bias?.scalars[o] ?? 0) * scale[o] + shift[o]) }
+        }
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {

@@ -106,11 +106,20 @@ public final class FloatStorage: @unchecked Sendable {
     public let count: Int
     let base: UnsafeMutablePointer<Float>
 
-    public init(_ values: [Float]) {
-        count = values.count
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count) { out in
+            for i in 0..<values.count { out[i] = values[i] }
+        }
+    }
+
+    /// Allocates `count` floats (zeroed) and lets `fill` write them, so large weights are built in
+    /// place instead of through a temporary array.
+    public init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
-        values.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: count) }
+        base.initialize(repeating: 0, count: max(count, 16))
+        fill(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }

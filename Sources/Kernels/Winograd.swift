@@ -35,16 +35,17 @@ enum Winograd {
     ]
     private static let g2x2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
 
-    /// U = G g Gᵀ for every (cout, cin), computed in Double: [α², Cout, Cin].
-    static func transformWeights(_ w: [Float], outChannels: Int, inChannels: Int, tile: Tile) -> [Float] {
+    /// U = G (scale[cout] · g) Gᵀ for every (cout, cin), computed in Double, written as [α², Cout, Cin].
+    static func transformWeights(_ w: [Float], scale: [Double], outChannels: Int, inChannels: Int, tile: Tile,
+                                 into u: UnsafeMutableBufferPointer<Float>) {
         let G = tile == .f4x4 ? g4x4 : g2x2
         let alpha = tile.alpha
-        var u = [Float](repeating: 0, count: tile.positions * outChannels * inChannels)
+        precondition(u.count == tile.positions * outChannels * inChannels)
         let plane = outChannels * inChannels
         var g = [Double](repeating: 0, count: 9), gg = [Double](repeating: 0, count: 3 * alpha)
         for o in 0..<outChannels {
             for c in 0..<inChannels {
-                for j in 0..<9 { g[j] = Double(w[(o * inChannels + c) * 9 + j]) }
+                for j in 0..<9 { g[j] = Double(w[(o * inChannels + c) * 9 + j]) * scale[o] }
                 // Gg: [α×3]
                 for i in 0..<alpha {
                     for j in 0..<3 { gg[i * 3 + j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j] }
@@ -57,7 +58,6 @@ enum Winograd {
                 }
             }
         }
-        return u
     }
 
     /// Per-part temporary floats: a zero row and α transformed rows for the input transform.

@@ -13,17 +13,17 @@ struct BasicBlock: Sendable {
     ///   - prefix: torchvision name of the block, e.g. "layer2.0".
     ///   - winograd: the algorithm for the block's 3×3 stride-1 convolutions (im2col for the others).
     init(parameters p: [String: Tensor], prefix: String, stride: Int, winograd: Conv2D.Algorithm) {
-        func folded(_ conv: String, _ bn: String) -> (weight: Tensor, bias: Tensor) {
-            BatchNorm.fold(convWeight: p["\(prefix).\(conv).weight"]!, gamma: p["\(prefix).\(bn).weight"]!,
-                           beta: p["\(prefix).\(bn).bias"]!, runningMean: p["\(prefix).\(bn).running_mean"]!,
-                           runningVar: p["\(prefix).\(bn).running_var"]!)
+        func weight(_ conv: String) -> Tensor { p["\(prefix).\(conv).weight"]! }
+        func batchNorm(_ bn: String) -> BatchNorm.Parameters {
+            BatchNorm.Parameters(gamma: p["\(prefix).\(bn).weight"]!, beta: p["\(prefix).\(bn).bias"]!,
+                                 runningMean: p["\(prefix).\(bn).running_mean"]!, runningVar: p["\(prefix).\(bn).running_var"]!)
         }
-        let c1 = folded("conv1", "bn1"), c2 = folded("conv2", "bn2")
-        conv1 = Conv2D(weight: c1.weight, bias: c1.bias, stride: stride, padding: 1, algorithm: stride == 1 ? winograd : .im2col)
-        conv2 = Conv2D(weight: c2.weight, bias: c2.bias, stride: 1, padding: 1, algorithm: winograd)
+        // BatchNorm folded into each convolution's stored weights and bias.
+        conv1 = Conv2D(weight: weight("conv1"), bias: nil, batchNorm: batchNorm("bn1"), stride: stride, padding: 1,
+                       algorithm: stride == 1 ? winograd : .im2col)
+        conv2 = Conv2D(weight: weight("conv2"), bias: nil, batchNorm: batchNorm("bn2"), stride: 1, padding: 1, algorithm: winograd)
         if p["\(prefix).downsample.0.weight"] != nil {
-            let d = folded("downsample.0", "downsample.1")
-            downsample = Conv2D(weight: d.weight, bias: d.bias, stride: stride, padding: 0)
+            downsample = Conv2D(weight: weight("downsample.0"), bias: nil, batchNorm: batchNorm("downsample.1"), stride: stride, padding: 0)
         } else {
             downsample = nil
         }

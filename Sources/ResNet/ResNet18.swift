@@ -69,9 +69,10 @@ public final class ResNet18: Sendable {
         self.configuration = configuration
         self.parameters = p
 
-        let stemFolded = BatchNorm.fold(convWeight: p["conv1.weight"]!, gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
-                                        runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!)
-        stem = Conv2D(weight: stemFolded.weight, bias: stemFolded.bias, stride: 2, padding: 3)
+        stem = Conv2D(weight: p["conv1.weight"]!, bias: nil,
+                      batchNorm: BatchNorm.Parameters(gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
+                                                      runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!),
+                      stride: 2, padding: 3)
         var blocks: [BasicBlock] = []
         for stage in WeightRemap.stages {
             for b in 0..<WeightRemap.blocksPerStage {
