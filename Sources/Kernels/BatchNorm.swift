@@ -4,6 +4,27 @@ import XRayCore
 public enum BatchNorm {
     public static let defaultEpsilon: Float = 1e-5
 
+    /// The four tensors of an eval-mode BatchNorm2d ([C] each) and its ε.
+    public struct Parameters: Sendable {
+        public var gamma: Tensor
+        public var beta: Tensor
+        public var runningMean: Tensor
+        public var runningVar: Tensor
+        public var epsilon: Float
+
+        public init(gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, epsilon: Float = BatchNorm.defaultEpsilon) {
+            self.gamma = gamma
+            self.beta = beta
+            self.runningMean = runningMean
+            self.runningVar = runningVar
+            self.epsilon = epsilon
+        }
+    }
+
+    public static func scaleAndShift(_ p: Parameters) -> (scale: [Double], shift: [Double]) {
+        scaleAndShift(gamma: p.gamma, beta: p.beta, runningMean: p.runningMean, runningVar: p.runningVar, epsilon: p.epsilon)
+    }
+
     /// Per-channel scale γ/√(var+ε) and shift β − mean·scale, computed in Double.
     public static func scaleAndShift(gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
                                      epsilon: Float = defaultEpsilon) -> (scale: [Double], shift: [Double]) {

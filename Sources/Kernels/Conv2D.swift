@@ -1,7 +1,7 @@
 import XRayCore
 
 /// A 2-D convolution layer with fixed (inference) weights: im2col + sgemm, or Winograd F(4×4, 3×3)
-/// for 3×3 stride-1 padding-1 convolutions.
+/// or F(2×2, 3×3) for 3×3 stride-1 padding-1 convolutions.
 ///
 /// The forward pass works on one image at a time, writes into caller-owned memory and fuses the
 /// epilogue (bias, optional residual add, optional ReLU) into the pass over the GEMM output.
@@ -11,47 +11,77 @@ public final class Conv2D: Sendable {
         /// Patches unfolded into a matrix, then one sgemm.
         case im2col
         /// Winograd F(4×4, 3×3): 36 sgemms in the transform domain, 4× fewer multiplies. 3×3, stride 1, padding 1 only.
-        case winograd
+        case winograd4x4
+        /// Winograd F(2×2, 3×3): 16 sgemms, 2.25× fewer multiplies; better on small maps. 3×3, stride 1, padding 1 only.
+        case winograd2x2
+
+        var winogradTile: Winograd.Tile? {
+            switch self {
+            case .im2col: return nil
+            case .winograd4x4: return .f4x4
+            case .winograd2x2: return .f2x2
+            }
+        }
     }
 
     public let geometry: ConvGeometry
     public let algorithm: Algorithm
-    /// im2col: [Cout, Cin·kh·kw]; winograd: [36, Cout, Cin] (transformed).
+    /// im2col: [Cout, Cin·kh·kw]; Winograd: [α², Cout, Cin] (transformed).
     let weights: FloatStorage
     let bias: FloatStorage
 
     /// - Parameters:
     ///   - weight: [Cout, Cin, kh, kw] with kh == kw.
     ///   - bias: [Cout], or nil for none.
-    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, algorithm: Algorithm = .im2col) {
+    ///   - batchNorm: an eval-mode batch norm that follows the convolution, folded into the stored
+    ///     weights and bias (W′ = W · γ/√(var+ε), b′ = (b − mean) · γ/√(var+ε) + β, in Double).
+    public init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters? = nil, stride: Int = 1, padding: Int = 0,
+                algorithm: Algorithm = .im2col) {
         precondition(weight.shape.count == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [Cout, Cin, k, k], got \(weight.shape)")
         let g = ConvGeometry(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: weight.shape[2],
                              stride: stride, padding: padding)
         if let bias { precondition(bias.shape == [g.outChannels], "conv bias must be [\(g.outChannels)], got \(bias.shape)") }
         geometry = g
         self.algorithm = algorithm
-        switch algorithm {
-        case .im2col:
-            weights = FloatStorage(weight.scalars)
-        case .winograd:
-            precondition(Winograd.supports(g), "Winograd F(4x4,3x3) needs a 3x3 stride-1 padding-1 convolution, got \(g)")
-            weights = FloatStorage(Winograd.transformWeights(weight.scalars, outChannels: g.outChannels, inChannels: g.inChannels))
+        let scale: [Double], shift: [Double]
+        if let batchNorm {
+            precondition(batchNorm.gamma.count == g.outChannels, "batch norm has \(batchNorm.gamma.count) channels, conv has \(g.outChannels)")
+            (scale, shift) = BatchNorm.scaleAndShift(batchNorm)
+        } else {
+            (scale, shift) = ([Double](repeating: 1, count: g.outChannels), [Double](repeating: 0, count: g.outChannels))
         }
-        self.bias = FloatStorage(bias?.scalars ?? [Float](repeating: 0, count: g.outChannels))
+        if let tile = algorithm.winogradTile {
+            precondition(Winograd.supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution, got \(g)")
+            weights = FloatStorage(count: tile.positions * g.outChannels * g.inChannels) { out in
+                Winograd.transformWeights(weight.scalars, scale: scale, outChannels: g.outChannels, inChannels: g.inChannels,
+                                          tile: tile, into: out)
+            }
+        } else {
+            let per = g.patchSize
+            weights = FloatStorage(count: weight.count) { out in
+                weight.scalars.withUnsafeBufferPointer { w in
+                    for o in 0..<g.outChannels {
+                        for i in (o * per)..<((o + 1) * per) { out[i] = Float(Double(w[i]) * scale[o]) }
+                    }
+                }
+            }
+        }
+        self.bias = FloatStorage(count: g.outChannels) { out in
+            for o in 0..<g.outChannels { out[o] = Float(Double(bias?.scalars[o] ?? 0) * scale[o] + shift[o]) }
+        }
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         (geometry.outputHeight(height), geometry.outputWidth(width))
     }
 
-    /// Floats of scratch `forward` needs for one image of this size split into `parts`.
-    public func scratchCount(height: Int, width: Int, parts: Int) -> Int {
-        switch algorithm {
-        case .winograd:
-            return Winograd.scratchCount(geometry, height: height, width: width, parts: parts)
-        case .im2col:
+    /// Floats of scratch `forward` needs for a group of `images` of this size split into `parts`.
+    public func scratchCount(height: Int, width: Int, images: Int = 1, parts: Int) -> Int {
+        if let tile = algorithm.winogradTile {
+            return Winograd.scratchCount(geometry, tile: tile, height: height, width: width, images: images, parts: parts)
+        } else {
             let (oh, ow) = outputSize(height: height, width: width)
-            let n = oh * ow, k = geometry.patchSize
+            let n = images * oh * ow, k = geometry.patchSize
             if geometry.isPointwise { return 0 }
             if n >= Self.columnSplitThreshold { return parts * k * chunkColumns }
             return k * n
@@ -63,27 +93,29 @@ public final class Conv2D: Sendable {
     static let columnSplitThreshold = 2048
     var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
 
-    /// output = relu?(conv(input) + bias + residual?) for one image.
+    /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
     public func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
                         scratch: Scratch, parts: Int = 1) {
         let g = geometry
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         precondition(input.channels == g.inChannels, "conv expects \(g.inChannels) input channels, got \(input.channels)")
-        precondition(output.shape == [g.outChannels, oh, ow], "conv output must be \([g.outChannels, oh, ow]), got \(output.shape)")
+        precondition(output.channels == g.outChannels && output.images == input.images && output.height == oh && output.width == ow,
+                     "conv output must be \([g.outChannels, input.images, oh, ow]), got \(output.shape)")
         if let residual { precondition(residual.shape == output.shape, "residual \(residual.shape) != output \(output.shape)") }
-        precondition(scratch.count >= scratchCount(height: input.height, width: input.width, parts: parts), "conv scratch too small")
+        precondition(scratch.count >= scratchCount(height: input.height, width: input.width, images: input.images, parts: parts),
+                     "conv scratch too small")
         let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
-        switch algorithm {
-        case .winograd:
-            Winograd.forward(input, weights: weights.base, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
-        case .im2col:
+        if let tile = algorithm.winogradTile {
+            Winograd.forward(input, weights: weights.base, geometry: g, tile: tile, into: output, epilogue: epilogue,
+                             scratch: scratch, parts: parts)
+        } else {
             forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
         }
     }
 
     private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         let g = geometry, w = weights.base
-        let n = output.planeSize, k = g.patchSize, cout = g.outChannels
+        let n = output.images * output.planeSize, k = g.patchSize, cout = g.outChannels
         if g.isPointwise {
             Parallel.run(parts: parts) { part in
                 let rows = part.range(of: cout)
@@ -133,10 +165,12 @@ public final class Conv2D: Sendable {
         let x = space.featureMap(at: 0, channels: geometry.inChannels, height: h, width: w)
         let y = space.featureMap(at: inCount, channels: geometry.outChannels, height: oh, width: ow)
         var out = [Float](repeating: 0, count: batch * outCount)
-        for i in 0..<batch {
-            x.load(from: input, image: i)
-            forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
-            y.store(into: &out, image: i)
+        withExtendedLifetime(space) {  // x and y point into it
+            for i in 0..<batch {
+                x.load(from: input, image: i)
+                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
+                y.store(into: &out, image: i)
+            }
         }
         return Tensor(shape: [batch, geometry.outChannels, oh, ow], scalars: out)
     }

@@ -18,10 +18,10 @@ public final class Workspace: @unchecked Sendable {
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
-    /// A [channels, height, width] map starting `offset` floats into the workspace.
-    public func featureMap(at offset: Int, channels: Int, height: Int, width: Int) -> FeatureMap {
-        precondition(offset >= 0 && offset + channels * height * width <= capacity, "feature map outside the workspace")
-        return FeatureMap(base: base + offset, channels: channels, height: height, width: width)
+    /// A [channels, images, height, width] map starting `offset` floats into the workspace.
+    public func featureMap(at offset: Int, channels: Int, images: Int = 1, height: Int, width: Int) -> FeatureMap {
+        precondition(offset >= 0 && offset + channels * images * height * width <= capacity, "feature map outside the workspace")
+        return FeatureMap(base: base + offset, channels: channels, images: images, height: height, width: width)
     }
 
     /// `count` floats of scratch starting `offset` floats into the workspace.
@@ -31,43 +31,65 @@ public final class Workspace: @unchecked Sendable {
     }
 }
 
-/// A [C, H, W] float view into workspace memory (one image, row-major). Does not own its memory.
+/// Activations of a group of images in workspace memory, laid out [C, G, H, W] ("CNHW"): for each
+/// channel the G image planes follow each other, so one GEMM covers the whole group (its columns
+/// are G·H·W) and the weights are packed once per group instead of once per image. G = 1 is the
+/// plain [C, H, W] of one image. Does not own its memory: keep the `Workspace` alive (e.g.
+/// `withExtendedLifetime`) for as long as its views are used.
 ///
 /// `@unchecked Sendable`: a view is shared by the threads of one parallel stage, which write
 /// disjoint channels or rows; the owning `Workspace` outlives every view taken from it.
 public struct FeatureMap: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let channels: Int
+    /// G, the number of images in the group.
+    public let images: Int
     public let height: Int
     public let width: Int
 
-    public init(base: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int) {
+    public init(base: UnsafeMutablePointer<Float>, channels: Int, images: Int = 1, height: Int, width: Int) {
+        precondition(channels >= 0 && images >= 1 && height >= 0 && width >= 0)
         self.base = base
         self.channels = channels
+        self.images = images
         self.height = height
         self.width = width
     }
 
     public var planeSize: Int { height * width }
-    public var count: Int { channels * height * width }
-    public var shape: [Int] { [channels, height, width] }
+    public var count: Int { channels * images * height * width }
+    /// [C, H, W] for one image, [C, G, H, W] for a group.
+    public var shape: [Int] { images == 1 ? [channels, height, width] : [channels, images, height, width] }
 
-    /// Copies image `index` of an NCHW tensor into this map.
-    public func load(from tensor: Tensor, image index: Int) {
-        precondition(tensor.shape.count == 4 && Array(tensor.shape[1...]) == shape, "tensor \(tensor.shape) does not fit map \(shape)")
+    /// The H×W plane of channel `c` of image `g` of the group.
+    @inline(__always)
+    public func plane(channel c: Int, image g: Int = 0) -> UnsafeMutablePointer<Float> {
+        base + (c * images + g) * height * width
+    }
+
+    /// Copies image `index` of an NCHW tensor into image `g` of this group.
+    public func load(from tensor: Tensor, image index: Int, into g: Int = 0) {
+        precondition(tensor.shape.count == 4 && tensor.shape[1] == channels && tensor.shape[2] == height && tensor.shape[3] == width,
+                     "tensor \(tensor.shape) does not fit map \(shape)")
+        let n = planeSize
         tensor.scalars.withUnsafeBufferPointer { src in
-            base.update(from: src.baseAddress! + index * count, count: count)
+            for c in 0..<channels { plane(channel: c, image: g).update(from: src.baseAddress! + (index * channels + c) * n, count: n) }
         }
     }
 
-    /// Copies this map into image `index` of NCHW scalars.
-    public func store(into scalars: inout [Float], image index: Int) {
-        precondition(scalars.count >= (index + 1) * count)
-        scalars.withUnsafeMutableBufferPointer { dst in
-            (dst.baseAddress! + index * count).update(from: base, count: count)
-        }
+    /// Copies image `g` of this group into image `index` of NCHW scalars.
+    public func store(_ g: Int = 0, into scalars: UnsafeMutablePointer<Float>, image index: Int) {
+        let n = planeSize
+        for c in 0..<channels { (scalars + (index * channels + c) * n).update(from: plane(channel: c, image: g), count: n) }
     }
 
+    /// Copies image `g` of this group into image `index` of NCHW scalars.
+    public func store(_ g: Int = 0, into scalars: inout [Float], image index: Int) {
+        precondition(scalars.count >= (index + 1) * channels * planeSize)
+        scalars.withUnsafeMutableBufferPointer { store(g, into: $0.baseAddress!, image: index) }
+    }
+
+    /// The group as a tensor of shape `shape`.
     public func toTensor() -> Tensor {
         Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: base, count: count)))
     }
@@ -84,11 +106,20 @@ public final class FloatStorage: @unchecked Sendable {
     public let count: Int
     let base: UnsafeMutablePointer<Float>
 
-    public init(_ values: [Float]) {
-        count = values.count
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count) { out in
+            for i in 0..<values.count { out[i] = values[i] }
+        }
+    }
+
+    /// Allocates `count` floats (zeroed) and lets `fill` write them, so large weights are built in
+    /// place instead of through a temporary array.
+    public init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
-        values.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: count) }
+        base.initialize(repeating: 0, count: max(count, 16))
+        fill(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }

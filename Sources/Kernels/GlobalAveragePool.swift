@@ -2,14 +2,16 @@ import XRayCore
 
 /// Mean over each channel's H×W plane.
 public enum GlobalAveragePool {
-    /// Writes C means of one image to `output`.
+    /// Writes the C means of each image g of the group to `output[g · C + c]`.
     public static func forward(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>) {
         let n = input.planeSize
-        for c in 0..<input.channels {
-            let plane = input.base + c * n
-            var sum: Float = 0
-            for i in 0..<n { sum += plane[i] }
-            output[c] = sum / Float(n)
+        for g in 0..<input.images {
+            for c in 0..<input.channels {
+                let plane = input.plane(channel: c, image: g)
+                var sum: Float = 0
+                for i in 0..<n { sum += plane[i] }
+                output[g * input.channels + c] = sum / Float(n)
+            }
         }
     }
 

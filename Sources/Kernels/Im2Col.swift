@@ -31,6 +31,7 @@ public struct ConvGeometry: Sendable, Hashable {
 ///
 /// Row `(c · kh + ky) · kw + kx`, column `oy · outW + ox` holds input[c, oy·s − p + ky, ox·s − p + kx]
 /// (zero outside the image): the layout of PyTorch's `unfold` and of a [Cout, Cin, kh, kw] weight.
+/// For a group of G images the columns of image g follow those of image g − 1 (G · outH · outW in all).
 public enum Im2Col {
     /// Writes rows `channels` (as whole channel blocks) and columns `columns` of the matrix into
     /// `col`, whose rows are `ldcol` floats apart; column `columns.lowerBound` lands at `col[row · ldcol]`.
@@ -40,11 +41,11 @@ public enum Im2Col {
     ) {
         let h = input.height, w = input.width
         let outW = g.outputWidth(w), outH = g.outputHeight(h)
-        precondition(columns.lowerBound >= 0 && columns.upperBound <= outH * outW && ldcol >= columns.count)
+        let perImage = outH * outW
+        precondition(columns.lowerBound >= 0 && columns.upperBound <= input.images * perImage && ldcol >= columns.count)
         let s = g.stride, p = g.padding, kh = g.kernelHeight, kw = g.kernelWidth
         let firstRow = channels.lowerBound * kh * kw
         for c in channels {
-            let plane = input.base + c * h * w
             for ky in 0..<kh {
                 for kx in 0..<kw {
                     let dst = col + ((c * kh + ky) * kw + kx - firstRow) * ldcol
@@ -54,7 +55,9 @@ public enum Im2Col {
                     let oxHi = last < 0 ? oxLo : max(oxLo, min(outW, last / s + 1))
                     var j = columns.lowerBound
                     while j < columns.upperBound {
-                        let oy = j / outW, ox0 = j - oy * outW
+                        let g = j / perImage, local = j - g * perImage
+                        let plane = input.plane(channel: c, image: g)
+                        let oy = local / outW, ox0 = local - oy * outW
                         let ox1 = min(outW, ox0 + (columns.upperBound - j))
                         let out = dst + (j - columns.lowerBound) - ox0
                         let iy = oy * s - p + ky
@@ -69,6 +72,16 @@ public enum Im2Col {
                                 for ox in ox0..<lo { out[ox] = 0 }
                                 if s == 1 {
                                     (out + lo).update(from: row + lo, count: hi - lo)
+                                } else if s == 2 {
+                                    // Even lanes of 8-float loads; a load may not reach past the row's last pixel.
+                                    var ox = lo
+                                    let lastInRow = w - 1 + p - kx  // row[lastInRow] is the row's last pixel
+                                    while ox + 4 <= hi && 2 * ox + 7 <= lastInRow {
+                                        let v = UnsafeRawPointer(row + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(out + ox).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+                                        ox += 4
+                                    }
+                                    while ox < hi { out[ox] = row[2 * ox]; ox += 1 }
                                 } else {
                                     for ox in lo..<hi { out[ox] = row[ox * s] }
                                 }

@@ -6,18 +6,20 @@ public enum MaxPool2D {
         (n + 2 * padding - kernel) / stride + 1
     }
 
-    /// Pools channels `channels` of one image into `output`.
+    /// Pools channels `channels` (all images of the group) into `output`.
     public static func forward(_ input: FeatureMap, into output: FeatureMap, kernel: Int, stride: Int, padding: Int,
                                channels: Range<Int>? = nil) {
         let h = input.height, w = input.width
         let oh = outputSize(h, kernel: kernel, stride: stride, padding: padding)
         let ow = outputSize(w, kernel: kernel, stride: stride, padding: padding)
         precondition(padding * 2 <= kernel, "padding must be at most half the window")
-        precondition(output.shape == [input.channels, oh, ow], "max pool output must be \([input.channels, oh, ow]), got \(output.shape)")
+        precondition(output.channels == input.channels && output.images == input.images && output.height == oh && output.width == ow,
+                     "max pool output must be \([input.channels, input.images, oh, ow]), got \(output.shape)")
         let columnMax = UnsafeMutablePointer<Float>.allocate(capacity: w)
         defer { columnMax.deallocate() }
-        for c in channels ?? 0..<input.channels {
-            let plane = input.base + c * h * w, outPlane = output.base + c * oh * ow
+        let group = input.images
+        for p in (channels ?? 0..<input.channels).lowerBound * group..<(channels ?? 0..<input.channels).upperBound * group {
+            let plane = input.base + p * h * w, outPlane = output.base + p * oh * ow
             for oy in 0..<oh {
                 let y0 = max(0, oy * stride - padding), y1 = min(h, oy * stride - padding + kernel)
                 // Max down the window's rows first (contiguous), then across each window.
@@ -47,10 +49,12 @@ public enum MaxPool2D {
         let x = space.featureMap(at: 0, channels: c, height: h, width: w)
         let y = space.featureMap(at: c * h * w, channels: c, height: oh, width: ow)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
-        for i in 0..<n {
-            x.load(from: input, image: i)
-            forward(x, into: y, kernel: kernel, stride: stride, padding: padding)
-            y.store(into: &out, image: i)
+        withExtendedLifetime(space) {  // x and y point into it
+            for i in 0..<n {
+                x.load(from: input, image: i)
+                forward(x, into: y, kernel: kernel, stride: stride, padding: padding)
+                y.store(into: &out, image: i)
+            }
         }
         return Tensor(shape: [n, c, oh, ow], scalars: out)
     }

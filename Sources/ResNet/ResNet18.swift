@@ -22,8 +22,9 @@ public struct ResNetOutput: Sendable {
 /// torchvision's resnet18 (BasicBlock, [2, 2, 2, 2]) for inference on the CPU.
 ///
 /// Weights use torchvision's state_dict names. At construction every BatchNorm (eval mode, ε = 1e-5)
-/// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer3 use
-/// Winograd F(4×4, 3×3), the rest im2col + sgemm. The raw parameters are kept (`parameters`).
+/// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer2 use
+/// Winograd F(4×4, 3×3), layer3's F(2×2, 3×3), the rest im2col + sgemm. The raw parameters are kept
+/// (`parameters`).
 public final class ResNet18: Sendable {
     public let configuration: ResNetConfiguration
     /// The parameters as loaded (torchvision names, BatchNorm unfolded, no num_batches_tracked).
@@ -33,9 +34,13 @@ public final class ResNet18: Sendable {
     let blocks: [BasicBlock]
     private let workspaces = Mutex<[ForwardLayout: [Workspace]]>([:])
 
-    /// Stages whose 3×3 stride-1 convolutions use Winograd. layer4 stays on im2col: at 7×7 its
-    /// transformed weights would cost 4× the memory for few tiles per image.
-    static let winogradStages: Set<String> = ["layer1", "layer2", "layer3"]
+    /// Algorithm for each stage's 3×3 stride-1 convolutions, chosen by measurement (2 cores, 224 input):
+    /// F(4×4) where maps are large; F(2×2) on layer3's 14×14 (F(4×4) would pad it to 16×16 and cost 4×
+    /// the weights); im2col on layer4, where 7×7 maps give too few tiles and Winograd weights would
+    /// take 16/9–4× the 28 MB of its 3×3 weights.
+    static let stageAlgorithms: [String: Conv2D.Algorithm] = [
+        "layer1": .winograd4x4, "layer2": .winograd4x4, "layer3": .winograd2x2, "layer4": .im2col,
+    ]
     static let maxPool = (kernel: 3, stride: 2, padding: 1)
 
     /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata.
@@ -64,14 +69,15 @@ public final class ResNet18: Sendable {
         self.configuration = configuration
         self.parameters = p
 
-        let stemFolded = BatchNorm.fold(convWeight: p["conv1.weight"]!, gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
-                                        runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!)
-        stem = Conv2D(weight: stemFolded.weight, bias: stemFolded.bias, stride: 2, padding: 3)
+        stem = Conv2D(weight: p["conv1.weight"]!, bias: nil,
+                      batchNorm: BatchNorm.Parameters(gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
+                                                      runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!),
+                      stride: 2, padding: 3)
         var blocks: [BasicBlock] = []
         for stage in WeightRemap.stages {
             for b in 0..<WeightRemap.blocksPerStage {
                 blocks.append(BasicBlock(parameters: p, prefix: "\(stage.name).\(b)", stride: b == 0 ? stage.stride : 1,
-                                         winograd: Self.winogradStages.contains(stage.name)))
+                                         winograd: Self.stageAlgorithms[stage.name] ?? .im2col))
             }
         }
         self.blocks = blocks
@@ -88,64 +94,75 @@ public final class ResNet18: Sendable {
                               to: url, dtype: dtype)
     }
 
+    /// Largest group of images run through the network together on one thread. Groups make the
+    /// GEMMs wider (the weights are packed once per group); 4 captures most of the gain while a
+    /// thread's workspace stays near 30 MB.
+    static let maxGroup = 4
+
     /// Returns logits [N, classes] and layer4 features [N, 512, 7, 7]. Input [N, 3, H, W].
     ///
-    /// With `threads` > 1, whole images run in parallel (one thread each) while at least `threads`
-    /// remain; a remaining image is split across the threads layer by layer.
+    /// With `threads` > 1 and N ≥ `threads`, each thread runs whole groups of up to 4 images; images
+    /// left over (N not a multiple of `threads`, or batch 1) are split across the threads layer by layer.
     public func forward(_ input: Tensor, threads: Int = 2) -> ResNetOutput {
         precondition(input.shape.count == 4 && input.shape[1] == 3 && input.shape[2] > 0 && input.shape[3] > 0,
                      "ResNet18 input must be [N, 3, H, W], got \(input.shape)")
         let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])
         let threads = max(1, threads)
-        let layout = ForwardLayout(model: self, height: h, width: w, parts: threads)
-        let fc = layout.featureChannels, fh = layout.featureHeight, fw = layout.featureWidth
+        let shape = ForwardLayout(model: self, height: h, width: w, images: 1, parts: 1)
+        let fc = shape.featureChannels, fh = shape.featureHeight, fw = shape.featureWidth
         let featureCount = fc * fh * fw
         var features = [Float](repeating: 0, count: n * featureCount)
         var pooled = [Float](repeating: 0, count: n * fc)
-        let inParallel = threads > 1 ? n - n % threads : 0
-        let spaces = (0..<max(1, min(threads, n))).map { _ in takeWorkspace(layout) }
+
+        // Whole groups: as many images as divide evenly between the threads, in groups of at most
+        // maxGroup, the group count a multiple of the thread count and sizes differing by at most one.
+        let grouped = threads > 1 ? n - n % threads : n
+        var groupCount = (grouped + Self.maxGroup - 1) / Self.maxGroup
+        groupCount = (groupCount + threads - 1) / threads * threads
+        let groups: [Range<Int>] = grouped == 0 ? [] : (0..<groupCount).map { k in
+            WorkPart(index: k, count: groupCount).range(of: grouped).clamped(to: 0..<grouped)
+        }.filter { !$0.isEmpty }
 
         features.withUnsafeMutableBufferPointer { featureBuffer in
             pooled.withUnsafeMutableBufferPointer { pooledBuffer in
                 let featureOut = featureBuffer.baseAddress!, pooledOut = pooledBuffer.baseAddress!
-                func run(image i: Int, space: Workspace, parts: Int) {
-                    let x = space.featureMap(at: layout.inputOffset, channels: 3, height: h, width: w)
-                    x.load(from: input, image: i)
-                    let y = forwardImage(x, space: space, layout: layout, parts: parts)
-                    (featureOut + i * featureCount).update(from: y.base, count: featureCount)
-                    GlobalAveragePool.forward(y, into: pooledOut + i * fc)
+                func run(images: Range<Int>, parts: Int) {
+                    let layout = ForwardLayout(model: self, height: h, width: w, images: images.count, parts: parts)
+                    let space = takeWorkspace(layout)
+                    let x = space.featureMap(at: layout.inputOffset, channels: 3, images: images.count, height: h, width: w)
+                    for (g, i) in images.enumerated() { x.load(from: input, image: i, into: g) }
+                    let y = forwardGroup(x, space: space, layout: layout, parts: parts)
+                    for (g, i) in images.enumerated() { y.store(g, into: featureOut, image: i) }
+                    GlobalAveragePool.forward(y, into: pooledOut + images.lowerBound * fc)
+                    returnWorkspace(space, layout)
                 }
-                if inParallel > 0 {
-                    Parallel.run(parts: threads) { part in
-                        for i in stride(from: part.index, to: inParallel, by: threads) {
-                            run(image: i, space: spaces[part.index], parts: 1)
-                        }
-                    }
+                Parallel.run(parts: min(threads, max(1, groups.count))) { part in
+                    for k in stride(from: part.index, to: groups.count, by: part.count) { run(images: groups[k], parts: 1) }
                 }
-                for i in inParallel..<n { run(image: i, space: spaces[0], parts: threads) }
+                for i in grouped..<n { run(images: i..<(i + 1), parts: threads) }
             }
         }
-        for space in spaces { returnWorkspace(space, layout) }
 
         let logits = Linear.forward(Tensor(shape: [n, fc], scalars: pooled), weight: fcWeight, bias: fcBias)
         return ResNetOutput(logits: logits, features: Tensor(shape: [n, fc, fh, fw], scalars: features))
     }
 
-    /// Stem, max pool and the eight blocks for one image already in the workspace; returns layer4's output.
-    private func forwardImage(_ x: FeatureMap, space: Workspace, layout: ForwardLayout, parts: Int) -> FeatureMap {
+    /// Stem, max pool and the eight blocks for a group of images already in the workspace; returns layer4's output.
+    private func forwardGroup(_ x: FeatureMap, space: Workspace, layout: ForwardLayout, parts: Int) -> FeatureMap {
+        let g = x.images
         let scratch = space.scratch(at: layout.scratchOffset, count: layout.scratchCount)
-        let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels,
+        let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels, images: g,
                                        height: layout.stemHeight, width: layout.stemWidth)
         stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
         let pool = Self.maxPool
-        var y = space.featureMap(at: layout.slotOffsets[0], channels: stemOut.channels,
+        var y = space.featureMap(at: layout.slotOffsets[0], channels: stemOut.channels, images: g,
                                  height: layout.poolHeight, width: layout.poolWidth)
         Parallel.run(parts: parts) { part in
             MaxPool2D.forward(stemOut, into: y, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
                               channels: part.range(of: stemOut.channels))
         }
         // Four rotating buffers: the block's input, conv1's output, the shortcut, the block's output.
-        var slots = layout.slotOffsets.map { space.featureMap(at: $0, channels: 0, height: 0, width: 0).base }
+        var slots = layout.slotOffsets.map { space.scratch(at: $0, count: 0).base }
         for block in blocks {
             y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: scratch, parts: parts)
             slots = [slots[3], slots[0], slots[1], slots[2]]
@@ -159,16 +176,17 @@ public final class ResNet18: Sendable {
 
     private func returnWorkspace(_ space: Workspace, _ layout: ForwardLayout) {
         workspaces.withLock { pool in
-            // Keep workspaces for one input size only; another size frees the old ones.
-            if pool[layout] == nil { pool.removeAll() }
+            // Keep workspaces for one input size only: another size frees the old ones.
+            if let other = pool.keys.first, other.height != layout.height || other.width != layout.width { pool.removeAll() }
             pool[layout, default: []].append(space)
         }
     }
 }
 
-/// Where each buffer of a one-image forward pass lives in a workspace, for one input size.
+/// Where each buffer of a forward pass over a group of images lives in a workspace, for one input
+/// size, group size and thread split.
 struct ForwardLayout: Hashable {
-    let height: Int, width: Int, parts: Int
+    let height: Int, width: Int, images: Int, parts: Int
     let stemHeight: Int, stemWidth: Int, poolHeight: Int, poolWidth: Int
     let featureChannels: Int, featureHeight: Int, featureWidth: Int
     let inputOffset: Int, stemOffset: Int
@@ -176,28 +194,29 @@ struct ForwardLayout: Hashable {
     let scratchOffset: Int, scratchCount: Int
     let capacity: Int
 
-    init(model: ResNet18, height: Int, width: Int, parts: Int) {
+    init(model: ResNet18, height: Int, width: Int, images g: Int, parts: Int) {
         self.height = height
         self.width = width
+        self.images = g
         self.parts = parts
         (stemHeight, stemWidth) = model.stem.outputSize(height: height, width: width)
         let pool = ResNet18.maxPool
         poolHeight = MaxPool2D.outputSize(stemHeight, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         poolWidth = MaxPool2D.outputSize(stemWidth, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
-        var scratch = model.stem.scratchCount(height: height, width: width, parts: parts)
-        var largest = model.stem.geometry.outChannels * poolHeight * poolWidth
+        var scratch = model.stem.scratchCount(height: height, width: width, images: g, parts: parts)
+        var largest = g * model.stem.geometry.outChannels * poolHeight * poolWidth
         var (h, w) = (poolHeight, poolWidth)
         for block in model.blocks {
-            scratch = max(scratch, block.scratchCount(height: h, width: w, parts: parts))
+            scratch = max(scratch, block.scratchCount(height: h, width: w, images: g, parts: parts))
             (h, w) = block.outputSize(height: h, width: w)
-            largest = max(largest, block.outChannels * h * w)
+            largest = max(largest, g * block.outChannels * h * w)
         }
         featureChannels = model.blocks.last!.outChannels
         (featureHeight, featureWidth) = (h, w)
         // Slot 0 holds the pooled stem output; slots 1-3 reuse the stem output's memory once it is pooled.
-        let stemCount = model.stem.geometry.outChannels * stemHeight * stemWidth
+        let stemCount = g * model.stem.geometry.outChannels * stemHeight * stemWidth
         inputOffset = 0
-        let slot0 = 3 * height * width
+        let slot0 = g * 3 * height * width
         stemOffset = slot0 + largest
         slotOffsets = [slot0, stemOffset, stemOffset + largest, stemOffset + 2 * largest]
         scratchOffset = stemOffset + max(stemCount, 3 * largest)

@@ -32,6 +32,11 @@ import XRayCore
         let f = BatchNorm.fold(convWeight: w, gamma: gamma, beta: beta, runningMean: mean, runningVar: variance)
         expectClose(Conv2D.forward(x, weight: f.weight, bias: f.bias, padding: 1).scalars, reference.scalars,
                     rtol: 1e-5, atol: 1e-6, "folded conv")
+        let bn = BatchNorm.Parameters(gamma: gamma, beta: beta, runningMean: mean, runningVar: variance)
+        for algorithm in [Conv2D.Algorithm.im2col, .winograd4x4, .winograd2x2] {
+            let conv = Conv2D(weight: w, bias: nil, batchNorm: bn, stride: 1, padding: 1, algorithm: algorithm)
+            expectClose(conv(x).scalars, reference.scalars, rtol: 1e-5, atol: 1e-5, "conv folding its batch norm, \(algorithm)")
+        }
     }
 
     @Test func globalAveragePoolLinearSoftmaxReLUAndAdd() {

@@ -23,8 +23,9 @@ import XRayCore
         expectClose(out.logits.scalars, logits, atol: 1e-4, "logits")
         let features0 = Array(out.features.scalars[0..<(512 * 49)])
         print("max |feature − PyTorch f32| = \(maxAbsDifference(features0, Reference.fixtures["features0"]!.scalars))")
-        // Features reach ~9; atol 1e-4 plus rtol 1e-4 of the value.
-        expectClose(features0, Reference.fixtures["features0"]!.scalars, rtol: 1e-4, atol: 1e-4, "layer4 features of image 0")
+        // Features reach 8.8 and their error is absolute, not relative to each element: atol 2.5e-4
+        // (3e-5 of the range; PyTorch's own float32 features differ from float64 by 3.6e-5). Measured 1.2e-4.
+        expectClose(features0, Reference.fixtures["features0"]!.scalars, atol: 2.5e-4, "layer4 features of image 0")
     }
 
     @Test func threadCountAndBatchingDoNotChangeTheResult() {
@@ -35,11 +36,12 @@ import XRayCore
         expectClose(split.logits.scalars, single.logits.scalars, atol: 1e-5, "batch 1: 2 threads vs 1")
         expectClose(Array(batched.logits.scalars[0..<3]), single.logits.scalars, atol: 1e-5, "batch 2 vs batch 1")
         expectClose(split.features.scalars, single.features.scalars, atol: 1e-5, "features, 2 threads vs 1")
-        // Three images on two threads: two run whole, the third is split.
+        // Three images on two threads: two run whole, the third is split; on one thread they run as one
+        // group of 3 (wider GEMMs take other OpenBLAS kernels and summation orders, hence 5e-5).
         let three = Tensor(shape: [3, 3, 64, 48], scalars: hashUniform("three", [3, 3, 64, 48], -2, 2).scalars)
         let a = Reference.model.forward(three, threads: 2), b = Reference.model.forward(three, threads: 1)
         #expect(a.features.shape == [3, 512, 2, 2])
-        expectClose(a.logits.scalars, b.logits.scalars, atol: 1e-5, "batch 3, 2 threads vs 1")
+        expectClose(a.logits.scalars, b.logits.scalars, atol: 5e-5, "batch 3, 2 threads vs 1")
     }
 
     @Test func probabilitiesAreSoftmaxRows() {
