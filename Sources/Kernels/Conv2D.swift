@@ -1,7 +1,7 @@
 import XRayCore
 
 /// A 2-D convolution layer with fixed (inference) weights: im2col + sgemm, or Winograd F(4×4, 3×3)
-/// for 3×3 stride-1 padding-1 convolutions.
+/// or F(2×2, 3×3) for 3×3 stride-1 padding-1 convolutions.
 ///
 /// The forward pass works on one image at a time, writes into caller-owned memory and fuses the
 /// epilogue (bias, optional residual add, optional ReLU) into the pass over the GEMM output.
@@ -11,12 +11,22 @@ public final class Conv2D: Sendable {
         /// Patches unfolded into a matrix, then one sgemm.
         case im2col
         /// Winograd F(4×4, 3×3): 36 sgemms in the transform domain, 4× fewer multiplies. 3×3, stride 1, padding 1 only.
-        case winograd
+        case winograd4x4
+        /// Winograd F(2×2, 3×3): 16 sgemms, 2.25× fewer multiplies; better on small maps. 3×3, stride 1, padding 1 only.
+        case winograd2x2
+
+        var winogradTile: Winograd.Tile? {
+            switch self {
+            case .im2col: return nil
+            case .winograd4x4: return .f4x4
+            case .winograd2x2: return .f2x2
+            }
+        }
     }
 
     public let geometry: ConvGeometry
     public let algorithm: Algorithm
-    /// im2col: [Cout, Cin·kh·kw]; winograd: [36, Cout, Cin] (transformed).
+    /// im2col: [Cout, Cin·kh·kw]; Winograd: [α², Cout, Cin] (transformed).
     let weights: FloatStorage
     let bias: FloatStorage
 
@@ -30,12 +40,11 @@ public final class Conv2D: Sendable {
         if let bias { precondition(bias.shape == [g.outChannels], "conv bias must be [\(g.outChannels)], got \(bias.shape)") }
         geometry = g
         self.algorithm = algorithm
-        switch algorithm {
-        case .im2col:
+        if let tile = algorithm.winogradTile {
+            precondition(Winograd.supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution, got \(g)")
+            weights = FloatStorage(Winograd.transformWeights(weight.scalars, outChannels: g.outChannels, inChannels: g.inChannels, tile: tile))
+        } else {
             weights = FloatStorage(weight.scalars)
-        case .winograd:
-            precondition(Winograd.supports(g), "Winograd F(4x4,3x3) needs a 3x3 stride-1 padding-1 convolution, got \(g)")
-            weights = FloatStorage(Winograd.transformWeights(weight.scalars, outChannels: g.outChannels, inChannels: g.inChannels))
         }
         self.bias = FloatStorage(bias?.scalars ?? [Float](repeating: 0, count: g.outChannels))
     }
@@ -46,10 +55,9 @@ public final class Conv2D: Sendable {
 
     /// Floats of scratch `forward` needs for one image of this size split into `parts`.
     public func scratchCount(height: Int, width: Int, parts: Int) -> Int {
-        switch algorithm {
-        case .winograd:
-            return Winograd.scratchCount(geometry, height: height, width: width, parts: parts)
-        case .im2col:
+        if let tile = algorithm.winogradTile {
+            return Winograd.scratchCount(geometry, tile: tile, height: height, width: width, parts: parts)
+        } else {
             let (oh, ow) = outputSize(height: height, width: width)
             let n = oh * ow, k = geometry.patchSize
             if geometry.isPointwise { return 0 }
@@ -73,10 +81,10 @@ public final class Conv2D: Sendable {
         if let residual { precondition(residual.shape == output.shape, "residual \(residual.shape) != output \(output.shape)") }
         precondition(scratch.count >= scratchCount(height: input.height, width: input.width, parts: parts), "conv scratch too small")
         let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
-        switch algorithm {
-        case .winograd:
-            Winograd.forward(input, weights: weights.base, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
-        case .im2col:
+        if let tile = algorithm.winogradTile {
+            Winograd.forward(input, weights: weights.base, geometry: g, tile: tile, into: output, epilogue: epilogue,
+                             scratch: scratch, parts: parts)
+        } else {
             forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
         }
     }
@@ -133,10 +141,12 @@ public final class Conv2D: Sendable {
         let x = space.featureMap(at: 0, channels: geometry.inChannels, height: h, width: w)
         let y = space.featureMap(at: inCount, channels: geometry.outChannels, height: oh, width: ow)
         var out = [Float](repeating: 0, count: batch * outCount)
-        for i in 0..<batch {
-            x.load(from: input, image: i)
-            forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
-            y.store(into: &out, image: i)
+        withExtendedLifetime(space) {  // x and y point into it
+            for i in 0..<batch {
+                x.load(from: input, image: i)
+                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
+                y.store(into: &out, image: i)
+            }
         }
         return Tensor(shape: [batch, geometry.outChannels, oh, ow], scalars: out)
     }

@@ -31,7 +31,8 @@ public final class Workspace: @unchecked Sendable {
     }
 }
 
-/// A [C, H, W] float view into workspace memory (one image, row-major). Does not own its memory.
+/// A [C, H, W] float view into workspace memory (one image, row-major). Does not own its memory:
+/// keep the `Workspace` alive (e.g. `withExtendedLifetime`) for as long as its views are used.
 ///
 /// `@unchecked Sendable`: a view is shared by the threads of one parallel stage, which write
 /// disjoint channels or rows; the owning `Workspace` outlives every view taken from it.

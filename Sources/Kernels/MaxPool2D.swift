@@ -47,10 +47,12 @@ public enum MaxPool2D {
         let x = space.featureMap(at: 0, channels: c, height: h, width: w)
         let y = space.featureMap(at: c * h * w, channels: c, height: oh, width: ow)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
-        for i in 0..<n {
-            x.load(from: input, image: i)
-            forward(x, into: y, kernel: kernel, stride: stride, padding: padding)
-            y.store(into: &out, image: i)
+        withExtendedLifetime(space) {  // x and y point into it
+            for i in 0..<n {
+                x.load(from: input, image: i)
+                forward(x, into: y, kernel: kernel, stride: stride, padding: padding)
+                y.store(into: &out, image: i)
+            }
         }
         return Tensor(shape: [n, c, oh, ow], scalars: out)
     }

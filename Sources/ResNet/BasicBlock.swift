@@ -11,17 +11,16 @@ struct BasicBlock: Sendable {
 
     /// - Parameters:
     ///   - prefix: torchvision name of the block, e.g. "layer2.0".
-    ///   - winograd: use Winograd F(4×4, 3×3) for the block's 3×3 stride-1 convolutions.
-    init(parameters p: [String: Tensor], prefix: String, stride: Int, winograd: Bool) {
+    ///   - winograd: the algorithm for the block's 3×3 stride-1 convolutions (im2col for the others).
+    init(parameters p: [String: Tensor], prefix: String, stride: Int, winograd: Conv2D.Algorithm) {
         func folded(_ conv: String, _ bn: String) -> (weight: Tensor, bias: Tensor) {
             BatchNorm.fold(convWeight: p["\(prefix).\(conv).weight"]!, gamma: p["\(prefix).\(bn).weight"]!,
                            beta: p["\(prefix).\(bn).bias"]!, runningMean: p["\(prefix).\(bn).running_mean"]!,
                            runningVar: p["\(prefix).\(bn).running_var"]!)
         }
         let c1 = folded("conv1", "bn1"), c2 = folded("conv2", "bn2")
-        conv1 = Conv2D(weight: c1.weight, bias: c1.bias, stride: stride, padding: 1,
-                       algorithm: winograd && stride == 1 ? .winograd : .im2col)
-        conv2 = Conv2D(weight: c2.weight, bias: c2.bias, stride: 1, padding: 1, algorithm: winograd ? .winograd : .im2col)
+        conv1 = Conv2D(weight: c1.weight, bias: c1.bias, stride: stride, padding: 1, algorithm: stride == 1 ? winograd : .im2col)
+        conv2 = Conv2D(weight: c2.weight, bias: c2.bias, stride: 1, padding: 1, algorithm: winograd)
         if p["\(prefix).downsample.0.weight"] != nil {
             let d = folded("downsample.0", "downsample.1")
             downsample = Conv2D(weight: d.weight, bias: d.bias, stride: stride, padding: 0)

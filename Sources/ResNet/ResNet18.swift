@@ -22,8 +22,9 @@ public struct ResNetOutput: Sendable {
 /// torchvision's resnet18 (BasicBlock, [2, 2, 2, 2]) for inference on the CPU.
 ///
 /// Weights use torchvision's state_dict names. At construction every BatchNorm (eval mode, ε = 1e-5)
-/// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer3 use
-/// Winograd F(4×4, 3×3), the rest im2col + sgemm. The raw parameters are kept (`parameters`).
+/// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer2 use
+/// Winograd F(4×4, 3×3), layer3's F(2×2, 3×3), the rest im2col + sgemm. The raw parameters are kept
+/// (`parameters`).
 public final class ResNet18: Sendable {
     public let configuration: ResNetConfiguration
     /// The parameters as loaded (torchvision names, BatchNorm unfolded, no num_batches_tracked).
@@ -33,9 +34,13 @@ public final class ResNet18: Sendable {
     let blocks: [BasicBlock]
     private let workspaces = Mutex<[ForwardLayout: [Workspace]]>([:])
 
-    /// Stages whose 3×3 stride-1 convolutions use Winograd. layer4 stays on im2col: at 7×7 its
-    /// transformed weights would cost 4× the memory for few tiles per image.
-    static let winogradStages: Set<String> = ["layer1", "layer2", "layer3"]
+    /// Algorithm for each stage's 3×3 stride-1 convolutions, chosen by measurement (2 cores, 224 input):
+    /// F(4×4) where maps are large; F(2×2) on layer3's 14×14 (F(4×4) would pad it to 16×16 and cost 4×
+    /// the weights); im2col on layer4, where 7×7 maps give too few tiles and Winograd weights would
+    /// take 16/9–4× the 28 MB of its 3×3 weights.
+    static let stageAlgorithms: [String: Conv2D.Algorithm] = [
+        "layer1": .winograd4x4, "layer2": .winograd4x4, "layer3": .winograd2x2, "layer4": .im2col,
+    ]
     static let maxPool = (kernel: 3, stride: 2, padding: 1)
 
     /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata.
@@ -71,7 +76,7 @@ public final class ResNet18: Sendable {
         for stage in WeightRemap.stages {
             for b in 0..<WeightRemap.blocksPerStage {
                 blocks.append(BasicBlock(parameters: p, prefix: "\(stage.name).\(b)", stride: b == 0 ? stage.stride : 1,
-                                         winograd: Self.winogradStages.contains(stage.name)))
+                                         winograd: Self.stageAlgorithms[stage.name] ?? .im2col))
             }
         }
         self.blocks = blocks

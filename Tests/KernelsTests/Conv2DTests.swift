@@ -63,21 +63,23 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         }
     }
 
-    @Test(arguments: [1, 2])
-    func winogradConvolutionMatchesTorch(parts: Int) {
+    @Test(arguments: [(Conv2D.Algorithm.winograd4x4, 1), (.winograd4x4, 2), (.winograd2x2, 1), (.winograd2x2, 2)])
+    func winogradConvolutionMatchesTorch(algorithm: Conv2D.Algorithm, parts: Int) {
         for c in convCases where c.weight[2] == 3 && c.stride == 1 {
             let (x, w, b) = convInputs(c)
-            let y = Conv2D(weight: w, bias: b, stride: 1, padding: 1, algorithm: .winograd)(x, parts: parts)
-            expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "winograd \(c.name) parts \(parts)")
+            let y = Conv2D(weight: w, bias: b, stride: 1, padding: 1, algorithm: algorithm)(x, parts: parts)
+            expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "\(algorithm) \(c.name) parts \(parts)")
         }
     }
 
     /// Winograd against im2col on ResNet-like shapes (BN-folded scale weights, ReLU inputs),
     /// including sizes that are not multiples of the 4×4 tile, with the fused residual + ReLU.
     /// Tolerance atol 1e-4 (outputs of order 1): F(4×4, 3×3)'s transforms (coefficients up to 8)
-    /// amplify float32 rounding about tenfold over a direct sum; measured max error 2.4e-5 at 64 channels.
-    @Test(arguments: [(64, 56, 56), (32, 28, 28), (16, 14, 14), (8, 7, 7), (4, 5, 9), (3, 1, 1), (5, 6, 2)])
-    func winogradMatchesIm2col(shape: (channels: Int, height: Int, width: Int)) {
+    /// amplify float32 rounding about tenfold over a direct sum; measured max error 2.4e-5 at 64 channels
+    /// for F(4×4), well below that for F(2×2).
+    @Test(arguments: [Conv2D.Algorithm.winograd4x4, .winograd2x2],
+          [(64, 56, 56), (32, 28, 28), (16, 14, 14), (8, 7, 7), (4, 5, 9), (3, 1, 1), (5, 6, 2), (6, 3, 11)])
+    func winogradMatchesIm2col(algorithm: Conv2D.Algorithm, shape: (channels: Int, height: Int, width: Int)) {
         let (c, h, w) = shape
         let std = (2.0 / Double(9 * c)).squareRoot() * 1.7
         let weight = hashUniform("wino.weight.\(c)", [c, c, 3, 3], -std, std)
@@ -85,7 +87,7 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         let x = ReLU.forward(hashUniform("wino.input.\(c).\(h).\(w)", [1, c, h, w], -1, 2))
         let residual = hashUniform("wino.residual.\(c).\(h).\(w)", [1, c, h, w], -1, 1)
         let direct = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1)
-        let wino = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1, algorithm: .winograd)
+        let wino = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1, algorithm: algorithm)
         let reference = ReLU.forward(Add.forward(direct(x), residual))
         for parts in [1, 2] {
             let space = Workspace(capacity: 3 * c * h * w + wino.scratchCount(height: h, width: w, parts: parts))
@@ -96,7 +98,7 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
             res.load(from: residual, image: 0)
             wino.forward(input, into: out, residual: res, relu: true,
                          scratch: space.scratch(at: 3 * c * h * w, count: wino.scratchCount(height: h, width: w, parts: parts)), parts: parts)
-            expectClose(out.toTensor().scalars, reference.scalars, atol: 1e-4, "winograd vs im2col \(shape) parts \(parts)")
+            expectClose(out.toTensor().scalars, reference.scalars, atol: 1e-4, "\(algorithm) vs im2col \(shape) parts \(parts)")
         }
     }
 

@@ -23,8 +23,9 @@ import XRayCore
         expectClose(out.logits.scalars, logits, atol: 1e-4, "logits")
         let features0 = Array(out.features.scalars[0..<(512 * 49)])
         print("max |feature − PyTorch f32| = \(maxAbsDifference(features0, Reference.fixtures["features0"]!.scalars))")
-        // Features reach ~9; atol 1e-4 plus rtol 1e-4 of the value.
-        expectClose(features0, Reference.fixtures["features0"]!.scalars, rtol: 1e-4, atol: 1e-4, "layer4 features of image 0")
+        // Features reach 8.8 and their error is absolute, not relative to each element: atol 2.5e-4
+        // (3e-5 of the range; PyTorch's own float32 features differ from float64 by 3.6e-5). Measured 1.2e-4.
+        expectClose(features0, Reference.fixtures["features0"]!.scalars, atol: 2.5e-4, "layer4 features of image 0")
     }
 
     @Test func threadCountAndBatchingDoNotChangeTheResult() {
