@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
         .target(
             name: "Training",
-            dependencies: ["XRayCore", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet"]),
@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "XRayCore"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
     cxxLanguageStandard: .cxx17
