@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
         .target(
             name: "Training",
-            dependencies: ["XRayCore", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
         .target(
             name: "Pipeline",
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ImageDecoding", "Preprocessing", "XRayCore"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
