@@ -19,6 +19,10 @@ public final class TrainingRun {
         public var seed: UInt64 = 0
         public var threads: Int = 2
         public var augmentation: Augmentation = Augmentation()
+        /// Cosine decay of the learning rate from `learningRate` to 1% of it over all epochs (else constant).
+        public var cosineSchedule = false
+        /// Stop after this many minutes of training (the best model so far is kept); nil: no limit.
+        public var maxMinutes: Double?
         public init() {}
     }
 
@@ -130,18 +134,28 @@ public final class TrainingRun {
         var lossSum = 0.0, lossCount = 0
         let stepsPerEpoch = (labels.count + options.batchSize - 1) / options.batchSize
         var stoppedEarly = false
+        let totalSteps = Double(stepsPerEpoch * options.epochs)
 
         training: while epoch <= options.epochs {
             let order = sampler.epoch(epoch)
             while positionInEpoch < order.count {
                 let batch = Array(order[positionInEpoch..<min(positionInEpoch + options.batchSize, order.count)])
+                if batch.count < 2 {
+                    // BatchNorm in training mode needs two images or more (as in PyTorch): drop a last single one.
+                    positionInEpoch += batch.count
+                    continue
+                }
                 var images: [GrayImage] = []
                 for (j, i) in batch.enumerated() {
                     // One generator per sample, from (seed, epoch, position): the same draw on resume.
                     var rng = SplitMix64(seed: options.seed ^ (UInt64(epoch) << 40) ^ UInt64(positionInEpoch + j) &* 0x2545_F491_4F6C_DD1D)
                     images.append(Augmentation.apply(options.augmentation.draw(side: configuration.inputSize, using: &rng), to: train.images[i]))
                 }
-                let loss = network.trainStep(input: preprocessor.tensor(from: images), labels: batch.map { labels[$0] }, classWeights: nil)
+                if options.cosineSchedule {
+                    let progress = min(1, Double(step) / totalSteps)
+                    network.learningRate = options.learningRate * (0.01 + 0.99 * 0.5 * (1 + cos(.pi * progress)))
+                }
+                let loss = network.trainStep(input: preprocessor.tensor(from: images), labels: batch.map { labels[$0] }, classWeights: nil).loss
                 lossSum += Double(loss)
                 lossCount += 1
                 step += 1
@@ -154,6 +168,11 @@ public final class TrainingRun {
                     lossSum = 0
                     lossCount = 0
                     try writeResume(elapsed: elapsed())
+                    if let limit = options.maxMinutes, elapsed() >= limit * 60 {
+                        log(String(format: "time limit of %.0f minutes reached: stopping", limit))
+                        stoppedEarly = true
+                        break training
+                    }
                     if record.validationAccuracy >= options.targetAccuracy {
                         log("validation accuracy \(String(format: "%.1f%%", record.validationAccuracy * 100)) reached the target \(String(format: "%.1f%%", options.targetAccuracy * 100)): stopping")
                         stoppedEarly = true
@@ -164,7 +183,8 @@ public final class TrainingRun {
             epoch += 1
             positionInEpoch = 0
         }
-        if best == nil || step % options.evalEvery != 0 {
+        epoch = min(epoch, options.epochs)
+        if best == nil || (step % options.evalEvery != 0 && !stoppedEarly) {
             _ = try validate(trainLoss: lossSum / Double(max(1, lossCount)), elapsed: elapsed())
             try writeResume(elapsed: elapsed())
         }

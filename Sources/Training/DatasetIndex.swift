@@ -20,7 +20,8 @@ public struct DatasetIndex: Sendable {
         /// One of `DatasetIndex.classes`.
         public let label: String
         public let split: Split?
-        /// The first folder below the root that is neither a split nor a class, if any.
+        /// The first folder below the root that is neither a split nor a class; else the root's own
+        /// name (its parent's when the root is a split or class folder).
         public let source: String?
         /// Patient ID from a `manifest.csv` beside the class folders, when one names this file.
         public let patientID: String?
@@ -94,6 +95,14 @@ public struct DatasetIndex: Sendable {
             throw .notAFolder(root.path)
         }
         let rootComponents = root.standardizedFileURL.pathComponents
+        // Scans with no source folder below the root take the root's name (its parent's when the
+        // root is itself a split, as in covid19-3way/train), so per-source reports can name them.
+        let rootSource: String? = {
+            let c = rootComponents.filter { $0 != "/" }
+            guard let last = c.last else { return nil }
+            if canonicalSplit(last) != nil || canonicalClass(last) != nil { return c.dropLast().last }
+            return last
+        }()
         var entries: [Entry] = []
         var skipped: [String: Int] = [:]
         var manifests: [String: [String: String]] = [:]  // folder path → file (relative) → patient ID
@@ -129,7 +138,7 @@ public struct DatasetIndex: Sendable {
             let label = canonicalClass(folders[classIndex])!
             let split = folders[..<classIndex].last(where: { canonicalSplit($0) != nil }).flatMap(canonicalSplit)
             let sourceFolders = folders[..<classIndex].filter { canonicalSplit($0) == nil }
-            let source = sourceFolders.first
+            let source = sourceFolders.first ?? rootSource
             // A manifest.csv in the folder that holds the class folders may give patient IDs.
             let parent = root.appendingPathComponent(folders[..<classIndex].joined(separator: "/"))
             let manifest = manifests[parent.path] ?? loadManifest(parent.appendingPathComponent("manifest.csv"))

@@ -84,7 +84,8 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    /// `label<TAB>source<TAB>path` lines; the label must be one of the classes.
+    /// `label<TAB>source<TAB>path` lines; the label must be one of the classes. Relative paths are
+    /// relative to the list's own folder.
     static func readList(_ path: String) throws -> [DatasetIndex.Entry] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw CommandFailure(message: "cannot read the list \(path); check the path.")
@@ -94,7 +95,8 @@ struct EvaluateCommand: ParsableCommand {
             guard f.count == 3, DatasetIndex.classes.contains(f[0]) else {
                 throw CommandFailure(message: "\(path) line \(n + 1): expected label<TAB>source<TAB>path with label one of \(DatasetIndex.classes.joined(separator: ", ")).")
             }
-            return DatasetIndex.Entry(path: f[2], label: f[0], split: nil, source: f[1].isEmpty ? nil : f[1], patientID: nil)
+            let file = f[2].hasPrefix("/") ? f[2] : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(f[2]).standardizedFileURL.path
+            return DatasetIndex.Entry(path: file, label: f[0], split: nil, source: f[1].isEmpty ? nil : f[1], patientID: nil)
         }
     }
 

@@ -46,6 +46,12 @@ struct CommandFailure: Error, CustomStringConvertible {
 enum Terminal {
     static let disclaimer = "Research use only. Not for diagnostic use."
 
+    /// Prints a line to stdout and flushes it, so a long run's log file shows it as it happens.
+    static func line(_ text: String) {
+        print(text)
+        fflush(nil)
+    }
+
     static func warn(_ line: String) {
         FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
     }

@@ -30,7 +30,7 @@ struct TempTree {
             "covid:COVID/images/COVID-1.png", "normal:Normal/images/Normal-1.png",
             "viral:Viral Pneumonia/images/Viral Pneumonia-1.png",
         ])
-        #expect(index.entries.allSatisfy { $0.split == nil && $0.source == nil })
+        #expect(index.entries.allSatisfy { $0.split == nil && $0.source == t.root.lastPathComponent })
         #expect(index.notices.contains { $0.contains("Lung_Opacity") })
         #expect(index.notices.contains { $0.contains("COVID/masks") })
     }
@@ -50,6 +50,7 @@ struct TempTree {
         #expect(got["extra/ieee/covid-19/4.dcm"]?.label == "covid")
         #expect(got["Validation/Normal/5"]?.split == .validation)
         #expect(index.counts()[.train] == ["covid": 1, "normal": 1])
+        #expect(got["Train/Covid/1.jpeg"]?.source == t.root.lastPathComponent)
     }
 
     @Test func manifestGivesPatientIDs() throws {

@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import ResNet
+import Training
+import XRayCore
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train ResNet18 on folders of labelled chest X-rays (covid, normal, viral).",
+        discussion: """
+            As the PyTorch tutorial: Adam, validation loss and accuracy every --eval-every steps, stop \
+            when validation accuracy reaches --target-accuracy or the epochs run out; the best model \
+            is kept. Batches are drawn with every class equally likely and augmented (flip, small \
+            rotation, zoom, shift, brightness and contrast). Scans in a test/ split are never trained \
+            on; identical files are reported, and training copies of test scans are left out. Without \
+            a validation/ split, a seeded, stratified part of the training scans is held back (a \
+            patient's films stay together when a manifest.csv names patients). The final model carries \
+            a temperature fitted on the validation split, so its probabilities are calibrated. \
+            Interrupted runs continue with --resume.
+            \(Terminal.disclaimer)
+            """)
+
+    @Argument(help: "Folders of labelled scans.")
+    var data: [String]
+
+    @Option(name: .long, help: "The model file to write (safetensors).")
+    var out: String
+
+    @Option(name: .long, help: "Start from these weights (safetensors, torchvision names, e.g. ImageNet): all but fc, which is re-initialised for 3 classes.")
+    var initWeights: String?
+
+    @Option(name: .long) var epochs: Int = 30
+    @Option(name: .long) var batchSize: Int = 6
+    @Option(name: .customLong("lr")) var learningRate: Double = 3e-5
+    @Option(name: .long, help: "L2 weight decay (Adam's, as PyTorch).") var weightDecay: Double = 0
+    @Option(name: .long) var targetAccuracy: Double = 0.95
+    @Option(name: .long) var evalEvery: Int = 20
+    @Option(name: .long) var seed: UInt64 = 0
+    @Option(name: .long, help: "Part of the training scans held back for validation when DATA has no validation split.")
+    var validationFraction: Double = 0.1
+    @Option(name: .long, help: "Part of the training scans held out entirely (never trained or validated on); listed in <out>.holdout.tsv for `evaluate --files-from`.")
+    var holdoutFraction: Double = 0
+    @Option(name: .long, help: "Threads.") var threads: Int = 2
+    @Flag(name: .long, help: "Continue from <out>.resume.safetensors.") var resume = false
+    @Flag(name: .long, help: "No augmentation (the tutorial's setting, apart from its flip).") var noAugmentation = false
+    @Option(name: .long, help: "Model name stored in the file.") var name: String = "cxreview-resnet18"
+    @Option(name: .long, help: "Learning rate schedule: constant (the tutorial's) or cosine (decay to 1% over the epochs).")
+    var lrSchedule: String = "constant"
+    @Option(name: .long, help: "Stop after this many minutes (checked at each validation); the best model so far is kept.")
+    var maxMinutes: Double?
+
+    func validate() throws {
+        guard epochs >= 1, evalEvery >= 1 else { throw ValidationError("--epochs and --eval-every must be at least 1.") }
+        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images or more per batch in training.") }
+        guard learningRate > 0 else { throw ValidationError("--lr must be positive.") }
+        guard (0..<0.9).contains(validationFraction), (0..<0.9).contains(holdoutFraction) else {
+            throw ValidationError("--validation-fraction and --holdout-fraction must be between 0 and 0.9.")
+        }
+        guard ["constant", "cosine"].contains(lrSchedule) else { throw ValidationError("--lr-schedule must be constant or cosine.") }
+        guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must end in .safetensors.") }
+    }
+
+    func run() throws {
+        let classes = DatasetIndex.classes
+        let outURL = URL(fileURLWithPath: out)
+        if FileManager.default.fileExists(atPath: out) && !resume {
+            throw CommandFailure(message: "\(out) exists; choose another --out, or pass --resume to continue its run.")
+        }
+
+        // 1. The scans, their splits and their copies.
+        var indexes: [DatasetIndex] = []
+        for root in data {
+            do { indexes.append(try DatasetIndex.scan(URL(fileURLWithPath: root))) } catch { throw CommandFailure(message: error.description) }
+        }
+        for i in indexes { i.notices.forEach { Terminal.warn($0) } }
+        let all = indexes.flatMap(\.entries)
+        let test = all.filter { $0.split == .test }
+        var pool = all.filter { $0.split == nil || $0.split == .train }
+        var validation = all.filter { $0.split == .validation }
+        if !test.isEmpty { Terminal.line("\(test.count) scans in test splits are set aside (never trained on); measure them with `cxreview evaluate`.") }
+
+        var duplicateLines: [String] = []
+        var leaveOut = Set<String>()
+        let testPaths = Set(test.map(\.path))
+        for index in indexes {
+            let report = DuplicateReport(index)
+            duplicateLines += report.lines(relativeTo: index.root)
+            for g in report.groups {
+                // Keep one copy of a file for training; drop copies of test scans entirely.
+                let inTest = g.entries.contains { testPaths.contains($0.path) }
+                let trainable = g.entries.filter { !testPaths.contains($0.path) }
+                for e in trainable.dropFirst(inTest ? 0 : 1) { leaveOut.insert(e.path) }
+            }
+        }
+        duplicateLines.forEach { Terminal.warn($0) }
+        pool.removeAll { leaveOut.contains($0.path) }
+        if !leaveOut.isEmpty { Terminal.line("\(leaveOut.count) identical copies left out of training (one copy kept; none of a test scan).") }
+
+        var holdout: [DatasetIndex.Entry] = []
+        if holdoutFraction > 0 {
+            (pool, holdout) = StratifiedSplit.split(pool, validationFraction: holdoutFraction, seed: seed &+ 1)
+            let list = outURL.deletingPathExtension().appendingPathExtension("holdout.tsv")
+            let base = list.deletingLastPathComponent()
+            let text = holdout.map { "\($0.label)\t\($0.source ?? "")\t\(Self.relativePath($0.path, from: base))" }.joined(separator: "\n") + "\n"
+            try Data(text.utf8).write(to: list, options: .atomic)
+            Terminal.line("\(holdout.count) scans held out (never trained or validated on): \(list.path)")
+        }
+        if validation.isEmpty {
+            (pool, validation) = StratifiedSplit.split(pool, validationFraction: validationFraction, seed: seed)
+        }
+        Terminal.line("training on \(Self.describe(pool)); validating on \(Self.describe(validation))")
+
+        // 2. Decode once, at input size.
+        let inputSize = 224
+        let trainScans = LabelledScans.load(pool, inputSize: inputSize, threads: threads) { done, total in
+            if done % 250 == 0 || done == total { FileHandle.standardError.write(Data("\rdecoding training scans \(done)/\(total)".utf8)) }
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        let valScans = LabelledScans.load(validation, inputSize: inputSize, threads: threads)
+        (trainScans.failures + valScans.failures).forEach { Terminal.warn("left out: \($0.description)") }
+
+        // 3. The network.
+        let config = ResNetConfiguration(classNames: classes, inputSize: inputSize, name: name, version: "1",
+                                         description: "ResNet18 trained by cxreview train", trained: true)
+        var optimizer: [String: Tensor]?
+        var resumeMetadata: [String: String]?
+        let network: TrainableNetwork
+        if resume, let state = try TrainingRun.resumeState(for: outURL) {
+            network = try NetworkFactory.resume(parameters: state.parameters, classes: classes.count, learningRate: learningRate,
+                                                weightDecay: weightDecay, threads: threads)
+            optimizer = state.optimizer
+            resumeMetadata = state.metadata
+        } else if let initWeights {
+            let (tensors, _) = try SafeTensors.read(contentsOf: URL(fileURLWithPath: initWeights))
+            network = try NetworkFactory.fineTune(from: tensors, classes: classes.count, seed: seed, learningRate: learningRate,
+                                                  weightDecay: weightDecay, threads: threads, log: { Terminal.line($0) })
+        } else {
+            network = NetworkFactory.fromScratch(classes: classes.count, seed: seed, learningRate: learningRate,
+                                                 weightDecay: weightDecay, threads: threads)
+        }
+        if let optimizer { try network.restoreOptimizerState(optimizer) }
+
+        var options = TrainingRun.Options()
+        options.epochs = epochs
+        options.batchSize = batchSize
+        options.learningRate = learningRate
+        options.weightDecay = weightDecay
+        options.targetAccuracy = targetAccuracy
+        options.evalEvery = evalEvery
+        options.seed = seed
+        options.threads = threads
+        options.cosineSchedule = lrSchedule == "cosine"
+        options.maxMinutes = maxMinutes
+        if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
+
+        let summary: [String: String] = [
+            "command": CommandLine.arguments.joined(separator: " "),
+            "data": data.joined(separator: ", "),
+            "train_counts": Self.describe(trainScans.entries),
+            "validation_counts": Self.describe(valScans.entries),
+            "holdout_counts": Self.describe(holdout),
+            "identical_copies_left_out": String(leaveOut.count),
+            "init": initWeights ?? "from scratch (torchvision's initialisation, seed \(seed))",
+            "options": String(decoding: try JSONEncoder().encode(options), as: UTF8.self),
+        ]
+        let run = TrainingRun(options: options, configuration: config, network: network, train: trainScans,
+                              validation: valScans, modelURL: outURL, summary: summary, log: { Terminal.line($0) })
+        if let resumeMetadata { try run.restorePosition(resumeMetadata) }
+        let outcome = try run.run()
+        Terminal.line(String(format: "done: %d steps in %.1f min; best validation accuracy %.1f%% at step %d; temperature %.3f; model: %@",
+                     outcome.steps, outcome.seconds / 60, (outcome.best?.validationAccuracy ?? 0) * 100, outcome.best?.step ?? 0,
+                     outcome.temperature, out))
+        Terminal.line(Terminal.disclaimer)
+    }
+
+    /// `path` relative to the folder `base` (with `..` where needed), so a list travels with the repository.
+    static func relativePath(_ path: String, from base: URL) -> String {
+        let p = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().pathComponents
+        let b = base.standardizedFileURL.resolvingSymlinksInPath().pathComponents
+        var i = 0
+        while i < min(p.count, b.count) && p[i] == b[i] { i += 1 }
+        return (Array(repeating: "..", count: b.count - i) + p[i...]).joined(separator: "/")
+    }
+
+    static func describe(_ entries: [DatasetIndex.Entry]) -> String {
+        let c = Dictionary(grouping: entries, by: \.label).mapValues(\.count)
+        return "\(entries.count) scans (" + DatasetIndex.classes.map { "\($0) \(c[$0] ?? 0)" }.joined(separator: ", ") + ")"
+    }
+}
