@@ -4,6 +4,7 @@ import Foundation
 import Pipeline
 import Preprocessing
 import ResNet
+import Training
 import XRayCore
 
 #if canImport(Glibc)
@@ -33,6 +34,12 @@ struct BenchmarkCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Skip the ONNX Runtime reference.")
     var noReference = false
+
+    @Flag(name: .long, help: "Also time a training step (forward, backward, Adam) at batch 6 and 32 beside PyTorch CPU.")
+    var training = false
+
+    @Option(name: .long, help: "The PyTorch training-step reference script.")
+    var trainingReference: String = "scripts/torch-train-reference"
 
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0.") }
@@ -82,7 +89,41 @@ struct BenchmarkCommand: ParsableCommand {
             }
             print(line)
         }
+        if training { try trainingBenchmark(threads: threads) }
         print("\n\(Terminal.disclaimer)")
+    }
+
+    /// Training steps at batch 6 (the tutorial's) and 32, ours then PyTorch's, same threads.
+    func trainingBenchmark(threads: Int) throws {
+        let script = URL(fileURLWithPath: trainingReference)
+        let haveReference = !noReference && FileManager.default.isExecutableFile(atPath: script.path)
+        if !noReference && !haveReference { Terminal.warn("no PyTorch reference at \(script.path); ratios are not printed.") }
+        let steps = max(3, runs / 4)
+        print("\ntraining step (forward, backward, Adam), 224x224, \(threads) threads, median of \(steps) steps:")
+        print("  batch  cxreview images/s  ms/step  |  pytorch images/s  ms/step  |  speed ratio (cxreview / PyTorch)")
+        for batch in [6, 32] {
+            let ours = TrainingBenchmark.run(batch: batch, threads: threads, warmup: 1, runs: steps)
+            var line = "  \(String(batch).padding(5))  \(Self.f1(ours.imagesPerSecond).padding(17))  \(String(format: "%.0f", ours.msPerStep).padding(7))"
+            if haveReference {
+                let p = Process()
+                p.executableURL = script
+                p.arguments = ["time", "--batch", String(batch), "--threads", String(threads), "--runs", String(steps), "--warmup", "1"]
+                let out = Pipe()
+                p.standardOutput = out
+                try p.run()
+                let data = out.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                struct Line: Decodable { let version: String; let images_per_s: Double; struct MS: Decodable { let median: Double }; let ms_per_step: MS }
+                if p.terminationStatus == 0, let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+                   let r = try? JSONDecoder().decode(Line.self, from: Data(last.utf8)) {
+                    line += "  |  \(Self.f1(r.images_per_s).padding(16))  \(String(format: "%.0f", r.ms_per_step.median).padding(7))"
+                        + "  |  \(String(format: "%.2f", ours.imagesPerSecond / r.images_per_s))x  (torch \(r.version))"
+                } else {
+                    line += "  |  reference failed (run \(script.path) time --batch \(batch) by hand to see why)"
+                }
+            }
+            print(line)
+        }
     }
 
     struct StageTimes { var decode, preprocess, forward: Double }
