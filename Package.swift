@@ -57,11 +57,13 @@ let package = Package(
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
         .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore"]),
-        .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore"]),
-        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore"]),
-        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore"]),
+        .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
+        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
+        // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.
+        .target(name: "TestSupport", dependencies: ["XRayCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore", "TestSupport"]),
+        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],

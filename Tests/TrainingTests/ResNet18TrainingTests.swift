@@ -2,6 +2,7 @@ import Foundation
 import Kernels
 import ResNet
 import Testing
+import TestSupport
 import XRayCore
 @testable import Training
 

@@ -1,34 +1,11 @@
 import Foundation
+import TestSupport
 import XRayCore
 import ResNet
 
 // Test support for the ResNet18 training tests. The hash generator and `parameter` mirror
 // `hash_uniform` / `parameter` in Tests/Fixtures/make_resnet_fixtures.py bit for bit
-// (ResNetTests and KernelsTests hold the same generator).
-
-func fnv1a(_ name: String) -> UInt32 {
-    var h: UInt32 = 0x811C_9DC5
-    for b in name.utf8 { h = (h ^ UInt32(b)) &* 0x0100_0193 }
-    return h
-}
-
-/// float32 in [lo, hi): lowbias32(seed·0x9E3779B9 + i) >> 8, scaled exactly as in the Python script.
-func hashUniform(_ name: String, _ shape: [Int], _ lo: Double, _ hi: Double) -> Tensor {
-    let seed = fnv1a(name) &* 0x9E37_79B9
-    let span = Float(hi - lo), low = Float(lo)
-    let n = shape.reduce(1, *)
-    let scalars = (0..<n).map { i -> Float in
-        var x = seed &+ UInt32(truncatingIfNeeded: i)
-        x ^= x >> 16
-        x = x &* 0x7FEB_352D
-        x ^= x >> 15
-        x = x &* 0x846C_A68B
-        x ^= x >> 16
-        let u = Float(x >> 8) * 0x1p-24
-        return u * span + low
-    }
-    return Tensor(shape: shape, scalars: scalars)
-}
+// (the generator itself is in TestSupport).
 
 /// `parameter(name, shape)` of make_resnet_fixtures.py: the generated value of one resnet18 tensor.
 func generatedParameter(_ name: String, _ shape: [Int]) -> Tensor {
