@@ -3,7 +3,7 @@
     /root/.cache/cxr-fixtures-venv/bin/python Tests/Fixtures/make_resnet_fixtures.py [--weights-out W.safetensors]
 
 Weights and inputs are not stored: they come from a counter-based hash generator that the Swift
-tests reimplement bit for bit (see `hash_uniform`; Tests/*/FixtureSupport.swift), so the committed
+tests reimplement bit for bit (see `hash_uniform`; Tests/TestSupport/HashUniform.swift), so the committed
 fixtures hold only PyTorch's outputs and BN statistics (~0.4 MB) instead of a 45 MB state_dict. The generator gives
 exactly representable float32 values computed with IEEE float32 operations on both sides; the
 reference file also stores a few generated tensors so the tests can check the generators agree.
@@ -78,59 +78,20 @@ def parameter(name, shape):
     return hash_uniform(name, shape, 0.8, 1.2)  # BN gamma
 
 
-# ---------------------------------------------------------------- torchvision resnet18, same module names
+# ---------------------------------------------------------------- torchvision's resnet18
 
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
-
-    def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
+def make_resnet18(num_classes):
+    """torchvision's own resnet18 (imported next to the CPU build of torch, see torchvision_cpu.py)."""
+    import torchvision_cpu  # noqa: F401
+    from torchvision.models import resnet18
+    return resnet18(num_classes=num_classes)
 
 
-class ResNet18(nn.Module):
-    def __init__(self, num_classes):
-        super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._make_layer(64, 1)
-        self.layer2 = self._make_layer(128, 2)
-        self.layer3 = self._make_layer(256, 2)
-        self.layer4 = self._make_layer(512, 2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, num_classes)
-
-    def _make_layer(self, planes, stride):
-        downsample = None
-        if stride != 1 or self.inplanes != planes:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample), BasicBlock(planes, planes)]
-        self.inplanes = planes
-        return nn.Sequential(*layers)
-
-    def features(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-
-    def forward(self, x):
-        f = self.features(x)
-        return self.fc(torch.flatten(self.avgpool(f), 1)), f
+def logits_and_features(model, x):
+    """(logits, layer4 activations after the last ReLU), through torchvision's own modules."""
+    f = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    f = model.layer4(model.layer3(model.layer2(model.layer1(f))))
+    return model.fc(torch.flatten(model.avgpool(f), 1)), f
 
 
 def generated_model():
@@ -142,7 +103,7 @@ def generated_model():
     momentum None) over a hash-generated calibration batch. They are stored in resnet18.safetensors
     ("stats.<name>"), since Swift cannot regenerate them.
     """
-    model = ResNet18(len(CLASSES))
+    model = make_resnet18(len(CLASSES))
     state = {k: parameter(k, tuple(v.shape)) for k, v in model.state_dict().items()}
     model.load_state_dict(state)
     for m in model.modules():
@@ -199,8 +160,9 @@ def main():
     model, state = generated_model()
     x = hash_uniform("input", (2, 3, 224, 224), -2.0, 2.0)
     with torch.no_grad():
-        logits, feats = model(x)
-        logits64, feats64 = model.double()(x.double())
+        logits, feats = logits_and_features(model, x)
+        assert torch.equal(logits, model(x)), "features path must give torchvision's own logits"
+        logits64, feats64 = logits_and_features(model.double(), x.double())
     print("logits f32:", logits.numpy().tolist())
     print("max |f32 - f64| logits %.3g, features %.3g" % (
         (logits.double() - logits64).abs().max().item(), (feats.double() - feats64).abs().max().item()))
