@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// `cxreview train`, `evaluate` and `preview` end to end, on six real chest X-rays
+/// (the samples and the image fixtures), with the real binary.
+@Suite(.serialized) struct TrainEvaluateCommandTests {
+    /// covid ×3, normal ×2, viral ×1, in class folders under a temporary root.
+    static func makeData() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-train-\(UUID().uuidString)")
+        let files = [
+            ("covid", "samples/covid19-3way-test-covid-0105.png"), ("covid", "Tests/Fixtures/images/covid_rgb.jpeg"),
+            ("covid", "Tests/Fixtures/images/covid_grey.jpg"), ("normal", "samples/covid19-3way-test-normal-0121.jpeg"),
+            ("normal", "Tests/Fixtures/images/normal_rgb.jpeg"), ("viral", "samples/covid19-3way-test-viral-0101.jpeg"),
+        ]
+        for (label, file) in files {
+            let dir = root.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: CLI.path(file)),
+                                             to: dir.appendingPathComponent(URL(fileURLWithPath: file).lastPathComponent))
+        }
+        return root
+    }
+
+    @Test func trainWritesACalibratedModelThatClassifyUsesAndResumeContinues() throws {
+        let data = try Self.makeData()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let model = data.appendingPathComponent("model.safetensors")
+        let common = ["train", data.path, "--out", model.path, "--batch-size", "2", "--eval-every", "2",
+                      "--validation-fraction", "0.34", "--lr", "1e-3", "--seed", "3"]
+        let first = try CLI.run(common + ["--epochs", "1"])
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        #expect(first.stdout.contains("training on 4 scans (normal 1, viral 1, covid 2); validating on 2 scans (normal 1, viral 0, covid 1)"))
+        #expect(first.stdout.contains("step 2 (epoch 1): train loss"))
+        #expect(first.stdout.contains("temperature scaling on the validation split: T = "))
+        #expect(FileManager.default.fileExists(atPath: model.path))
+
+        // Without --resume an existing model is never overwritten.
+        let again = try CLI.run(common + ["--epochs", "1"])
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("exists"))
+
+        let resumed = try CLI.run(common + ["--epochs", "2", "--resume"])
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        #expect(resumed.stdout.contains("resuming at step 2 (epoch 1, image 4 of the epoch)"))
+        #expect(resumed.stdout.contains("step 4 (epoch 2)"))
+
+        let classify = try CLI.run(["classify", "--json", "--model", model.path, "samples/covid19-3way-test-covid-0105.png"])
+        #expect(classify.status == 0, "stderr: \(classify.stderr)")
+        #expect(!classify.stderr.contains("not a trained model"))
+        #expect(classify.stdout.contains("\"trained\" : true"))
+    }
+
+    @Test func evaluateReportsMetricsAFigureAndListedScans() throws {
+        let data = try Self.makeData()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let figure = data.appendingPathComponent("evaluation.pdf")
+        let run = try CLI.run(["evaluate", data.path, "--model", CLI.testModel, "--json", "--figure", figure.path])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        struct Report: Decodable {
+            struct Metrics: Decodable { let count: Int; let accuracy: Double; let confusion: [[Int]]; let classNames: [String] }
+            let all: Metrics
+            let disclaimer: String
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+        #expect(report.all.count == 6)
+        #expect(report.all.classNames == ["normal", "viral", "covid"])
+        #expect(report.all.confusion.map { $0.reduce(0, +) } == [2, 1, 3])
+        #expect(report.disclaimer == "Research use only. Not for diagnostic use.")
+        #expect(FileManager.default.fileExists(atPath: figure.path))
+
+        // A list as `train --holdout-fraction` writes it, with paths relative to the list.
+        let list = data.appendingPathComponent("held.tsv")
+        try Data("covid\tx\tcovid/covid_grey.jpg\nnormal\t\tnormal/normal_rgb.jpeg\n".utf8).write(to: list)
+        let listed = try CLI.run(["evaluate", "--files-from", list.path, "--model", CLI.testModel])
+        #expect(listed.status == 0, "stderr: \(listed.stderr)")
+        #expect(listed.stdout.contains("All 2 scans:"))
+    }
+
+    @Test func previewWritesTheGrid() throws {
+        let data = try Self.makeData()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let out = data.appendingPathComponent("grid.png")
+        let run = try CLI.run(["preview", data.path, "--out", out.path, "--count", "6", "--columns", "3"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.path))
+        let again = try CLI.run(["preview", data.path, "--out", out.path])
+        #expect(again.status == 2, "an existing file is not overwritten")
+    }
+}
