@@ -8,4 +8,6 @@ if [ -z "${CXR_SHARED_DATA:-}" ] && [ -d ../shared/data ]; then
   export CXR_SHARED_DATA="$(cd ../shared/data && pwd)"
 fi
 echo "test: shared data sweep: ${CXR_SHARED_DATA:-off (no ../shared/data)}" >&2
+# The CLI tests run the cxreview binary, so build the products before the tests.
+swift build
 exec swift test "$@"
