@@ -23,6 +23,10 @@ public final class TrainingRun {
         public var cosineSchedule = false
         /// Stop after this many minutes of training (the best model so far is kept); nil: no limit.
         public var maxMinutes: Double?
+        /// The validation figure that picks the best model and is compared with `targetAccuracy`:
+        /// balanced accuracy (mean per-class recall) by default, since on an imbalanced validation
+        /// split plain accuracy rewards a model that favours the largest class.
+        public var selectByBalancedAccuracy = true
         public init() {}
     }
 
@@ -32,7 +36,11 @@ public final class TrainingRun {
         public let trainLoss: Double
         public let validationLoss: Double
         public let validationAccuracy: Double
+        /// Mean per-class recall (nil in checkpoints written before it was recorded).
+        public let validationBalancedAccuracy: Double?
         public let seconds: Double
+
+        func score(balanced: Bool) -> Double? { balanced ? validationBalancedAccuracy : validationAccuracy }
     }
 
     public struct Outcome: Sendable {
@@ -111,7 +119,7 @@ public final class TrainingRun {
         elapsedBefore = p.elapsed
         history = p.history
         best = p.best
-        log("resuming at step \(step) (epoch \(epoch), image \(positionInEpoch) of the epoch); best validation accuracy so far \(best.map { String(format: "%.1f%%", $0.validationAccuracy * 100) } ?? "none")")
+        log("resuming at step \(step) (epoch \(epoch), image \(positionInEpoch) of the epoch)")
     }
 
     private func writeResume(elapsed: Double) throws {
@@ -173,8 +181,8 @@ public final class TrainingRun {
                         stoppedEarly = true
                         break training
                     }
-                    if record.validationAccuracy >= options.targetAccuracy {
-                        log("validation accuracy \(String(format: "%.1f%%", record.validationAccuracy * 100)) reached the target \(String(format: "%.1f%%", options.targetAccuracy * 100)): stopping")
+                    if let score = record.score(balanced: options.selectByBalancedAccuracy), score >= options.targetAccuracy {
+                        log("validation \(options.selectByBalancedAccuracy ? "balanced accuracy" : "accuracy") \(String(format: "%.1f%%", score * 100)) reached the target \(String(format: "%.1f%%", options.targetAccuracy * 100)): stopping")
                         stoppedEarly = true
                         break training
                     }
@@ -201,13 +209,26 @@ public final class TrainingRun {
         let logits = classifier.logits(for: validation.images)
         let labels = validation.labels(classNames: configuration.classNames)
         let loss = TemperatureScaling.negativeLogLikelihood(logits: logits, labels: labels, temperature: 1)
-        let correct = zip(logits, labels).filter { l, y in l.indices.max { l[$0] < l[$1] }! == y }.count
+        let predicted = logits.map { l in l.indices.max { l[$0] < l[$1] }! }
+        let correct = zip(predicted, labels).filter { $0 == $1 }.count
+        let present = Set(labels).sorted()
+        let balanced = present.map { c in
+            Double(zip(predicted, labels).filter { $1 == c && $0 == c }.count) / Double(labels.filter { $0 == c }.count)
+        }.reduce(0, +) / Double(max(1, present.count))
         let record = Record(step: step, epoch: epoch, trainLoss: trainLoss, validationLoss: loss,
-                            validationAccuracy: Double(correct) / Double(max(1, labels.count)), seconds: elapsed)
+                            validationAccuracy: Double(correct) / Double(max(1, labels.count)),
+                            validationBalancedAccuracy: balanced, seconds: elapsed)
         history.append(record)
-        let improved = best.map { record.validationAccuracy > $0.validationAccuracy || (record.validationAccuracy == $0.validationAccuracy && record.validationLoss < $0.validationLoss) } ?? true
-        log(String(format: "step %d (epoch %d): train loss %.4f, validation loss %.4f, validation accuracy %.1f%% (%d/%d)%@",
-                   step, epoch, trainLoss, loss, record.validationAccuracy * 100, correct, labels.count, improved ? "  best so far, saved" : ""))
+        let byBalanced = options.selectByBalancedAccuracy
+        let improved: Bool
+        if let b = best, let old = b.score(balanced: byBalanced), let new = record.score(balanced: byBalanced) {
+            improved = new > old || (new == old && record.validationLoss < b.validationLoss)
+        } else {
+            improved = true
+        }
+        log(String(format: "step %d (epoch %d): train loss %.4f, validation loss %.4f, accuracy %.1f%% (%d/%d), balanced accuracy %.1f%%%@",
+                   step, epoch, trainLoss, loss, record.validationAccuracy * 100, correct, labels.count, balanced * 100,
+                   improved ? "  best so far, saved" : ""))
         if improved {
             best = record
             try writeModel(params, temperature: nil)
@@ -233,6 +254,8 @@ public final class TrainingRun {
         var training = summary
         training["best_step"] = best.map { String($0.step) }
         training["best_validation_accuracy"] = best.map { String(format: "%.4f", $0.validationAccuracy) }
+        training["best_validation_balanced_accuracy"] = best?.validationBalancedAccuracy.map { String(format: "%.4f", $0) }
+        training["selected_by"] = options.selectByBalancedAccuracy ? "balanced accuracy" : "accuracy"
         training["steps"] = String(step)
         let trainingJSON = String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self)
         try SafeTensors.write(params.filter { !$0.key.hasSuffix("num_batches_tracked") },

@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             As the PyTorch tutorial: Adam, validation loss and accuracy every --eval-every steps, stop \
             when validation accuracy reaches --target-accuracy or the epochs run out; the best model \
-            is kept. Batches are drawn with every class equally likely and augmented (flip, small \
+            is kept (judged by balanced accuracy unless --select-by accuracy). Batches are drawn with every class equally likely and augmented (flip, small \
             rotation, zoom, shift, brightness and contrast). Scans in a test/ split are never trained \
             on; identical files are reported, and training copies of test scans are left out. Without \
             a validation/ split, a seeded, stratified part of the training scans is held back (a \
@@ -48,6 +48,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Model name stored in the file.") var name: String = "cxreview-resnet18"
     @Option(name: .long, help: "Learning rate schedule: constant (the tutorial's) or cosine (decay to 1% over the epochs).")
     var lrSchedule: String = "constant"
+    @Option(name: .long, help: "Which validation figure picks the best model and meets --target-accuracy: balanced-accuracy (mean per-class recall; right when classes are imbalanced) or accuracy (the tutorial's).")
+    var selectBy: String = "balanced-accuracy"
     @Option(name: .long, help: "Stop after this many minutes (checked at each validation); the best model so far is kept.")
     var maxMinutes: Double?
 
@@ -58,6 +60,7 @@ struct TrainCommand: ParsableCommand {
         guard (0..<0.9).contains(validationFraction), (0..<0.9).contains(holdoutFraction) else {
             throw ValidationError("--validation-fraction and --holdout-fraction must be between 0 and 0.9.")
         }
+        guard ["balanced-accuracy", "accuracy"].contains(selectBy) else { throw ValidationError("--select-by must be balanced-accuracy or accuracy.") }
         guard ["constant", "cosine"].contains(lrSchedule) else { throw ValidationError("--lr-schedule must be constant or cosine.") }
         guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must end in .safetensors.") }
     }
@@ -153,6 +156,7 @@ struct TrainCommand: ParsableCommand {
         options.threads = threads
         options.cosineSchedule = lrSchedule == "cosine"
         options.maxMinutes = maxMinutes
+        options.selectByBalancedAccuracy = selectBy == "balanced-accuracy"
         if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
 
         let summary: [String: String] = [
