@@ -45,6 +45,7 @@ let package = Package(
             name: "Training",
             dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
+        .target(name: "CAM", dependencies: ["XRayCore"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training"]),
