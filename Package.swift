@@ -45,6 +45,7 @@ let package = Package(
             name: "Training",
             dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
+        .target(name: "CAM", dependencies: ["XRayCore"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training"]),
@@ -64,6 +65,9 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore", "TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore", "TestSupport"]),
+        .testTarget(
+            name: "CAMTests",
+            dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
