@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries: one target each, imported by exactly one Swift target.
@@ -44,7 +45,9 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Reporting", dependencies: ["XRayCore", "CCairo"]),
+        .target(
+            name: "Reporting",
+            dependencies: ["XRayCore", "CAM", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"]),
         .target(
             name: "Pipeline",
@@ -68,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "CAMTests",
             dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
-        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "ImageDecoding"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "CAM", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
     ],
     cxxLanguageStandard: .cxx17
