@@ -1,4 +1,5 @@
 internal import CCairo
+import CAM
 import Foundation
 import XRayCore
 #if canImport(Glibc)
@@ -299,23 +300,63 @@ final class Canvas {
 
     /// Draws `image` scaled to fit `rect` with its aspect ratio kept (letterboxed, centred), on `background`.
     /// Returns where the image itself went.
+    ///
+    /// A PDF embeds at most `pdfDensity` (default `pdfImageDensity`) pixels per point, and with
+    /// `maxEmbeddedPixels` at most that many pixels in all (the image is downscaled first).
     @discardableResult
-    func image(_ image: GrayImage, fitting rect: Rect, background: Color? = .black) -> Rect {
+    func image(_ image: GrayImage, fitting rect: Rect, background: Color? = .black, pdfDensity: Double? = nil, maxEmbeddedPixels: Int? = nil) -> Rect {
         if let background { fill(rect, background) }
         let target = rect.fitting(aspect: Double(image.width) / Double(image.height))
-        let density = format == .png ? pngScale : pdfImageDensity
-        // Pixels the image needs on the page; never more than it has (upscaling is left to the viewer).
-        let w = max(1, min(image.width, Int((target.width * density).rounded())))
-        let h = max(1, min(image.height, Int((target.height * density).rounded())))
-
         guard let source = Self.surface(from: image) else { return target }
         defer { cairo_surface_destroy(source) }
+        paint(source, width: image.width, height: image.height, into: target, pdfDensity: pdfDensity, maxEmbeddedPixels: maxEmbeddedPixels)
+        return target
+    }
+
+    /// Draws an RGB `image` like the grey one: fitted into `rect`, letterboxed on `background`.
+    @discardableResult
+    func image(_ image: RGBImage, fitting rect: Rect, background: Color? = .black, pdfDensity: Double? = nil, maxEmbeddedPixels: Int? = nil) -> Rect {
+        if let background { fill(rect, background) }
+        let target = rect.fitting(aspect: Double(image.width) / Double(image.height))
+        guard let source = Self.surface(from: image) else { return target }
+        defer { cairo_surface_destroy(source) }
+        paint(source, width: image.width, height: image.height, into: target, pdfDensity: pdfDensity, maxEmbeddedPixels: maxEmbeddedPixels)
+        return target
+    }
+
+    /// Draws the PNG at `path` fitted into `rect` (no background). Returns where it went, or nil
+    /// if Cairo cannot read the file.
+    @discardableResult
+    func pngImage(atPath path: String, fitting rect: Rect) -> Rect? {
+        let source = cairo_image_surface_create_from_png(path)!
+        defer { cairo_surface_destroy(source) }
+        guard cairo_surface_status(source) == CAIRO_STATUS_SUCCESS else { return nil }
+        let w = Int(cairo_image_surface_get_width(source)), h = Int(cairo_image_surface_get_height(source))
+        guard w > 0, h > 0 else { return nil }
+        let target = rect.fitting(aspect: Double(w) / Double(h))
+        paint(source, width: w, height: h, into: target, pdfDensity: nil, maxEmbeddedPixels: nil)
+        return target
+    }
+
+    /// Paints `source` (w × h pixels) stretched over `target`, downscaled first to the pixels the page needs.
+    private func paint(
+        _ source: OpaquePointer, width: Int, height: Int, into target: Rect, pdfDensity: Double?, maxEmbeddedPixels: Int?
+    ) {
+        var density = format == .png ? pngScale : pdfDensity ?? pdfImageDensity
+        if format == .pdf, let maxEmbeddedPixels {
+            density = min(density, (Double(maxEmbeddedPixels) / (target.width * target.height)).squareRoot())
+        }
+        // Pixels the image needs on the page; never more than it has (upscaling is left to the viewer).
+        let w = max(1, min(width, Int((target.width * density).rounded())))
+        let h = max(1, min(height, Int((target.height * density).rounded())))
+
         var embedded = source
-        if w < image.width || h < image.height {
+        if w < width || h < height {
             // Downscale once here with Cairo's area filter, so a PDF embeds only the pixels it shows.
-            let small = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(w), Int32(h))!
+            let format = cairo_image_surface_get_format(source)
+            let small = cairo_image_surface_create(format == CAIRO_FORMAT_ARGB32 ? format : CAIRO_FORMAT_RGB24, Int32(w), Int32(h))!
             let c = cairo_create(small)!
-            cairo_scale(c, Double(w) / Double(image.width), Double(h) / Double(image.height))
+            cairo_scale(c, Double(w) / Double(width), Double(h) / Double(height))
             cairo_set_source_surface(c, source, 0, 0)
             cairo_pattern_set_filter(cairo_get_source(c), CAIRO_FILTER_GOOD)
             cairo_paint(c)
@@ -336,7 +377,28 @@ final class Canvas {
         if format == .png { cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD) }
         cairo_paint(cr)
         cairo_restore(cr)
-        return target
+    }
+
+    /// An RGB24 image surface with the RGB bytes copied in (caller destroys it).
+    private static func surface(from image: RGBImage) -> OpaquePointer? {
+        let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(image.width), Int32(image.height))!
+        guard cairo_surface_status(s) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(s) else {
+            cairo_surface_destroy(s)
+            return nil
+        }
+        cairo_surface_flush(s)
+        let stride = Int(cairo_image_surface_get_stride(s))
+        image.pixels.withUnsafeBufferPointer { p in
+            for y in 0..<image.height {
+                let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
+                for x in 0..<image.width {
+                    let i = (y * image.width + x) * 3
+                    row[x] = 0xFF00_0000 | (UInt32(p[i]) << 16) | (UInt32(p[i + 1]) << 8) | UInt32(p[i + 2])
+                }
+            }
+        }
+        cairo_surface_mark_dirty(s)
+        return s
     }
 
     /// An RGB24 image surface with the grey values copied into all three channels (caller destroys it).
