@@ -87,8 +87,7 @@ struct ReportLayout {
                     py += row(labels[key], value, x0, py, width: column, on: c, drawing: drawing)
                 }
             } else {
-                py += row(labels[.file], report.fileName, x0, py, width: column, on: c, drawing: drawing)
-                py += put(labels[.noDICOMHeader], x0, py, .sans(8.5), .secondaryText, width: column) + 2
+                py += put(labels[.noDICOMHeader], x0, py, Self.valueFont, .secondaryText, width: column) + 2
             }
             blockBottom = max(blockBottom, py)
         }
@@ -105,8 +104,8 @@ struct ReportLayout {
             for (key, value) in rows {
                 sy += row(labels[key], value, sx, sy, width: column, on: c, drawing: drawing)
             }
-            if !isDICOM {
-                sy += put(labels[.noDICOMHeader], sx, sy, .sans(8.5), .secondaryText, width: column) + 2
+            if !isDICOM, !template.sections.patient {
+                sy += put(labels[.noDICOMHeader], sx, sy, Self.valueFont, .secondaryText, width: column) + 2
             }
             blockBottom = max(blockBottom, sy)
         }
@@ -119,6 +118,13 @@ struct ReportLayout {
         var ly = y
         ly += put(labels[.predictedClass], x0, ly, Self.labelFont, .secondaryText, width: panelWidth)
         ly += put(labels.className(report.predictedClass), x0, ly, .sans(17, bold: true), Self.readable(predictedColor), width: panelWidth, maxLines: 2)
+        // The uncertainty belongs next to the answer, not only in the warnings further down.
+        let top = report.probabilities.map(\.probability).max() ?? 0
+        if top < template.lowConfidenceThreshold {
+            ly += put("⚠ " + labels[.lowConfidence].replacingOccurrences(of: "{probability}", with: ScanReport.probabilityText(top))
+                        .replacingOccurrences(of: "{threshold}", with: ScanReport.probabilityText(template.lowConfidenceThreshold)),
+                      x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00), width: panelWidth, maxLines: 3) + 2
+        }
         var ry = y
         if template.sections.probabilities {
             let bx = x0 + panelWidth + 12
