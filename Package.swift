@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "CAM", dependencies: ["XRayCore"]),
         .target(
             name: "Pipeline",
-            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training"]),
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting"]),
         .executableTarget(
             name: "cxreview",
             dependencies: [

@@ -20,15 +20,19 @@ public struct Classifier: Sendable {
         self.threads = threads
     }
 
+    /// Called for each classified file with its decoded scan and the batch's network output (and
+    /// the file's row in it), e.g. to write a report; an error marks that file as failed.
+    public typealias ReportHook = (Classification, DecodedScan, ResNetOutput, Int) throws(PipelineError) -> Void
+
     /// One result per input, in input order.
-    public func classify(_ urls: [URL], batchSize: Int = 8) -> [Result<Classification, PipelineError>] {
+    public func classify(_ urls: [URL], batchSize: Int = 8, report: ReportHook? = nil) -> [Result<Classification, PipelineError>] {
         precondition(batchSize > 0)
         var results: [Result<Classification, PipelineError>] = []
         results.reserveCapacity(urls.count)
         var start = 0
         while start < urls.count {
             let chunk = Array(urls[start..<min(start + batchSize, urls.count)])
-            results += classifyBatch(chunk)
+            results += classifyBatch(chunk, report: report)
             start += chunk.count
         }
         return results
@@ -38,14 +42,16 @@ public struct Classifier: Sendable {
         let url: URL
         let metadata: ScanMetadata
         let notes: DecodingNotes
+        /// Kept only when a report needs the full image.
+        let scan: DecodedScan?
         let input: Tensor
         let decodeMs: Double
         let preprocessMs: Double
     }
 
-    private func classifyBatch(_ urls: [URL]) -> [Result<Classification, PipelineError>] {
-        // Decode and preprocess one file at a time, keeping only the small input tensor, so a
-        // batch of large scans never holds more than one full-resolution image at once.
+    private func classifyBatch(_ urls: [URL], report: ReportHook?) -> [Result<Classification, PipelineError>] {
+        // Decode and preprocess one file at a time, keeping only the small input tensor (and the
+        // full image only when a report needs it), so large scans do not pile up in memory.
         var slots: [Result<Prepared, PipelineError>] = []
         for url in urls {
             let t0 = DispatchTime.now()
@@ -55,7 +61,7 @@ public struct Classifier: Sendable {
                 let input = preprocessor.tensor(from: [scan.image])
                 let t2 = DispatchTime.now()
                 slots.append(.success(Prepared(
-                    url: url, metadata: scan.metadata, notes: scan.notes, input: input,
+                    url: url, metadata: scan.metadata, notes: scan.notes, scan: report == nil ? nil : scan, input: input,
                     decodeMs: Self.ms(t0, t1), preprocessMs: Self.ms(t1, t2))))
             } catch {
                 slots.append(.failure(error))
@@ -86,12 +92,12 @@ public struct Classifier: Sendable {
 
         var next = 0
         return slots.map { slot in
-            slot.map { p in
+            slot.flatMap { p in
                 let row = next
                 next += 1
                 let probs = probabilities[row]
                 let best = probs.indices.max { probs[$0] < probs[$1] }!
-                return Classification(
+                let c = Classification(
                     file: p.url.relativePath,
                     predictedClass: classes[best],
                     probabilities: zip(classes, probs).map { .init(className: $0, probability: $1) },
@@ -100,6 +106,13 @@ public struct Classifier: Sendable {
                     decodingSummary: p.notes.summary,
                     study: .init(p.metadata),
                     timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare))
+                guard let report, let scan = p.scan else { return .success(c) }
+                do throws(PipelineError) {
+                    try report(c, scan, output, row)
+                    return .success(c)
+                } catch {
+                    return .failure(error)
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ import XRayCore
 /// decoders' errors already say that, so it is passed through.
 public struct PipelineError: Error, Sendable, CustomStringConvertible {
     public enum Stage: String, Sendable, Codable {
-        case read, decode, preprocess, classify
+        case read, decode, preprocess, classify, report
     }
 
     public let stage: Stage

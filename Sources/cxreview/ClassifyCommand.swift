@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Reporting
+import ResNet
+import XRayCore
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +27,12 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Files per forward pass.")
     var batchSize: Int = 8
 
+    @Option(name: .long, help: "Write a one-page PDF report per scan into this folder (made if missing; existing reports are never overwritten).")
+    var report: String?
+
+    @Option(name: .long, help: "Report template (YAML; see templates/report.yaml). Default: the built-in one.")
+    var template: String?
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
         guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256.") }
@@ -32,7 +41,31 @@ struct ClassifyCommand: ParsableCommand {
     func run() throws {
         let (model, modelURL) = try modelOptions.load()
         let classifier = Classifier(model: model, threads: modelOptions.threads)
-        let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize)
+        var writer: ReportWriter?
+        if let report {
+            var layout = ReportTemplate.default
+            if let template {
+                do { layout = try ReportTemplate.load(contentsOf: URL(fileURLWithPath: template)) } catch {
+                    throw CommandFailure(message: error.description)
+                }
+            }
+            do {
+                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL)
+            } catch {
+                throw CommandFailure(message: "cannot write reports into \(report): \(error)")
+            }
+        } else if template != nil {
+            throw ValidationError("--template goes with --report DIR.")
+        }
+        var hook: Classifier.ReportHook?
+        if let writer {
+            let quiet = json
+            hook = { (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Void in
+                let url = try writer.write(c, scan: scan, output: output, row: row)
+                if !quiet { FileHandle.standardError.write(Data("report: \(url.path)\n".utf8)) }
+            }
+        }
+        let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
         let failures = results.compactMap { r -> PipelineError? in
             if case let .failure(e) = r { return e } else { return nil }
         }

@@ -92,11 +92,20 @@ import Testing
         #expect(run.stderr.contains("is not a trained model"))
     }
 
-    @Test func withoutAModelTheCommandSaysSo() throws {
-        let run = try CLI.run(["classify", "samples/covid19-3way-test-covid-0105.png"])
+    @Test func withoutModelOptionTheShippedModelIsUsed() throws {
+        let run = try CLI.run(["classify", "--json", "samples/covid19-3way-test-covid-0105.png"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        struct Doc: Decodable { struct Model: Decodable { let path: String; let trained: Bool }; let model: Model }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        #expect(doc.model.path.hasSuffix("models/cxreview-resnet18.safetensors"))
+        #expect(doc.model.trained)
+    }
+
+    @Test func aModelPathThatDoesNotExistIsRefused() throws {
+        let run = try CLI.run(["classify", "samples/covid19-3way-test-covid-0105.png"],
+                              environment: ["CXREVIEW_MODEL": "/nonexistent/model.safetensors"])
         #expect(run.status == 2)
-        #expect(run.stderr.contains("no model given"))
-        #expect(run.stderr.contains("--model PATH"))
+        #expect(run.stderr.contains("model file /nonexistent/model.safetensors does not exist"))
     }
 
     @Test func aFileThatIsNotAModelIsRefusedClearly() throws {
@@ -104,5 +113,53 @@ import Testing
                                "samples/covid19-3way-test-covid-0105.png"])
         #expect(run.status == 2)
         #expect(run.stderr.hasPrefix("error: cannot load model"))
+    }
+}
+
+/// `classify --report DIR`: one PDF per scan, named after the SOP Instance UID, never overwritten.
+@Suite(.serialized) struct ClassifyReportTests {
+    @Test func reportsHoldTheProbabilitiesOfTheJSONAndAreNeverOverwritten() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-reports-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dicom = "samples/cr-mono1-chest-no-meta.dcm"
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel, dicom, "--report", dir.path])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        struct Doc: Decodable {
+            struct R: Decodable { struct P: Decodable { let className: String; let probability: Double }; let probabilities: [P] }
+            let results: [R]
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        let pdf = dir.appendingPathComponent("1.2.392.200036.9125.0.19950720112207.pdf")
+        #expect(FileManager.default.fileExists(atPath: pdf.path))
+
+        let text = Process()
+        text.executableURL = URL(fileURLWithPath: "/usr/bin/pdftotext")
+        text.arguments = [pdf.path, "-"]
+        let out = Pipe()
+        text.standardOutput = out
+        try text.run()
+        let body = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        text.waitUntilExit()
+        #expect(body.contains("Research use only. Not for diagnostic use."))
+        #expect(body.contains("Anonymized"))
+        for p in doc.results[0].probabilities {
+            #expect(body.contains(String(format: "%.3f", p.probability)), "\(p.className) \(p.probability) not in the report")
+        }
+
+        let again = try CLI.run(["classify", "--model", CLI.testModel, dicom, "--report", dir.path])
+        #expect(again.status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("1.2.392.200036.9125.0.19950720112207-2.pdf").path))
+    }
+
+    @Test func aMalformedTemplateFailsWithItsLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-template-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let template = dir.appendingPathComponent("t.yaml")
+        try Data("institution: Test\npage_size: A5\n".utf8).write(to: template)
+        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/covid19-3way-test-covid-0105.png",
+                               "--report", dir.path, "--template", template.path])
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("line 2"), "stderr: \(run.stderr)")
     }
 }
