@@ -305,22 +305,25 @@ final class Canvas {
     /// `maxEmbeddedPixels` at most that many pixels in all (the image is downscaled first).
     @discardableResult
     func image(_ image: GrayImage, fitting rect: Rect, background: Color? = .black, pdfDensity: Double? = nil, maxEmbeddedPixels: Int? = nil) -> Rect {
-        if let background { fill(rect, background) }
-        let target = rect.fitting(aspect: Double(image.width) / Double(image.height))
-        guard let source = Self.surface(from: image) else { return target }
-        defer { cairo_surface_destroy(source) }
-        paint(source, width: image.width, height: image.height, into: target, pdfDensity: pdfDensity, maxEmbeddedPixels: maxEmbeddedPixels)
-        return target
+        fitted(width: image.width, height: image.height, into: rect, background: background, pdfDensity: pdfDensity,
+               maxEmbeddedPixels: maxEmbeddedPixels) { Self.surface(from: image) }
     }
 
     /// Draws an RGB `image` like the grey one: fitted into `rect`, letterboxed on `background`.
     @discardableResult
     func image(_ image: RGBImage, fitting rect: Rect, background: Color? = .black, pdfDensity: Double? = nil, maxEmbeddedPixels: Int? = nil) -> Rect {
+        fitted(width: image.width, height: image.height, into: rect, background: background, pdfDensity: pdfDensity,
+               maxEmbeddedPixels: maxEmbeddedPixels) { Self.surface(from: image) }
+    }
+
+    /// The shared body of the two `image(_:fitting:)`: letterbox, then paint the surface `make` returns.
+    private func fitted(width: Int, height: Int, into rect: Rect, background: Color?, pdfDensity: Double?,
+                        maxEmbeddedPixels: Int?, surface make: () -> OpaquePointer?) -> Rect {
         if let background { fill(rect, background) }
-        let target = rect.fitting(aspect: Double(image.width) / Double(image.height))
-        guard let source = Self.surface(from: image) else { return target }
+        let target = rect.fitting(aspect: Double(width) / Double(height))
+        guard let source = make() else { return target }
         defer { cairo_surface_destroy(source) }
-        paint(source, width: image.width, height: image.height, into: target, pdfDensity: pdfDensity, maxEmbeddedPixels: maxEmbeddedPixels)
+        paint(source, width: width, height: height, into: target, pdfDensity: pdfDensity, maxEmbeddedPixels: maxEmbeddedPixels)
         return target
     }
 
