@@ -217,7 +217,7 @@ struct ReportLayout {
         if template.sections.provenance {
             y += heading(labels[.provenance], x0, y, width: content)
             var model = report.model.name
-            if let v = report.model.version { model += " " + v }
+            if let v = report.model.version { model += v.hasPrefix("v") ? " " + v : " v" + v }
             if let t = report.model.temperature { model += " (temperature \(NumberText.fixed(t, digits: 3)))" }
             let rows: [(ReportTemplate.LabelKey, String, Font)] = [
                 (.model, model, Self.smallFont), (.modelSHA256, report.model.sha256, Self.hashFont),

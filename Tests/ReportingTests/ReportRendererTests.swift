@@ -100,7 +100,7 @@ import XRayCore
             "Müller-Łukasiewicz, Zoë", "PID-00423", "1971-02-04", "2024-03-15", "09:26:53", "Universitätsklinikum Köln",
             "ACC-7781", "Normal", "Viral pneumonia", "COVID-19", "0.873", "0.102", "0.025",
             "Research use only. Not for diagnostic use.", "page 1 of 1", Self.modelHash, Self.inputHash,
-            "2024-03-15T09:26:53Z", "0b3e8c1a-3c7d-4d55-9b6a-2f4e61c0a9d2", "resnet18-cxr 1.2.0", "inverted for display",
+            "2024-03-15T09:26:53Z", "0b3e8c1a-3c7d-4d55-9b6a-2f4e61c0a9d2", "resnet18-cxr v1.2.0", "inverted for display",
             "None.",
         ] {
             #expect(text.contains(expected), "pdftotext lacks \(expected)")
