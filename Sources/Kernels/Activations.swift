@@ -22,7 +22,7 @@ public enum Softmax {
             let row = out[start..<(start + n)]
             let m = row.max()!
             var sum = 0.0
-            for i in start..<(start + n) { let e = Double(out[i] - m).exp; out[i] = Float(e); sum += e }
+            for i in start..<(start + n) { let e = Elementary.exp(Double(out[i] - m)); out[i] = Float(e); sum += e }
             for i in start..<(start + n) { out[i] = Float(Double(out[i]) / sum) }
         }
         return Tensor(shape: x.shape, scalars: out)
@@ -44,21 +44,5 @@ public enum Add {
     public static func forward(_ a: FeatureMap, plus b: FeatureMap, into out: FeatureMap) {
         precondition(a.shape == b.shape && a.shape == out.shape, "add: shapes \(a.shape), \(b.shape), \(out.shape) differ")
         for i in 0..<a.count { out.base[i] = a.base[i] + b.base[i] }
-    }
-}
-
-extension Double {
-    /// eˣ without libm (Kernels imports no C maths): Cody–Waite reduction x = k·ln2 + r, |r| ≤ ln2/2,
-    /// then a degree-13 Taylor polynomial (error below 1e-16 relative), scaled by 2ᵏ.
-    fileprivate var exp: Double {
-        if isNaN { return self }
-        if self > 709.78 { return .infinity }
-        if self < -745.2 { return 0 }
-        let ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10
-        let k = (self / 0.693147180559945309417).rounded()
-        let r = (self - k * ln2Hi) - k * ln2Lo
-        var p = 1.0
-        for i in stride(from: 13, through: 1, by: -1) { p = 1 + p * r / Double(i) }
-        return Double(sign: .plus, exponent: Int(k), significand: p)
     }
 }
