@@ -384,43 +384,35 @@ final class Canvas {
 
     /// An RGB24 image surface with the RGB bytes copied in (caller destroys it).
     private static func surface(from image: RGBImage) -> OpaquePointer? {
-        let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(image.width), Int32(image.height))!
-        guard cairo_surface_status(s) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(s) else {
-            cairo_surface_destroy(s)
-            return nil
-        }
-        cairo_surface_flush(s)
-        let stride = Int(cairo_image_surface_get_stride(s))
         image.pixels.withUnsafeBufferPointer { p in
-            for y in 0..<image.height {
-                let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
-                for x in 0..<image.width {
-                    let i = (y * image.width + x) * 3
-                    row[x] = 0xFF00_0000 | (UInt32(p[i]) << 16) | (UInt32(p[i + 1]) << 8) | UInt32(p[i + 2])
-                }
+            surface(width: image.width, height: image.height) { i in
+                (UInt32(p[3 * i]) << 16) | (UInt32(p[3 * i + 1]) << 8) | UInt32(p[3 * i + 2])
             }
         }
-        cairo_surface_mark_dirty(s)
-        return s
     }
 
     /// An RGB24 image surface with the grey values copied into all three channels (caller destroys it).
     private static func surface(from image: GrayImage) -> OpaquePointer? {
-        let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(image.width), Int32(image.height))!
+        image.pixels.withUnsafeBufferPointer { p in
+            surface(width: image.width, height: image.height) { i in
+                let v = UInt32(p[i])
+                return (v << 16) | (v << 8) | v
+            }
+        }
+    }
+
+    /// An RGB24 surface filled row by row: `pixel(i)` gives the 0xRRGGBB of pixel i = y·width + x.
+    private static func surface(width: Int, height: Int, _ pixel: (Int) -> UInt32) -> OpaquePointer? {
+        let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(width), Int32(height))!
         guard cairo_surface_status(s) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(s) else {
             cairo_surface_destroy(s)
             return nil
         }
         cairo_surface_flush(s)
         let stride = Int(cairo_image_surface_get_stride(s))
-        image.pixels.withUnsafeBufferPointer { pixels in
-            for y in 0..<image.height {
-                let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
-                for x in 0..<image.width {
-                    let v = UInt32(pixels[y * image.width + x])
-                    row[x] = 0xFF00_0000 | (v << 16) | (v << 8) | v
-                }
-            }
+        for y in 0..<height {
+            let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
+            for x in 0..<width { row[x] = 0xFF00_0000 | pixel(y * width + x) }
         }
         cairo_surface_mark_dirty(s)
         return s
