@@ -60,7 +60,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
-        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore"]),
+        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
         // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.
@@ -72,7 +72,7 @@ let package = Package(
             name: "CAMTests",
             dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "CAM", "ImageDecoding"]),
-        .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore"]),
+        .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

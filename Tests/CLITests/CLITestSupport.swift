@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Runs the built `cxreview` binary, as a user would, and captures what it prints.
 struct CLIRun {
@@ -26,31 +27,11 @@ enum CLI {
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIRun {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        p.currentDirectoryURL = root
         var env = ProcessInfo.processInfo.environment
         env["CXREVIEW_MODEL"] = nil
         for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes before waiting so a large output cannot block the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return CLIRun(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        let r = try Tool.run(executable, arguments, environment: env, directory: root)
+        return CLIRun(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     static let testModel = "Tests/Fixtures/e2e/resnet18-random-f16.safetensors"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `cxreview classify` end to end, on the bundled samples, against the torchvision + Pillow reference.
 @Suite(.serialized) struct ClassifyCommandTests {
@@ -132,14 +133,7 @@ import Testing
         let pdf = dir.appendingPathComponent("1.2.392.200036.9125.0.19950720112207.pdf")
         #expect(FileManager.default.fileExists(atPath: pdf.path))
 
-        let text = Process()
-        text.executableURL = URL(fileURLWithPath: "/usr/bin/pdftotext")
-        text.arguments = [pdf.path, "-"]
-        let out = Pipe()
-        text.standardOutput = out
-        try text.run()
-        let body = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        text.waitUntilExit()
+        let body = try Tool.run("pdftotext", [pdf.path, "-"]).stdout
         #expect(body.contains("Research use only. Not for diagnostic use."))
         #expect(body.contains("Anonymized"))
         for p in doc.results[0].probabilities {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import XRayCore
 
@@ -66,16 +67,8 @@ enum Support {
     /// Runs a command-line tool found on PATH (or by absolute path); returns exit status and stderr.
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let errPipe = Pipe()
-        process.standardError = errPipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: err, as: UTF8.self))
+        let r = try Tool.run(tool, arguments)
+        return (r.status, r.stderr)
     }
 
     static func toolExists(_ tool: String) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Reporting
 import Testing
 import XRayCore
@@ -92,17 +93,9 @@ enum Support {
 
     /// Runs a command-line tool (from PATH) and returns its standard output.
     static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(tool) \(arguments.joined(separator: " ")) failed")
-        return String(decoding: data, as: UTF8.self)
+        let r = try Tool.run(tool, arguments)
+        #expect(r.status == 0, "\(tool) \(arguments.joined(separator: " ")) failed")
+        return r.stdout
     }
 
     /// The text of a PDF with all runs of whitespace made single spaces: in reading order, or with
