@@ -2,6 +2,11 @@
 // CXReview: chest X-ray classification for research review. Not for diagnostic use.
 import PackageDescription
 
+/// The numerical targets are optimised in debug builds too: the tests and the watcher's
+/// real-process tests run the debug binary, whose unoptimised forward pass takes about 1 s per image.
+/// `-enable-testing` (for `@testable import`) still applies.
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "CXReview",
     products: [
@@ -39,16 +44,16 @@ let package = Package(
         .target(name: "XRayCore"),
         .target(name: "DICOMDecoding", dependencies: ["XRayCore", "CDCMTK"]),
         .target(name: "ImageDecoding", dependencies: ["XRayCore", "CLibPNG", "CJPEG"]),
-        .target(name: "Preprocessing", dependencies: ["XRayCore"]),
-        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"]),
-        .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
+        .target(name: "Preprocessing", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
+        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"], swiftSettings: optimisedInDebug),
+        .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"], swiftSettings: optimisedInDebug),
         .target(
             name: "Training",
             dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "CCairo", .product(name: "Yams", package: "Yams")]),
-        .target(name: "CAM", dependencies: ["XRayCore"]),
+        .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting"]),
