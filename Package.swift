@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // C libraries: one target each, imported by exactly one Swift target.
@@ -57,10 +58,16 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting"]),
+        .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "Watcher",
+            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "Training",
+                           .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet", "Training", "Reporting", "Preprocessing",
+                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -78,6 +85,8 @@ let package = Package(
             dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "CAM", "ImageDecoding"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit"]),
+        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -31,8 +31,9 @@ public struct ReportWriter: Sendable {
     }
 
     /// Renders the report of one classified scan; `row` is the scan's row in the batch `output`.
+    /// `url` is where it goes (a name from `freeName`); by default the next free name.
     @discardableResult
-    public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> URL {
+    public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil) throws(PipelineError) -> URL {
         let input = URL(fileURLWithPath: c.file)
         let raw = ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
                                                       fcWeight: fcWeight, classNames: classNames)
@@ -48,7 +49,7 @@ public struct ReportWriter: Sendable {
             scan: scan.image, overlay: Overlay.blend(scan: scan.image, map: heat), overlayClass: raw.className,
             saliencyIsEmpty: heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
-        let url = freeName(for: c, scan: scan)
+        let url = url ?? freeName(for: c, scan: scan)
         do {
             try renderer.write(report, to: url)
         } catch {
@@ -57,13 +58,14 @@ public struct ReportWriter: Sendable {
         return url
     }
 
-    /// `<SOP Instance UID>.pdf` or `<input name>.pdf`, with `-2`, `-3`, … when taken.
-    func freeName(for c: Classification, scan: DecodedScan) -> URL {
+    /// `<SOP Instance UID>.pdf` or `<input name>.pdf`, with `-2`, `-3`, … when taken (on disk or
+    /// in `claimed`, the names other workers are about to write).
+    public func freeName(for c: Classification, scan: DecodedScan, claimed: Set<String> = []) -> URL {
         let stem = scan.metadata.sopInstanceUID.map(Self.safe)
             ?? Self.safe(URL(fileURLWithPath: c.file).deletingPathExtension().lastPathComponent)
         var url = directory.appendingPathComponent("\(stem).pdf")
         var n = 2
-        while FileManager.default.fileExists(atPath: url.path) {
+        while FileManager.default.fileExists(atPath: url.path) || claimed.contains(url.path) {
             url = directory.appendingPathComponent("\(stem)-\(n).pdf")
             n += 1
         }
@@ -71,7 +73,7 @@ public struct ReportWriter: Sendable {
     }
 
     /// Letters, digits, '.', '-' and '_' kept; anything else becomes '_'.
-    static func safe(_ s: String) -> String {
+    public static func safe(_ s: String) -> String {
         let kept = s.unicodeScalars.map { ch -> Character in
             CharacterSet.alphanumerics.contains(ch) && ch.isASCII || ch == "." || ch == "-" || ch == "_" ? Character(ch) : "_"
         }

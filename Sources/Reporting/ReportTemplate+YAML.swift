@@ -99,7 +99,7 @@ extension ReportTemplate {
 }
 
 /// Checks nodes one by one, turning each problem into a `TemplateError` at the node's line.
-private struct YAMLReader {
+struct YAMLReader {
     let path: String
 
     func error(_ node: Node?, _ kind: TemplateError.Kind, _ problem: String, fix: String) -> TemplateError {

@@ -1,0 +1,358 @@
+import Audit
+import Foundation
+import Logging
+import Pipeline
+import ResNet
+import Synchronization
+import Training
+import XRayCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One input file taken from the inbox.
+struct Job: Sendable {
+    let path: String
+    let relative: String
+    /// When the file was first seen, for the drop-to-report latency.
+    let seen: Date
+}
+
+/// What became of a job.
+enum Outcome: Sendable {
+    case reported(report: String, predicted: String)
+    case failed(reason: String)
+    case duplicate(of: String)
+    /// Not done now, through no fault of the input (or the input may still be arriving): try again later.
+    case retry(after: Double, reason: String, environment: Bool)
+    /// The file was gone when its turn came.
+    case vanished
+}
+
+/// Processes one input end to end: hash, classify, report, archive (or fail), audit. Thread-safe:
+/// several workers share one processor.
+final class ScanProcessor: Sendable {
+    let classifier: Classifier
+    let writer: ReportWriter
+    let audit: AuditLog
+    let hasher: PatientIDHasher
+    let paths: WatchSettings.Paths
+    let settings: WatchSettings
+    let modelName: String
+    let modelSHA256: String
+    let logger: Logger
+
+    private struct Index {
+        /// Input SHA-256 → the report made for it.
+        var reportByHash: [String: String] = [:]
+        /// Transactions already in the audit log.
+        var audited: Set<String> = []
+        /// Names other workers are about to write.
+        var claimed: Set<String> = []
+        /// Unfinished actions by inbox path.
+        var pending: [String: PendingAction] = [:]
+        /// Failures streaks per path, for the back-off.
+        var retries: [String: Int] = [:]
+    }
+
+    private let index = Mutex(Index())
+
+    init(classifier: Classifier, writer: ReportWriter, audit: AuditLog, hasher: PatientIDHasher, settings: WatchSettings,
+         modelName: String, modelSHA256: String, logger: Logger) {
+        self.classifier = classifier
+        self.writer = writer
+        self.audit = audit
+        self.hasher = hasher
+        self.settings = settings
+        self.paths = settings.paths
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+        self.logger = logger
+        let records = audit.opened.records + audit.opened.recordsAfterProblem
+        index.withLock { ix in
+            for r in records {
+                if let t = r.transaction { ix.audited.insert(t) }
+                guard r.eventID == .export, r.eventOutcomeIndicator == .success,
+                      let report = r.participantObject.first(where: { $0.typeCodeRole == 3 }),
+                      let sha = r.participantObject.first(where: { $0.typeCodeRole == 4 })?.detail["sha256"] else { continue }
+                ix.reportByHash[sha] = report.id
+            }
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Finishes what an earlier run left half done; returns the actions still pending (to retry).
+    func recover() -> [PendingAction] {
+        var left: [PendingAction] = []
+        for action in PendingAction.load(in: paths.pending) {
+            if action.kind == .report, let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
+                // Stopped before the report was complete: nothing visible happened; the input is taken again.
+                action.remove(in: paths.pending)
+                logger.info("restart: \(action.relative) was interrupted before its report was written; it is processed again")
+                continue
+            }
+            index.withLock { ix in
+                ix.claimed.formUnion([action.destination] + [action.report, action.notePath].compactMap { $0 })
+            }
+            do throws(Failure) {
+                try complete(action)
+                logger.info("restart: finished the interrupted processing of \(action.relative)")
+            } catch {
+                logger.warning("restart: cannot yet finish \(action.relative): \(error.description)")
+                index.withLock { $0.pending[action.input] = action }
+                left.append(action)
+            }
+        }
+        return left
+    }
+
+    /// Retries an action left pending.
+    func retryPending(_ action: PendingAction) -> Bool {
+        do throws(Failure) {
+            try complete(action)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: Processing
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func process(_ job: Job) -> Outcome {
+        let start = Date()
+        if let action = index.withLock({ $0.pending[job.path] }) {
+            do throws(Failure) {
+                try complete(action)
+                return outcome(of: action)
+            } catch {
+                return environmentFailure(job, error.description, audited: false)
+            }
+        }
+        var st = stat()
+        guard lstat(job.path, &st) == 0 else { return .vanished }
+        let url = URL(fileURLWithPath: job.path)
+        let sha: String
+        do {
+            sha = try ContentHash.sha256(of: url)
+        } catch {
+            if access(job.path, R_OK) != 0, errno == EACCES {
+                return fail(job, st: st, sha: nil, stage: "read",
+                            reason: "the file cannot be read by user \(audit.participant.userID) (permission denied); make it readable (e.g. chmod a+r) and drop it into the inbox again")
+            }
+            if lstat(job.path, &st) != 0 { return .vanished }
+            return environmentFailure(job, "cannot read it (\(error.localizedDescription))", audited: true)
+        }
+        if let earlier = index.withLock({ $0.reportByHash[sha] }) {
+            return duplicate(job, st: st, sha: sha, earlierReport: earlier)
+        }
+
+        var planned: PendingAction?
+        let results = classifier.classify([url], batchSize: 1) { [self] (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) in
+            let reportURL = index.withLock { ix in
+                let u = writer.freeName(for: c, scan: scan, claimed: ix.claimed)
+                ix.claimed.insert(u.path)
+                return u
+            }
+            let destination = claimDestination(job, folder: archiveFolder(), suffix: "")
+            let probabilities = c.probabilities.map { String(format: "%@=%.4f", $0.className, $0.probability) }
+            let patient = scan.metadata.patientID.flatMap { $0.isEmpty ? nil : hasher.token(for: $0) }
+            let action = PendingAction(
+                transaction: UUID().uuidString.lowercased(), kind: .report, input: job.path, relative: job.relative,
+                sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+                destination: destination, report: reportURL.path, notePath: nil, note: nil, reason: nil, earlierReport: nil,
+                result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
+                              studyInstanceUID: scan.metadata.studyInstanceUID, sopInstanceUID: scan.metadata.sopInstanceUID,
+                              modality: scan.metadata.modality, patientToken: patient, decoding: c.decodingSummary,
+                              saliency: "class activation map (layer4) of \(c.predictedClass)", warnings: []),
+                model: modelName, modelSHA256: modelSHA256)
+            planned = action
+            do throws(FileMove.Failure) {
+                try action.save(in: paths.pending)
+            } catch {
+                throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: paths.pending, reason: error.description))
+            }
+            try writer.write(c, scan: scan, output: output, row: row, to: reportURL)
+        }
+        switch results[0] {
+        case .success:
+            guard let action = planned else { return environmentFailure(job, "no report was planned", audited: true) }
+            do throws(Failure) {
+                try complete(action)
+            } catch {
+                index.withLock { $0.pending[job.path] = action }
+                return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true)
+            }
+            logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", Date().timeIntervalSince(start))) s)")
+            return outcome(of: action)
+        case let .failure(error):
+            if let action = planned {
+                action.remove(in: paths.pending)
+                release(action)
+            }
+            if error.stage == .report || error.stage == .classify {
+                return environmentFailure(job, error.description, audited: true)
+            }
+            let age = Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec)
+            if age < settings.grace {
+                logger.debug("\(job.relative) does not decode yet (\(error.description)); it may still be arriving, retrying")
+                return .retry(after: max(settings.settle, 1), reason: error.description, environment: false)
+            }
+            return fail(job, st: st, sha: sha, stage: error.stage.rawValue, reason: error.description)
+        }
+    }
+
+    private func outcome(of action: PendingAction) -> Outcome {
+        switch action.kind {
+        case .report: .reported(report: action.report ?? "", predicted: action.result?.predictedClass ?? "")
+        case .failed: .failed(reason: action.reason ?? "")
+        case .duplicate: .duplicate(of: action.earlierReport ?? "")
+        }
+    }
+
+    /// The input goes to failed/ with `<name>.error.txt`.
+    private func fail(_ job: Job, st: stat, sha: String?, stage: String, reason: String) -> Outcome {
+        let destination = claimDestination(job, folder: paths.failed, suffix: ".error.txt")
+        let note = """
+            CXReview could not process this file. Research use only. Not for diagnostic use.
+
+            File:      \(job.relative)
+            SHA-256:   \(sha ?? "(unreadable)")
+            Size:      \(st.st_size) bytes
+            Failed at: \(AuditLog.timestamp(Date())), stage: \(stage)
+
+            What is wrong: \(reason)
+
+            The file is kept here unchanged. Fix or re-export it, then drop it into the inbox again
+            (a copy, or move it back); it is then processed as a new file.
+
+            """
+        let action = PendingAction(
+            transaction: UUID().uuidString.lowercased(), kind: .failed, input: job.path, relative: job.relative,
+            sha256: sha ?? "", size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+            destination: destination, report: nil, notePath: destination + ".error.txt", note: note, reason: reason,
+            earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256)
+        return finish(job, action) { logger.warning("failed \(job.relative) → \(destination): \(reason)") }
+    }
+
+    private func duplicate(_ job: Job, st: stat, sha: String, earlierReport: String) -> Outcome {
+        let destination = claimDestination(job, folder: archiveFolder(), suffix: ".duplicate.txt")
+        let note = """
+            This file has the same content (SHA-256 \(sha)) as a file CXReview has already reported.
+            No new report was made; the earlier report is:
+            \(earlierReport)
+
+            Research use only. Not for diagnostic use.
+
+            """
+        let action = PendingAction(
+            transaction: UUID().uuidString.lowercased(), kind: .duplicate, input: job.path, relative: job.relative,
+            sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+            destination: destination, report: nil, notePath: destination + ".duplicate.txt", note: note, reason: nil,
+            earlierReport: earlierReport, result: nil, model: modelName, modelSHA256: modelSHA256)
+        return finish(job, action) { logger.info("duplicate \(job.relative) → \(destination): same content as the input of \(earlierReport)") }
+    }
+
+    private func finish(_ job: Job, _ action: PendingAction, log: () -> Void) -> Outcome {
+        do throws(Failure) {
+            do throws(FileMove.Failure) {
+                try action.save(in: paths.pending)
+            } catch {
+                release(action)
+                throw Failure(description: error.description)
+            }
+            try complete(action)
+        } catch {
+            index.withLock { $0.pending[job.path] = action }
+            return environmentFailure(job, error.description, audited: true)
+        }
+        log()
+        return outcome(of: action)
+    }
+
+    /// Does the visible part of an action, each step repeatable: move the input, write the note,
+    /// audit (once per transaction), then forget the action.
+    func complete(_ action: PendingAction) throws(Failure) {
+        if let id = FileMove.identity(action.input), id == (action.device, action.inode) {
+            do throws(FileMove.Failure) {
+                try FileMove.move(action.input, to: action.destination)
+            } catch {
+                throw Failure(description: error.description)
+            }
+        } else if !FileMove.exists(action.destination) {
+            // Neither in the inbox nor moved: it was taken away by someone else before it was archived.
+            logger.warning("\(action.relative) disappeared from the inbox before it was archived")
+        }
+        if let notePath = action.notePath, let note = action.note {
+            do throws(FileMove.Failure) {
+                try FileMove.writeNew(notePath, note)
+            } catch {
+                throw Failure(description: error.description)
+            }
+        }
+        if !index.withLock({ $0.audited.contains(action.transaction) }) {
+            let reportSHA = action.report.flatMap { try? ContentHash.sha256(of: URL(fileURLWithPath: $0)) }
+            do throws(AuditError) {
+                try audit.append(action.auditEvents(reportSHA256: reportSHA))
+            } catch {
+                throw Failure(description: error.description)
+            }
+        }
+        index.withLock { ix in
+            ix.audited.insert(action.transaction)
+            if action.kind == .report, let report = action.report { ix.reportByHash[action.sha256] = report }
+            ix.pending[action.input] = nil
+            ix.retries[action.input] = nil
+        }
+        action.remove(in: paths.pending)
+        release(action)
+    }
+
+    private func release(_ action: PendingAction) {
+        index.withLock { ix in
+            for name in [action.destination, action.report, action.notePath].compactMap({ $0 }) { ix.claimed.remove(name) }
+        }
+    }
+
+    /// A failure of the surroundings (reports folder, archive, disk): the input stays in the inbox,
+    /// the failure is audited, and it is retried after a wait that doubles up to five minutes.
+    private func environmentFailure(_ job: Job, _ reason: String, audited: Bool) -> Outcome {
+        let streak = index.withLock { ix in
+            ix.retries[job.path, default: 0] += 1
+            return ix.retries[job.path]!
+        }
+        let wait = min(settings.retry * pow(2, Double(min(streak - 1, 10))), 300)
+        let message = "\(job.relative) was not processed: \(reason). It stays in the inbox and is tried again in \(Int(wait.rounded())) s."
+        logger.error("\(message)")
+        if audited {
+            do throws(AuditError) {
+                try audit.append([AuditEvent(
+                    eventID: .import, action: .create, outcome: .majorFailure, outcomeDescription: message,
+                    objects: [.file(path: job.path, sha256: nil, role: 4)])])
+            } catch {
+                logger.critical("the audit log cannot be written: \(error.description)")
+            }
+        }
+        return .retry(after: wait, reason: reason, environment: true)
+    }
+
+    /// `archive/<UTC date>`.
+    private func archiveFolder() -> String {
+        paths.archive + "/" + String(AuditLog.timestamp(Date()).prefix(10))
+    }
+
+    /// A free path for the input under `folder`, keeping its subfolders in the inbox; claimed until released.
+    private func claimDestination(_ job: Job, folder: String, suffix: String) -> String {
+        let sub = (job.relative as NSString).deletingLastPathComponent
+        let dir = sub.isEmpty ? folder : folder + "/" + sub
+        return index.withLock { ix in
+            let p = FileMove.freeName((job.relative as NSString).lastPathComponent, in: dir, claimed: ix.claimed, suffix: suffix)
+            ix.claimed.insert(p)
+            return p
+        }
+    }
+}

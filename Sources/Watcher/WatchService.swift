@@ -1,0 +1,85 @@
+import Audit
+import Foundation
+import Logging
+import Pipeline
+import Reporting
+import ResNet
+import Training
+
+/// Why the watcher could not start: one line that says what is wrong and what to do.
+public struct WatchError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Sets up and runs `cxreview watch`: folders, audit log, model, report writer, workers.
+public enum WatchService {
+    /// Runs until SIGINT/SIGTERM (exit code 0) or, with `once`, until the files present are done
+    /// (exit code 0, or 1 when some had to stay in the inbox).
+    public static func run(_ settings: WatchSettings, logger: Logger) throws(WatchError) -> Int32 {
+        let paths = settings.paths
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
+            throw WatchError("the inbox \(paths.inbox) is not a folder; create it or name the right one")
+        }
+        for folder in [paths.state, paths.reports] {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                if folder == paths.state || !FileManager.default.fileExists(atPath: folder) {
+                    throw WatchError("cannot create \(folder): \(error.localizedDescription); create it or choose another folder")
+                }
+            }
+        }
+
+        let audit: AuditLog
+        let hasher: PatientIDHasher
+        do throws(AuditError) {
+            audit = try AuditLog(url: URL(fileURLWithPath: paths.audit))
+            hasher = try PatientIDHasher(saltFile: URL(fileURLWithPath: paths.salt))
+        } catch {
+            throw WatchError(error.description)
+        }
+        if let problem = audit.opened.problem, problem.kind != .tornLastLine {
+            logger.critical("the audit log failed verification: \(problem); a security alert was recorded")
+        }
+        if audit.opened.tornTail != nil { logger.warning("the audit log's last line was cut off by a crash; it was repaired and the repair audited") }
+
+        let modelURL: URL
+        let model: ResNet18
+        do {
+            modelURL = try ModelLocator.locate(explicit: settings.model)
+            model = try ResNet18.load(contentsOf: modelURL)
+        } catch {
+            throw WatchError("cannot load the model: \(error)")
+        }
+        var template = ReportTemplate.default
+        if let path = settings.template {
+            do { template = try ReportTemplate.load(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw WatchError(error.description)
+            }
+        }
+        let writer: ReportWriter
+        let modelSHA: String
+        do {
+            writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model, modelURL: modelURL)
+            modelSHA = try ContentHash.sha256(of: modelURL)
+        } catch {
+            throw WatchError("cannot prepare reports in \(paths.reports): \(error)")
+        }
+        let modelName = "\(model.configuration.name ?? modelURL.lastPathComponent)" + (model.configuration.version.map { " v\($0)" } ?? "")
+        let processor = ScanProcessor(
+            classifier: Classifier(model: model, threads: settings.threads), writer: writer, audit: audit, hasher: hasher,
+            settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger)
+        let watcher = Watcher(settings: settings, processor: processor, audit: audit, logger: logger)
+        do throws(AuditError) {
+            try watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,
+                                             "model": modelURL.path, "modelSHA256": modelSHA])
+        } catch {
+            throw WatchError(error.description)
+        }
+        let left = watcher.run()
+        watcher.auditStop(left: left)
+        return settings.once && left > 0 ? 1 : 0
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Reporting
+
+/// Everything `cxreview watch` can be told, from flags or a YAML file (`--config`); flags win.
+public struct WatchSettings: Sendable, Equatable {
+    /// The drop folder, watched with its subfolders.
+    public var inbox: String = ""
+    /// Where reports go.
+    public var reports: String = ""
+    /// Processed inputs, in a folder per day. Default: INBOX/archive (same file system: moves are renames).
+    public var archive: String?
+    /// Inputs that could not be processed, each with `<name>.error.txt`. Default: INBOX/failed.
+    public var failed: String?
+    /// The watcher's own files: pending work, the patient-ID salt. Default: INBOX/.cxreview.
+    public var state: String?
+    /// The audit log. Default: STATE/audit.jsonl.
+    public var audit: String?
+    public var model: String?
+    public var template: String?
+    /// Seconds between full rescans; nil: inotify, with a rescan every `safetyRescan` seconds.
+    public var poll: Double?
+    /// A file is taken once its size and modification time have not changed for this many seconds.
+    public var settle: Double = 2
+    /// A file that does not decode is retried until it is this many seconds old (it may still be arriving).
+    public var grace: Double = 30
+    /// First wait after a failure that is not the input's fault (e.g. reports folder not writable); doubles up to 5 minutes.
+    public var retry: Double = 10
+    public var workers: Int = 1
+    public var queue: Int = 16
+    /// Threads per forward pass.
+    public var threads: Int = 2
+    /// Seconds between batch summaries; nil for none.
+    public var summaryEvery: Double?
+    public var jsonLogs = false
+    public var once = false
+    /// Seconds between status lines.
+    public var statusEvery: Double = 30
+
+    public static let safetyRescan: Double = 60
+
+    public init() {}
+
+    static let keys = [
+        "inbox", "out", "archive", "failed", "state", "audit", "model", "template", "poll", "settle", "grace", "retry",
+        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every",
+    ]
+
+    /// Settings from a YAML file; relative paths are taken relative to the file's folder.
+    public static func load(_ url: URL) throws(TemplateError) -> WatchSettings {
+        let folder = url.deletingLastPathComponent()
+        var s = WatchSettings()
+        func path(_ v: String) -> String { v.hasPrefix("/") ? v : folder.appendingPathComponent(v).standardized.path }
+        for v in try YAMLSettings.read(url, known: keys) {
+            func number(min: Double, max: Double) throws(TemplateError) -> Double {
+                guard let d = Double(v.value), d >= min, d <= max else {
+                    throw YAMLSettings.invalid(v, path: url.path, "\(v.key) must be a number from \(min) to \(max), not '\(v.value)'",
+                                               fix: "Write e.g. \(v.key): \(Int(min + 1)).")
+                }
+                return d
+            }
+            func flag() throws(TemplateError) -> Bool {
+                switch v.value.lowercased() {
+                case "true", "yes", "on": return true
+                case "false", "no", "off": return false
+                default: throw YAMLSettings.invalid(v, path: url.path, "\(v.key) must be true or false, not '\(v.value)'",
+                                                    fix: "Write \(v.key): true or \(v.key): false.")
+                }
+            }
+            switch v.key {
+            case "inbox": s.inbox = path(v.value)
+            case "out": s.reports = path(v.value)
+            case "archive": s.archive = path(v.value)
+            case "failed": s.failed = path(v.value)
+            case "state": s.state = path(v.value)
+            case "audit": s.audit = path(v.value)
+            case "model": s.model = path(v.value)
+            case "template": s.template = path(v.value)
+            case "poll": s.poll = try number(min: 0.1, max: 86400)
+            case "settle": s.settle = try number(min: 0, max: 3600)
+            case "grace": s.grace = try number(min: 0, max: 86400)
+            case "retry": s.retry = try number(min: 0.1, max: 3600)
+            case "workers": s.workers = Int(try number(min: 1, max: 16))
+            case "queue": s.queue = Int(try number(min: 1, max: 10000))
+            case "threads": s.threads = Int(try number(min: 1, max: 64))
+            case "summary_every": s.summaryEvery = try number(min: 1, max: 86400 * 7)
+            case "json_logs": s.jsonLogs = try flag()
+            case "once": s.once = try flag()
+            case "status_every": s.statusEvery = try number(min: 1, max: 86400)
+            default: break
+            }
+        }
+        return s
+    }
+
+    /// The folders and files, defaults filled in, as absolute paths.
+    public struct Paths: Sendable {
+        public let inbox: String, reports: String, archive: String, failed: String, state: String, audit: String
+        public var pending: String { state + "/pending" }
+        public var salt: String { state + "/patient-id.salt" }
+    }
+
+    public var paths: Paths {
+        func absolute(_ p: String) -> String {
+            URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardized.path
+        }
+        let inbox = absolute(inbox)
+        let state = absolute(state ?? inbox + "/.cxreview")
+        return Paths(inbox: inbox, reports: absolute(reports), archive: absolute(archive ?? inbox + "/archive"),
+                     failed: absolute(failed ?? inbox + "/failed"), state: state, audit: absolute(audit ?? state + "/audit.jsonl"))
+    }
+}

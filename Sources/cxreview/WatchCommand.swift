@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Reporting
+import Watcher
+
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Watch a drop folder: classify each scan that arrives, write its report, archive it, audit every step.",
+        discussion: """
+            Files are taken once complete (size and time unchanged for --settle seconds, and decodable). \
+            Each becomes a PDF report in --out; the input then moves to INBOX/archive/<date>/, or to \
+            INBOX/failed/ with <name>.error.txt saying what was wrong. Nothing is deleted or overwritten. \
+            The same content dropped twice is archived as a duplicate pointing to the earlier report. \
+            Every step is recorded in the audit log (INBOX/.cxreview/audit.jsonl by default; check it with \
+            `cxreview audit verify`). After a crash or kill, a restart finishes what was interrupted. \
+            SIGINT/SIGTERM finish the file in hand and exit 0. Run it as an ordinary user, not root.
+            \(Terminal.disclaimer)
+            """)
+
+    @Argument(help: "The drop folder (subfolders included).")
+    var inbox: String?
+
+    @Option(name: .long, help: "Folder for the reports.")
+    var out: String?
+
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, template, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    var config: String?
+
+    @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
+    var archive: String?
+    @Option(name: .long, help: "Folder for inputs that failed. Default: INBOX/failed.")
+    var failed: String?
+    @Option(name: .long, help: "Folder for the watcher's own state. Default: INBOX/.cxreview.")
+    var state: String?
+    @Option(name: .long, help: "Audit log. Default: STATE/audit.jsonl.")
+    var audit: String?
+    @Option(name: .long, help: "Model file. Default: $CXREVIEW_MODEL, then models/cxreview-resnet18.safetensors.")
+    var model: String?
+    @Option(name: .long, help: "Report template (YAML).")
+    var template: String?
+    @Option(name: .long, help: "Rescan every SECONDS instead of using inotify (for network shares that send no events).")
+    var poll: Double?
+    @Option(name: .long, help: "Seconds a file's size and time must hold still before it is taken. (default: 2)")
+    var settle: Double?
+    @Option(name: .long, help: "A file that does not decode is retried until it is this many seconds old. (default: 30)")
+    var grace: Double?
+    @Option(name: .long, help: "First wait in seconds after a failure of the surroundings (doubles, up to 300). (default: 10)")
+    var retry: Double?
+    @Option(name: .long, help: "Worker threads. (default: 1)")
+    var workers: Int?
+    @Option(name: .long, help: "Threads per forward pass. (default: 2)")
+    var threads: Int?
+    @Option(name: .long, help: "Seconds between status lines. (default: 30)")
+    var statusEvery: Double?
+    @Flag(name: .long, help: "Log JSON lines on stderr instead of text.")
+    var jsonLogs = false
+    @Flag(name: .long, help: "Process the files present, then exit (exit code 1 when some had to stay in the inbox).")
+    var once = false
+
+    func run() throws {
+        var s = WatchSettings()
+        if let config {
+            do { s = try WatchSettings.load(URL(fileURLWithPath: config)) } catch {
+                throw CommandFailure(message: error.description)
+            }
+        }
+        if let inbox { s.inbox = inbox }
+        if let out { s.reports = out }
+        if let archive { s.archive = archive }
+        if let failed { s.failed = failed }
+        if let state { s.state = state }
+        if let audit { s.audit = audit }
+        if let model { s.model = model }
+        if let template { s.template = template }
+        if let poll { s.poll = poll }
+        if let settle { s.settle = settle }
+        if let grace { s.grace = grace }
+        if let retry { s.retry = retry }
+        if let workers { s.workers = workers }
+        if let threads { s.threads = threads }
+        if let statusEvery { s.statusEvery = statusEvery }
+        if jsonLogs { s.jsonLogs = true }
+        if once { s.once = true }
+        guard !s.inbox.isEmpty else { throw ValidationError("name the inbox folder (cxreview watch INBOX --out REPORTS), or set inbox: in --config.") }
+        guard !s.reports.isEmpty else { throw ValidationError("name the reports folder with --out, or set out: in --config.") }
+        guard (1...16).contains(s.workers) else { throw ValidationError("--workers must be between 1 and 16.") }
+        guard s.settle >= 0, s.grace >= 0, (s.poll ?? 1) > 0, s.retry > 0 else {
+            throw ValidationError("--settle and --grace must be 0 or more; --poll and --retry more than 0.")
+        }
+
+        let json = s.jsonLogs
+        LoggingSystem.bootstrap { WatchLogHandler(label: $0, json: json) }
+        let logger = Logger(label: "cxreview.watch")
+        logger.info("\(Terminal.disclaimer)")
+        do {
+            let code = try WatchService.run(s, logger: logger)
+            if code != 0 { throw ExitCode(code) }
+        } catch let error as WatchError {
+            throw CommandFailure(message: error.description)
+        }
+    }
+}
