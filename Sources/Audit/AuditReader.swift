@@ -23,6 +23,11 @@ public struct AuditVerification: Sendable {
         public let line: Int
         public let kind: Kind
 
+        public init(line: Int, kind: Kind) {
+            self.line = line
+            self.kind = kind
+        }
+
         public var description: String {
             switch kind {
             case .tornLastLine:

@@ -45,8 +45,8 @@ final class ScanProcessor: Sendable {
     private struct Index {
         /// Input SHA-256 → the report made for it.
         var reportByHash: [String: String] = [:]
-        /// Transactions already in the audit log.
-        var audited: Set<String> = []
+        /// The events of each transaction already in the audit log (event ID codes).
+        var audited: [String: Set<String>] = [:]
         /// Names other workers are about to write.
         var claimed: Set<String> = []
         /// Unfinished actions by inbox path.
@@ -71,7 +71,7 @@ final class ScanProcessor: Sendable {
         let records = audit.opened.records + audit.opened.recordsAfterProblem
         index.withLock { ix in
             for r in records {
-                if let t = r.transaction { ix.audited.insert(t) }
+                if let t = r.transaction { ix.audited[t, default: []].insert(r.eventID.code) }
                 guard r.eventID == .export, r.eventOutcomeIndicator == .success,
                       let report = r.participantObject.first(where: { $0.typeCodeRole == 3 }),
                       let sha = r.participantObject.first(where: { $0.typeCodeRole == 4 })?.detail["sha256"] else { continue }
@@ -84,6 +84,7 @@ final class ScanProcessor: Sendable {
 
     /// Finishes what an earlier run left half done; returns the actions still pending (to retry).
     func recover() -> [PendingAction] {
+        removeStaleTemporaries()
         var left: [PendingAction] = []
         for action in PendingAction.load(in: paths.pending) {
             if action.kind == .report, let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
@@ -114,6 +115,20 @@ final class ScanProcessor: Sendable {
             return true
         } catch {
             return false
+        }
+    }
+
+    /// Hidden temporary files (`.<name>.<random>.tmp`) that a killed run left in the reports,
+    /// archive and failed folders: never complete, never anyone else's, so they go.
+    private func removeStaleTemporaries() {
+        for folder in [paths.reports, paths.archive, paths.failed] {
+            guard let e = FileManager.default.enumerator(atPath: folder) else { continue }
+            while let relative = e.nextObject() as? String {
+                let name = (relative as NSString).lastPathComponent
+                guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
+                let path = folder + "/" + relative
+                if unlink(path) == 0 { logger.info("removed \(path), a temporary file left by an interrupted run") }
+            }
         }
     }
 
@@ -294,16 +309,19 @@ final class ScanProcessor: Sendable {
                 throw Failure(description: error.description)
             }
         }
-        if !index.withLock({ $0.audited.contains(action.transaction) }) {
-            let reportSHA = action.report.flatMap { try? ContentHash.sha256(of: URL(fileURLWithPath: $0)) }
+        // Only the records not yet written: a crash may have cut the log after some of them.
+        let written = index.withLock { $0.audited[action.transaction] ?? [] }
+        let reportSHA = action.report.flatMap { try? ContentHash.sha256(of: URL(fileURLWithPath: $0)) }
+        let missing = action.auditEvents(reportSHA256: reportSHA).filter { !written.contains($0.eventID.code) }
+        if !missing.isEmpty {
             do throws(AuditError) {
-                try audit.append(action.auditEvents(reportSHA256: reportSHA))
+                try audit.append(missing)
             } catch {
                 throw Failure(description: error.description)
             }
         }
         index.withLock { ix in
-            ix.audited.insert(action.transaction)
+            ix.audited[action.transaction, default: []].formUnion(missing.map(\.eventID.code))
             if action.kind == .report, let report = action.report { ix.reportByHash[action.sha256] = report }
             ix.pending[action.input] = nil
             ix.retries[action.input] = nil

@@ -254,6 +254,12 @@ public final class Watcher {
     // MARK: Signals
 
     private func installSignalHandlers() {
+        // A parent may start us with these blocked (the mask is inherited across exec): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for s in [SIGINT, SIGTERM] {
             signal(s) { _ in
                 stopRequested.store(true, ordering: .relaxed)
