@@ -392,7 +392,7 @@ final class Canvas {
     }
 
     /// An RGB24 image surface with the grey values copied into all three channels (caller destroys it).
-    private static func surface(from image: GrayImage) -> OpaquePointer? {
+    fileprivate static func surface(from image: GrayImage) -> OpaquePointer? {
         image.pixels.withUnsafeBufferPointer { p in
             surface(width: image.width, height: image.height) { i in
                 let v = UInt32(p[i])
@@ -440,4 +440,20 @@ func readRGBPNG(_ url: URL) -> RGBRaster? {
         }
     }
     return RGBRaster(width: width, height: height, bytes: bytes)
+}
+
+/// Writes a grey image as a PNG (RGB, the grey in each channel), complete or absent: real PNG
+/// inputs for benchmarks and tests.
+public func writeGreyPNG(_ image: GrayImage, to url: URL) throws(RenderError) {
+    guard let s = Canvas.surface(from: image) else { throw .drawingFailed(reason: "no memory for a \(image.width)x\(image.height) image") }
+    defer { cairo_surface_destroy(s) }
+    try AtomicFile.write(to: url, overwrite: false) { fd throws(RenderError) in
+        let sink = FileSink(fd: fd)
+        let status = withExtendedLifetime(sink) {
+            cairo_surface_write_to_png_stream(s, FileSink.write, Unmanaged.passUnretained(sink).toOpaque())
+        }
+        guard status == CAIRO_STATUS_SUCCESS else {
+            throw .cannotWrite(path: url.path, reason: sink.failure != 0 ? AtomicFile.reason(sink.failure) : String(cString: cairo_status_to_string(status)))
+        }
+    }
 }

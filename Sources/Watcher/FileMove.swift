@@ -50,7 +50,17 @@ enum FileMove {
             return
         }
         let e = errno
-        guard e == EXDEV || e == EPERM || e == ENOTSUP || e == EMLINK else { throw system("moving \(source) to \(destination)", e) }
+        if e == EPERM || e == ENOTSUP || e == EMLINK {
+            // No hard link allowed (e.g. fs.protected_hardlinks on a file owned by someone else, or a
+            // file system without links): rename, after checking the name is free (names in these
+            // folders are claimed by this process, so only an outside writer could race it).
+            guard !exists(destination) else { throw Failure(description: "\(destination) already exists") }
+            guard rename(source, destination) == 0 else { throw system("moving \(source) to \(destination)", errno) }
+            syncFolder((destination as NSString).deletingLastPathComponent)
+            syncFolder((source as NSString).deletingLastPathComponent)
+            return
+        }
+        guard e == EXDEV else { throw system("moving \(source) to \(destination)", e) }
         try copy(source, to: destination)
         guard unlink(source) == 0 else { throw system("removing \(source) after copying it", errno) }
     }

@@ -41,11 +41,23 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(name: .long, help: "The PyTorch training-step reference script.")
     var trainingReference: String = "scripts/torch-train-reference"
 
+    @Flag(name: .long, help: "Instead, measure `cxreview watch` end to end: scans per minute and drop-to-report latency for 1024x1024 PNGs and 2000x2000 DICOMs.")
+    var watch = false
+
+    @Option(name: .long, help: "With --watch: files per batch.")
+    var watchFiles: Int = 30
+
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0.") }
     }
 
     func run() throws {
+        if watch {
+            let url: URL
+            do { url = try ModelLocator.locate(explicit: modelOptions.model) } catch { throw CommandFailure(message: error.description) }
+            try WatchBenchmark(model: url, files: watchFiles, threads: modelOptions.threads).run()
+            return
+        }
         let (model, modelURL) = try modelOptions.load()
         let threads = modelOptions.threads
         print("cxreview benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, model \(modelURL.lastPathComponent)")
@@ -151,10 +163,10 @@ struct BenchmarkCommand: ParsableCommand {
     }
 
     /// A smooth 12-bit pattern with fixed pseudo-random noise: decode cost does not depend on anatomy.
-    static func writeSyntheticDICOM(to url: URL) throws {
+    static func writeSyntheticDICOM(to url: URL, seed: UInt32 = 12345) throws {
         let n = 2000
         var pixels = [UInt16](repeating: 0, count: n * n)
-        var state: UInt32 = 12345
+        var state: UInt32 = seed
         for y in 0..<n {
             for x in 0..<n {
                 state = state &* 1_664_525 &+ 1_013_904_223
