@@ -165,19 +165,26 @@ struct BenchmarkCommand: ParsableCommand {
     /// A smooth 12-bit pattern with fixed pseudo-random noise: decode cost does not depend on anatomy.
     static func writeSyntheticDICOM(to url: URL, seed: UInt32 = 12345) throws {
         let n = 2000
-        var pixels = [UInt16](repeating: 0, count: n * n)
-        var state: UInt32 = seed
+        let pixels = syntheticPattern(size: n, seed: seed, range: 4095).map { UInt16($0) }
+        try DICOMDecoder.writeMonochrome16(
+            width: n, height: n, pixels: pixels, bitsStored: 12, windowCenter: 2048, windowWidth: 4096,
+            patientName: "Benchmark^Synthetic", to: url)
+    }
+
+    /// `size`² values from 0 to `range`: a smooth chest-like shape plus noise that depends on `seed`,
+    /// so every generated file has its own bytes.
+    static func syntheticPattern(size n: Int, seed: UInt32, range: Double) -> [Double] {
+        var values = [Double](repeating: 0, count: n * n)
+        var state = seed
         for y in 0..<n {
             for x in 0..<n {
                 state = state &* 1_664_525 &+ 1_013_904_223
                 let dx = Double(x - n / 2) / Double(n), dy = Double(y - n / 2) / Double(n)
-                let base = 2048 + 1500 * cos(6 * dx) * cos(4 * dy) - 1200 * exp(-40 * (dx * dx + dy * dy))
-                pixels[y * n + x] = UInt16(max(0, min(4095, base + Double(state >> 24) - 128)))
+                let base = 0.5 + 0.366 * cos(6 * dx) * cos(4 * dy) - 0.293 * exp(-40 * (dx * dx + dy * dy))
+                values[y * n + x] = max(0, min(range, (base + (Double(state >> 24) - 128) / 4096) * range)).rounded(.down)
             }
         }
-        try DICOMDecoder.writeMonochrome16(
-            width: n, height: n, pixels: pixels, bitsStored: 12, windowCenter: 2048, windowWidth: 4096,
-            patientName: "Benchmark^Synthetic", to: url)
+        return values
     }
 
     /// Runs `cxreview classify` on the file as a child and returns its peak resident memory in MB.

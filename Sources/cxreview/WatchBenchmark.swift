@@ -113,24 +113,11 @@ struct WatchBenchmark {
         return f
     }
 
-    /// A chest-like smooth pattern with per-file noise, so every file has its own bytes.
     static func syntheticImage(size n: Int, seed: UInt32) -> GrayImage {
-        var pixels = [UInt8](repeating: 0, count: n * n)
-        var state = seed
-        for y in 0..<n {
-            for x in 0..<n {
-                state = state &* 1_664_525 &+ 1_013_904_223
-                let dx = Double(x - n / 2) / Double(n), dy = Double(y - n / 2) / Double(n)
-                let base = 128 + 80 * cos(6 * dx) * cos(4 * dy) - 60 * exp(-40 * (dx * dx + dy * dy))
-                pixels[y * n + x] = UInt8(max(0, min(255, base + Double(state >> 28) - 8)))
-            }
-        }
-        return GrayImage(width: n, height: n, pixels: pixels)
+        GrayImage(width: n, height: n, pixels: BenchmarkCommand.syntheticPattern(size: n, seed: seed, range: 255).map { UInt8($0) })
     }
 
     static func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        guard !s.isEmpty else { return .nan }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        v.isEmpty ? .nan : BenchmarkCommand.median(v)
     }
 }
