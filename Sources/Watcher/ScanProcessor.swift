@@ -202,7 +202,10 @@ final class ScanProcessor: Sendable {
                 index.withLock { $0.pending[job.path] = action }
                 return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true)
             }
-            logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", Date().timeIntervalSince(start))) s)")
+            let seconds = Date().timeIntervalSince(start)
+            logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", seconds)) s)",
+                        metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(action.report ?? "")", "sha256": "\(sha)",
+                                   "class": "\(action.result?.predictedClass ?? "")", "seconds": "\(String(format: "%.3f", seconds))"])
             return outcome(of: action)
         case let .failure(error):
             if let action = planned {
@@ -251,7 +254,10 @@ final class ScanProcessor: Sendable {
             sha256: sha ?? "", size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
             destination: destination, report: nil, notePath: destination + ".error.txt", note: note, reason: reason,
             earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256)
-        return finish(job, action) { logger.warning("failed \(job.relative) → \(destination): \(reason)") }
+        return finish(job, action) {
+            logger.warning("failed \(job.relative) → \(destination): \(reason)",
+                           metadata: ["event": "failed", "file": "\(job.relative)", "moved_to": "\(destination)", "stage": "\(stage)"])
+        }
     }
 
     private func duplicate(_ job: Job, st: stat, sha: String, earlierReport: String) -> Outcome {
@@ -269,7 +275,10 @@ final class ScanProcessor: Sendable {
             sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
             destination: destination, report: nil, notePath: destination + ".duplicate.txt", note: note, reason: nil,
             earlierReport: earlierReport, result: nil, model: modelName, modelSHA256: modelSHA256)
-        return finish(job, action) { logger.info("duplicate \(job.relative) → \(destination): same content as the input of \(earlierReport)") }
+        return finish(job, action) {
+            logger.info("duplicate \(job.relative) → \(destination): same content as the input of \(earlierReport)",
+                        metadata: ["event": "duplicate", "file": "\(job.relative)", "moved_to": "\(destination)", "report": "\(earlierReport)", "sha256": "\(sha)"])
+        }
     }
 
     private func finish(_ job: Job, _ action: PendingAction, log: () -> Void) -> Outcome {

@@ -31,8 +31,8 @@ public struct WatchLogHandler: LogHandler {
             line = String(decoding: data, as: UTF8.self)
         } else {
             let level = event.level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-            let meta = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(time) \(level) \(event.message)\(meta)"
+            // The message already says in words what the metadata holds for machines (--json-logs).
+            line = "\(time) \(level) \(event.message)"
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
