@@ -268,6 +268,21 @@ import Glibc
         #expect(alerts.first?.participantObject.first?.detail["target"] == outside.path)
     }
 
+    /// With --poll (network shares send no inotify events) new files, in new subfolders too, are found by rescanning.
+    @Test func pollingFindsFilesWithoutInotify() throws {
+        let w = try WatchFolder("poll")
+        let watch = try w.start(["--poll", "0.5", "--settle", "0.3"])
+        defer { _ = watch.waitForExit(upTo: 0) }
+        usleep(800_000)
+        try w.drop("a/b/scan.dcm", try Inputs.dicom(700))
+        try w.drop("scan.png", try Inputs.png(700))
+        #expect(w.wait(upTo: 60) { w.files(in: w.reports).count == 2 }, "\(watch.output)")
+        watch.signal(SIGINT)
+        #expect(watch.waitForExit(upTo: 30) == 0)
+        #expect(watch.output.contains("polling every 0.5 s"))
+        #expect(w.waiting.isEmpty)
+    }
+
     /// A configuration file sets what the flags set; a mistake names its line.
     @Test func aConfigurationFileIsReadAndCheckedByLine() throws {
         let w = try WatchFolder("config")
