@@ -103,26 +103,32 @@ public struct ScanReport: Sendable {
     /// template's threshold), not a frontal chest view (BodyPartExamined present and not CHEST, or
     /// ViewPosition LL, RL or LATERAL), then the caller's `warnings`.
     public func allWarnings(template: ReportTemplate) -> [String] {
+        Self.warnings(probabilities: probabilities.map(\.probability), metadata: metadata, extra: warnings, template: template)
+    }
+
+    /// The warnings of `allWarnings` from plain values, so the batch summary flags the same ones.
+    public static func warnings(probabilities: [Double], metadata: ScanMetadata?, extra: [String],
+                                template: ReportTemplate) -> [String] {
         let labels = template.labels
         var out: [String] = []
-        let top = probabilities.map(\.probability).max() ?? 0
+        let top = probabilities.max() ?? 0
         if top < template.lowConfidenceThreshold {
             out.append(labels[.lowConfidence]
                 .replacingOccurrences(of: "{probability}", with: Self.probabilityText(top))
                 .replacingOccurrences(of: "{threshold}", with: Self.probabilityText(template.lowConfidenceThreshold)))
         }
         var details: [String] = []
-        if let part = metadata.bodyPartExamined?.trimmingCharacters(in: .whitespaces), !part.isEmpty,
+        if let part = metadata?.bodyPartExamined?.trimmingCharacters(in: .whitespaces), !part.isEmpty,
            part.uppercased() != "CHEST" {
             details.append("BodyPartExamined \(part)")
         }
-        if let view = metadata.viewPosition?.trimmingCharacters(in: .whitespaces).uppercased(),
+        if let view = metadata?.viewPosition?.trimmingCharacters(in: .whitespaces).uppercased(),
            ["LL", "RL", "LATERAL"].contains(view) {
             details.append("ViewPosition \(view)")
         }
         if !details.isEmpty {
             out.append(labels[.notFrontal].replacingOccurrences(of: "{detail}", with: details.joined(separator: ", ")))
         }
-        return out + warnings
+        return out + extra
     }
 }
