@@ -30,9 +30,24 @@ public struct ReportWriter: Sendable {
         classNames = c.classNames
     }
 
+    /// A written per-scan report and the scan's row for the batch summary.
+    public struct Written: Sendable {
+        public let url: URL
+        /// Thumbnails, probabilities, warnings and the report's file name, for `SummaryRenderer`.
+        public let summaryEntry: SummaryEntry
+    }
+
+    /// The model as the reports show it (name, version, SHA-256, temperature).
+    public var modelInfo: ScanReport.Model { model }
+
     /// Renders the report of one classified scan; `row` is the scan's row in the batch `output`.
     @discardableResult
     public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> URL {
+        try writeReport(c, scan: scan, output: output, row: row).url
+    }
+
+    /// `write`, also returning the scan's summary row (thumbnails of the scan and overlay).
+    public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Written {
         let input = URL(fileURLWithPath: c.file)
         let raw = ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
                                                       fcWeight: fcWeight, classNames: classNames)
@@ -41,11 +56,12 @@ public struct ReportWriter: Sendable {
         do { sha = try ContentHash.sha256(of: input) } catch {
             throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: c.file, reason: "\(error)"))
         }
+        let overlay = Overlay.blend(scan: scan.image, map: heat)
         let report = ScanReport(
             fileName: input.lastPathComponent, metadata: scan.metadata, decoding: scan.notes,
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
-            scan: scan.image, overlay: Overlay.blend(scan: scan.image, map: heat), overlayClass: raw.className,
+            scan: scan.image, overlay: overlay, overlayClass: raw.className,
             saliencyIsEmpty: heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         let url = freeName(for: c, scan: scan)
@@ -54,7 +70,22 @@ public struct ReportWriter: Sendable {
         } catch {
             throw PipelineError(stage: .report, file: c.file, underlying: error)
         }
-        return url
+        let entry = SummaryEntry(
+            file: c.file, metadata: scan.notes.format == .dicom ? scan.metadata : nil,
+            outcome: .classified(.init(
+                predictedClass: c.predictedClass, probabilities: report.probabilities,
+                thumbnail: SummaryEntry.thumbnail(of: scan.image), overlay: SummaryEntry.thumbnail(of: overlay),
+                warnings: report.warnings, reportFileName: url.lastPathComponent)))
+        return Written(url: url, summaryEntry: entry)
+    }
+
+    /// Writes the batch summary of `entries` into the reports' folder as `summary-<UTC time>.pdf`
+    /// (`-2`, `-3`, … when taken); atomic and never overwriting, like the reports.
+    public func writeSummary(_ entries: [SummaryEntry], createdAt: Date = Date()) throws(RenderError) -> URL {
+        try SummaryRenderer(template: renderer.template).writeNew(
+            SummaryReport(entries: entries, sortClass: classNames.contains("covid") ? "covid" : classNames.last ?? "covid",
+                          model: model, softwareVersion: Self.softwareVersion, createdAt: createdAt),
+            in: directory)
     }
 
     /// `<SOP Instance UID>.pdf` or `<input name>.pdf`, with `-2`, `-3`, … when taken.

@@ -33,6 +33,9 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Report template (YAML; see templates/report.yaml). Default: the built-in one.")
     var template: String?
 
+    @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), sorted by COVID-19 probability, linking each report.")
+    var summary = false
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
         guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256.") }
@@ -54,15 +57,18 @@ struct ClassifyCommand: ParsableCommand {
             } catch {
                 throw CommandFailure(message: "cannot write reports into \(report): \(error)")
             }
-        } else if template != nil {
-            throw ValidationError("--template goes with --report DIR.")
+        } else if template != nil || summary {
+            throw ValidationError("\(summary ? "--summary" : "--template") goes with --report DIR.")
         }
         var hook: Classifier.ReportHook?
+        // Summary rows of the scans whose reports were written, in input order.
+        var written: [SummaryEntry] = []
         if let writer {
             let quiet = json
             hook = { (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Void in
-                let url = try writer.write(c, scan: scan, output: output, row: row)
-                if !quiet { FileHandle.standardError.write(Data("report: \(url.path)\n".utf8)) }
+                let report = try writer.writeReport(c, scan: scan, output: output, row: row)
+                written.append(report.summaryEntry)
+                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path)\n".utf8)) }
             }
         }
         let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
@@ -70,6 +76,21 @@ struct ClassifyCommand: ParsableCommand {
             if case let .failure(e) = r { return e } else { return nil }
         }
         for f in failures { Terminal.error(f.description) }
+        var summaryURL: URL?
+        if summary, let writer {
+            // Every input in order: the hook ran once for each success, in the same order.
+            var next = written.makeIterator()
+            let entries = results.map { r -> SummaryEntry in
+                switch r {
+                case .success: return next.next()!
+                case let .failure(e): return SummaryEntry(file: e.file, outcome: .failed(reason: e.description))
+                }
+            }
+            do { summaryURL = try writer.writeSummary(entries) } catch {
+                throw CommandFailure(message: "cannot write the summary: \(error.description)")
+            }
+            if !json { FileHandle.standardError.write(Data("summary: \(summaryURL!.path)\n".utf8)) }
+        }
 
         if json {
             let doc = ClassifyReport(
@@ -77,7 +98,8 @@ struct ClassifyCommand: ParsableCommand {
                 model: .init(path: modelURL.path, name: model.configuration.name, version: model.configuration.version,
                              trained: model.configuration.trained ?? false, classes: model.configuration.classNames),
                 results: results.compactMap { try? $0.get() },
-                failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) })
+                failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) },
+                summary: summaryURL?.path)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileHandle.standardOutput.write(try encoder.encode(doc))
@@ -118,4 +140,6 @@ struct ClassifyReport: Encodable {
     let model: Model
     let results: [Classification]
     let failures: [Failure]
+    /// The batch summary PDF, with --summary.
+    let summary: String?
 }
