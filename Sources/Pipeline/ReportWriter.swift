@@ -1,5 +1,6 @@
 import CAM
 import Foundation
+import Preprocessing
 import Reporting
 import ResNet
 import Training
@@ -12,17 +13,41 @@ import XRayCore
 public struct ReportWriter: Sendable {
     public static let softwareVersion = "0.1.0"
 
+    /// Which saliency map the reports overlay.
+    public enum Saliency: String, Sendable, CaseIterable {
+        /// Class activation map from layer4 (7×7 for 224 input) and the fc weights; no backward pass.
+        case layer4
+        /// Grad-CAM at layer3 (14×14): finer, one backward pass through layer4 per scan.
+        case layer3
+
+        /// How the report names the method, with the map's size, e.g. "Grad-CAM at layer3, 14 × 14".
+        func caption(width: Int, height: Int) -> String {
+            switch self {
+            case .layer4: return "CAM at layer4, \(width) × \(height)"
+            case .layer3: return "Grad-CAM at layer3, \(width) × \(height)"
+            }
+        }
+    }
+
     public let directory: URL
     public let renderer: ReportRenderer
+    public let saliency: Saliency
     let model: ScanReport.Model
+    let network: ResNet18
+    let preprocessor: Preprocessor
     let fcWeight: Tensor
     let classNames: [String]
 
     /// - Throws: when the folder cannot be made or the model file cannot be read for its hash.
-    public init(directory: URL, template: ReportTemplate, model: ResNet18, modelURL: URL) throws {
+    public init(directory: URL, template: ReportTemplate, model: ResNet18, modelURL: URL,
+                saliency: Saliency = .layer4) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.directory = directory
         renderer = ReportRenderer(template: template)
+        self.saliency = saliency
+        network = model
+        preprocessor = Preprocessor(inputSize: model.configuration.inputSize, mean: model.configuration.mean,
+                                    std: model.configuration.std)
         let c = model.configuration
         self.model = ScanReport.Model(name: c.name ?? modelURL.lastPathComponent, version: c.version,
                                       sha256: try ContentHash.sha256(of: modelURL), temperature: c.temperature)
@@ -49,8 +74,21 @@ public struct ReportWriter: Sendable {
     /// `write`, also returning the scan's summary row (thumbnails of the scan and overlay).
     public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Written {
         let input = URL(fileURLWithPath: c.file)
-        let raw = ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
+        let raw: ActivationMap
+        switch saliency {
+        case .layer4:
+            raw = ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
                                                       fcWeight: fcWeight, classNames: classNames)
+        case .layer3:
+            // The predicted class of the batch's logits, differentiated in a single-image pass.
+            let k = classNames.count
+            let logits = output.logits.scalars[(row * k)..<((row + 1) * k)]
+            var best = logits.startIndex
+            for i in logits.indices where logits[i] > logits[best] { best = i }
+            let g = network.layer3Gradient(preprocessor.tensor(from: [scan.image]), classIndex: best - row * k)
+            raw = ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
+                                             classIndex: g.classIndex, className: classNames[g.classIndex])
+        }
         let heat = ClassActivationMap.heatmap(raw, width: scan.image.width, height: scan.image.height)
         let sha: String
         do { sha = try ContentHash.sha256(of: input) } catch {
@@ -62,6 +100,7 @@ public struct ReportWriter: Sendable {
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
             scan: scan.image, overlay: overlay, overlayClass: raw.className,
+            saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
             saliencyIsEmpty: heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         let url = freeName(for: c, scan: scan)

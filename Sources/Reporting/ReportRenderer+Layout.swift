@@ -164,6 +164,7 @@ struct ReportLayout {
             let overlayName = labels.className(report.overlayClass ?? report.predictedClass)
             let scanCaption = "\(labels[.scan]) (\(report.scan.width) × \(report.scan.height) px)"
             let overlayCaption = labels[.overlay].replacingOccurrences(of: "{class}", with: overlayName)
+                + (report.saliencyMethod.map { " (\($0))" } ?? "")
             let captionHeight = max(c.measure(scanCaption, Self.labelFont, width: panel, maxLines: 2).height,
                                     report.overlay == nil ? 0 : c.measure(overlayCaption, Self.labelFont, width: panel, maxLines: 2).height)
             _ = put(scanCaption, x0, y, Self.labelFont, .secondaryText, width: panel, maxLines: 2)

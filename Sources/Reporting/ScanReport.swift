@@ -48,6 +48,8 @@ public struct ScanReport: Sendable {
     public var overlay: RGBImage?
     /// The class the overlay explains (usually the predicted one).
     public var overlayClass: String?
+    /// How the map was made, e.g. "Grad-CAM at layer3, 14 × 14"; shown under the overlay.
+    public var saliencyMethod: String?
     /// True when the activation map was empty (`ActivationMap.isEmpty`): the report says so.
     public var saliencyIsEmpty: Bool
     /// Warnings the caller found, e.g. out of distribution; shown after the report's own.
@@ -64,7 +66,7 @@ public struct ScanReport: Sendable {
     public init(
         fileName: String, metadata: ScanMetadata, decoding: DecodingNotes, predictedClass: String,
         probabilities: [ClassProbability], scan: GrayImage, overlay: RGBImage? = nil, overlayClass: String? = nil,
-        saliencyIsEmpty: Bool = false, warnings: [String] = [], model: Model, inputSHA256: String,
+        saliencyMethod: String? = nil, saliencyIsEmpty: Bool = false, warnings: [String] = [], model: Model, inputSHA256: String,
         softwareVersion: String, classifiedAt: Date, createdAt: Date = Date(), reportID: UUID = UUID()
     ) {
         self.fileName = fileName
@@ -75,6 +77,7 @@ public struct ScanReport: Sendable {
         self.scan = scan
         self.overlay = overlay
         self.overlayClass = overlayClass
+        self.saliencyMethod = saliencyMethod
         self.saliencyIsEmpty = saliencyIsEmpty
         self.warnings = warnings
         self.model = model

@@ -36,6 +36,9 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), sorted by COVID-19 probability, linking each report.")
     var summary = false
 
+    @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
+    var saliency: ReportWriter.Saliency = .layer4
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
         guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256.") }
@@ -53,12 +56,13 @@ struct ClassifyCommand: ParsableCommand {
                 }
             }
             do {
-                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL)
+                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL,
+                                          saliency: saliency)
             } catch {
                 throw CommandFailure(message: "cannot write reports into \(report): \(error)")
             }
-        } else if template != nil || summary {
-            throw ValidationError("\(summary ? "--summary" : "--template") goes with --report DIR.")
+        } else if template != nil || summary || saliency != .layer4 {
+            throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : "--saliency") goes with --report DIR.")
         }
         var hook: Classifier.ReportHook?
         // Summary rows of the scans whose reports were written, in input order.
@@ -143,3 +147,5 @@ struct ClassifyReport: Encodable {
     /// The batch summary PDF, with --summary.
     let summary: String?
 }
+
+extension ReportWriter.Saliency: ExpressibleByArgument {}

@@ -145,6 +145,22 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("1.2.392.200036.9125.0.19950720112207-2.pdf").path))
     }
 
+    @Test func theReportSaysWhichSaliencyLayerWasUsed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-saliency-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let png = "samples/covid19-3way-test-covid-0105.png"
+        for (option, expected) in [("layer4", "CAM at layer4, 7 × 7"), ("layer3", "Grad-CAM at layer3, 14 × 14")] {
+            let out = dir.appendingPathComponent(option)
+            let run = try CLI.run(["classify", "--model", CLI.testModel, png, "--report", out.path, "--saliency", option])
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let pdf = out.appendingPathComponent("covid19-3way-test-covid-0105.pdf")
+            let text = try Tool.run("pdftotext", [pdf.path, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains(expected), "\(option): \(text)")
+        }
+        let bad = try CLI.run(["classify", "--model", CLI.testModel, png, "--saliency", "layer3"])
+        #expect(bad.status != 0 && bad.stderr.contains("--saliency goes with --report DIR"))
+    }
+
     @Test func aMalformedTemplateFailsWithItsLine() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-template-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
