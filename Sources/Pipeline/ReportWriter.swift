@@ -101,7 +101,7 @@ public struct ReportWriter: Sendable {
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
             scan: scan.image, overlay: overlay, overlayClass: raw.className,
             saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
-            saliencyIsEmpty: heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
+            saliencyIsEmpty: heat.isEmpty, warnings: outOfDistributionWarning(c.outOfDistribution).map { [$0] } ?? [], model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         let url = freeName(for: c, scan: scan)
         do {
@@ -125,6 +125,15 @@ public struct ReportWriter: Sendable {
             SummaryReport(entries: entries, sortClass: classNames.contains("covid") ? "covid" : classNames.last ?? "covid",
                           model: model, softwareVersion: Self.softwareVersion, createdAt: createdAt),
             in: directory)
+    }
+
+    /// The report's warning for a flagged scan, in the template's language; nil if not flagged.
+    func outOfDistributionWarning(_ check: Classification.OutOfDistributionCheck) -> String? {
+        guard check.flagged, let score = check.score, let threshold = check.threshold else { return nil }
+        return renderer.template.labels[.outOfDistribution]
+            .replacingOccurrences(of: "{score}", with: String(format: "%.1f", locale: nil, score))
+            .replacingOccurrences(of: "{threshold}", with: String(format: "%.1f", locale: nil, threshold))
+            .replacingOccurrences(of: "{percentile}", with: String(format: "%g", locale: nil, check.percentile ?? 99))
     }
 
     /// `<SOP Instance UID>.pdf` or `<input name>.pdf`, with `-2`, `-3`, … when taken.

@@ -6,7 +6,8 @@ struct CXReviewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cxreview",
         abstract: "Chest X-ray review: normal, viral pneumonia or COVID-19. Research use only. Not for diagnostic use.",
-        subcommands: [ClassifyCommand.self, TrainCommand.self, EvaluateCommand.self, PreviewCommand.self, BenchmarkCommand.self])
+        subcommands: [ClassifyCommand.self, TrainCommand.self, EvaluateCommand.self, PreviewCommand.self, BenchmarkCommand.self,
+                      CalibrateOODCommand.self])
 
     /// Runs the command; a `CommandFailure` becomes one line on stderr and exit code 2.
     static func main() {

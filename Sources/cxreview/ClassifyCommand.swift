@@ -117,11 +117,15 @@ struct ClassifyCommand: ParsableCommand {
 
     static func text(_ c: Classification) -> String {
         let probs = c.probabilities.map { "\($0.className) \(String(format: "%.3f", $0.probability))" }
+        let ood = c.outOfDistribution
+        let warning = ood.flagged
+            ? "\n  warning: out of distribution, the scan does not look like the training data (score \(String(format: "%.1f", ood.score ?? 0)) above the threshold \(String(format: "%.1f", ood.threshold ?? 0)))"
+            : ""
         return """
             \(c.file): \(c.predictedClass) (\(String(format: "%.3f", c.confidence)))
               probabilities: \(probs.joined(separator: ", "))
               decoding: \(c.decodingSummary)
-              time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms
+              time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms\(warning)
             """
     }
 }
