@@ -63,9 +63,9 @@ public struct SummaryEntry: Sendable {
         return nil
     }
 
-    /// Longest side of the thumbnails `thumbnail(of:)` makes: about 2.7 pixels per point in the
-    /// summary's 58-point cells, so a thumbnail stays sharp and a row costs a few kB.
-    public static let thumbnailSide = 160
+    /// Longest side of the thumbnails `thumbnail(of:)` makes: a little more than the summary
+    /// embeds (112 pixels in its 56-point cells), so a long run keeps only small copies in memory.
+    public static let thumbnailSide = 128
 
     /// `image` reduced so its longer side is at most `maxSide` (box average; smaller images unchanged).
     public static func thumbnail(of image: GrayImage, maxSide: Int = thumbnailSide) -> GrayImage {
