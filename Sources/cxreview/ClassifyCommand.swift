@@ -90,10 +90,14 @@ struct ClassifyCommand: ParsableCommand {
                 case let .failure(e): return SummaryEntry(file: e.file, outcome: .failed(reason: e.description))
                 }
             }
+            let start = DispatchTime.now()
             do { summaryURL = try writer.writeSummary(entries) } catch {
                 throw CommandFailure(message: "cannot write the summary: \(error.description)")
             }
-            if !json { FileHandle.standardError.write(Data("summary: \(summaryURL!.path)\n".utf8)) }
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            if !json {
+                FileHandle.standardError.write(Data("summary: \(summaryURL!.path) (\(entries.count) scans, \(String(format: "%.0f", ms)) ms)\n".utf8))
+            }
         }
 
         if json {
