@@ -95,7 +95,7 @@ public struct ReportWriter: Sendable {
             throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: c.file, reason: "\(error)"))
         }
         let overlay = Overlay.blend(scan: scan.image, map: heat)
-        let report = ScanReport(
+        var report = ScanReport(
             fileName: input.lastPathComponent, metadata: scan.metadata, decoding: scan.notes,
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
@@ -103,6 +103,7 @@ public struct ReportWriter: Sendable {
             saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
             saliencyIsEmpty: heat.isEmpty, warnings: outOfDistributionWarning(c.outOfDistribution).map { [$0] } ?? [], model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
+        report.outOfDistribution = c.outOfDistribution.flagged
         let url = freeName(for: c, scan: scan)
         do {
             try renderer.write(report, to: url)

@@ -125,6 +125,10 @@ struct ReportLayout {
                         .replacingOccurrences(of: "{threshold}", with: ScanReport.probabilityText(template.lowConfidenceThreshold)),
                       x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00), width: panelWidth, maxLines: 3) + 2
         }
+        if report.outOfDistribution {
+            ly += put("⚠ " + labels[.outOfDistributionShort], x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00),
+                      width: panelWidth, maxLines: 3) + 2
+        }
         var ry = y
         if template.sections.probabilities {
             let bx = x0 + panelWidth + 12

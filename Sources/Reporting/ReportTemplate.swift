@@ -50,7 +50,7 @@ public struct ReportTemplate: Sendable, Equatable {
         case summaryScan = "summary_scan", summaryReport = "summary_report", summaryNoReport = "summary_no_report"
         case summaryWarningsFlag = "summary_warnings_flag", summaryFailed = "summary_failed"
         case summaryNone = "summary_none"
-        case outOfDistribution = "out_of_distribution"
+        case outOfDistribution = "out_of_distribution", outOfDistributionShort = "out_of_distribution_short"
 
         /// The English text. `{name}` marks a value filled in when the report is drawn; a
         /// translation must keep every placeholder of its English label.
@@ -110,6 +110,7 @@ public struct ReportTemplate: Sendable, Equatable {
             case .summaryWarningsFlag: return "Warn."
             case .summaryFailed: return "Not classified ({count}): no result, the reason per file"
             case .summaryNone: return "No scans in this run."
+            case .outOfDistributionShort: return "Out of distribution: the scan does not look like the training data (see Warnings)."
             case .outOfDistribution: return "Out of distribution: the scan does not look like the training data (score {score} above {threshold}, the {percentile}th percentile of in-distribution scans); the probabilities may be meaningless."
             }
         }

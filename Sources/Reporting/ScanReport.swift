@@ -54,6 +54,9 @@ public struct ScanReport: Sendable {
     public var saliencyIsEmpty: Bool
     /// Warnings the caller found, e.g. out of distribution; shown after the report's own.
     public var warnings: [String]
+    /// The scan failed the out-of-distribution check: a short note goes under the predicted class
+    /// (the full text is one of `warnings`).
+    public var outOfDistribution = false
     public var model: Model
     /// SHA-256 of the input file, hex.
     public var inputSHA256: String
