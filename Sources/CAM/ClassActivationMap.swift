@@ -44,8 +44,8 @@ public enum ClassActivationMap {
     ///
     /// For logit = fc(avgpool(A)) the backward pass gives ∂logit_c/∂A[k, i, j] = w[c, k] / (h·w) at every
     /// position, so α_k = w[c, k] / (h·w) and Grad-CAM equals the CAM divided by h·w. The gradient is
-    /// still formed and averaged explicitly, as Grad-CAM does; layers before layer4 would need the
-    /// network's backward pass and are not offered here.
+    /// still formed and averaged explicitly, as Grad-CAM does. For earlier stages use
+    /// `gradCAM(activations:gradient:…)` with the network's backward pass.
     public static func gradCAM(
         features: Tensor, image: Int, fcWeight: Tensor, classIndex: Int, className: String
     ) -> ActivationMap {
@@ -61,6 +61,27 @@ public enum ClassActivationMap {
             gradient[(channel * plane)..<((channel + 1) * plane)].reduce(0, +) / Double(plane)
         }
         return weightedSum(features: features, image: image, weights: alpha, channels: k, height: h, width: w,
+                           classIndex: classIndex, className: className)
+    }
+
+    /// Grad-CAM at any stage from its activations A [N, K, h, w] and ∂logit_c/∂A (same shape, e.g.
+    /// `ResNet18.layer3Gradient`): Σ_k α_k·A_k with α_k the spatial mean of the gradient of channel
+    /// k, before the ReLU (Selvaraju et al. 2017); `normalised` and `heatmap` apply as for the CAM.
+    public static func gradCAM(
+        activations: Tensor, gradient: Tensor, image: Int, classIndex: Int, className: String
+    ) -> ActivationMap {
+        precondition(activations.shape.count == 4 && activations.shape == gradient.shape,
+                     "activations \(activations.shape) and gradient \(gradient.shape) must both be [N, K, h, w]")
+        precondition(image >= 0 && image < activations.shape[0], "image \(image) out of range for \(activations.shape)")
+        let (k, h, w) = (activations.shape[1], activations.shape[2], activations.shape[3])
+        precondition(h > 0 && w > 0, "empty activation map \(activations.shape)")
+        let plane = h * w, base = image * k * plane
+        let alpha = (0..<k).map { channel in
+            var sum = 0.0
+            for p in 0..<plane { sum += Double(gradient.scalars[base + channel * plane + p]) }
+            return sum / Double(plane)
+        }
+        return weightedSum(features: activations, image: image, weights: alpha, channels: k, height: h, width: w,
                            classIndex: classIndex, className: className)
     }
 

@@ -47,6 +47,24 @@ public struct Classification: Sendable, Codable {
         public var totalMs: Double { decodeMs + preprocessMs + forwardMs }
     }
 
+    /// Whether the scan looks like the training data (`OutOfDistributionStatistics` of the model).
+    public struct OutOfDistributionCheck: Sendable, Codable, Equatable {
+        /// False when the model carries no statistics: nothing was checked, and nothing is flagged.
+        public var checked: Bool
+        /// Smallest squared Mahalanobis distance of the pooled layer4 features to a class mean.
+        public var score: Double?
+        public var threshold: Double?
+        /// The percentile of in-distribution scores the threshold sits at.
+        public var percentile: Double?
+        /// score > threshold: the scan does not look like the training data.
+        public var flagged: Bool
+        public var note: String?
+
+        public static let notAvailable = OutOfDistributionCheck(
+            checked: false, flagged: false,
+            note: "the model has no out-of-distribution statistics (cxreview.ood); fit them with `cxreview calibrate-ood DATA... --model MODEL`")
+    }
+
     public let file: String
     public let predictedClass: String
     /// In the model's class order.
@@ -56,6 +74,7 @@ public struct Classification: Sendable, Codable {
     public let decodingSummary: String
     public let study: Study
     public let timing: Timing
+    public let outOfDistribution: OutOfDistributionCheck
 
     public var confidence: Double { probabilities.map(\.probability).max() ?? 0 }
 }

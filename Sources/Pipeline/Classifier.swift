@@ -105,7 +105,8 @@ public struct Classifier: Sendable {
                     decoding: p.notes,
                     decodingSummary: p.notes.summary,
                     study: .init(p.metadata),
-                    timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare))
+                    timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare),
+                    outOfDistribution: outOfDistribution(output, row: row))
                 guard let report, let scan = p.scan else { return .success(c) }
                 do throws(PipelineError) {
                     try report(c, scan, output, row)
@@ -128,6 +129,28 @@ public struct Classifier: Sendable {
             let output = model.forward(preprocessor.tensor(from: chunk), threads: threads)
             let k = output.logits.shape[1]
             for r in 0..<chunk.count { out.append(Array(output.logits.scalars[r * k..<(r + 1) * k])) }
+            start += chunk.count
+        }
+        return out
+    }
+
+    /// The out-of-distribution check of image `row`, or `.notAvailable` without statistics.
+    func outOfDistribution(_ output: ResNetOutput, row: Int) -> Classification.OutOfDistributionCheck {
+        guard let stats = model.outOfDistribution else { return .notAvailable }
+        let score = stats.score(output.pooledFeatures(row: row))
+        return .init(checked: true, score: score, threshold: stats.threshold, percentile: stats.percentile,
+                     flagged: stats.isOutOfDistribution(score: score), note: nil)
+    }
+
+    /// Pooled layer4 features [512] for images already at the network's input size, like `logits(for:)`.
+    public func pooledFeatures(for images: [GrayImage], batchSize: Int = 16) -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(images.count)
+        var start = 0
+        while start < images.count {
+            let chunk = Array(images[start..<min(start + batchSize, images.count)])
+            let output = model.forward(preprocessor.tensor(from: chunk), threads: threads)
+            for r in 0..<chunk.count { out.append(output.pooledFeatures(row: r)) }
             start += chunk.count
         }
         return out

@@ -117,6 +117,35 @@ final class Canvas {
         }
     }
 
+    /// Ends the current PDF page and starts a blank one of the same size (`cairo_show_page`).
+    /// Only for PDF: a PNG has one page.
+    func newPage() {
+        precondition(format == .pdf, "a PNG has one page")
+        cairo_show_page(cr)
+    }
+
+    /// Draws `body` as a link to `file`, a file name or path relative to this PDF's folder (or a
+    /// URI), clickable over `rect`. No link in a PNG; `body` is drawn either way.
+    ///
+    /// The link is a PDF URI action with the relative reference, which viewers resolve against
+    /// the PDF's own location (Evince, Okular, pdf.js, Chrome). Cairo 1.16's `file=` links (a
+    /// GoToR action) would be the PDF-native choice, but 1.16 writes them with an invalid
+    /// destination (`/D [0 null null 0]`, refused by poppler) and rejects `page=`/`dest=` with them.
+    func link(to file: String, rect: Rect, _ body: () -> Void) {
+        guard format == .pdf else { return body() }
+        // RFC 3986: keep unreserved characters and '/', percent-encode the rest (UTF-8).
+        var encoded = ""
+        for byte in file.utf8 {
+            let c = Character(UnicodeScalar(byte))
+            if byte < 0x80, c.isLetter || c.isNumber || "-._~/".contains(c) { encoded.append(c) }
+            else { encoded += String(format: "%%%02X", byte) }
+        }
+        let box = [rect.x, rect.y, rect.width, rect.height].map { NumberText.fixed($0, digits: 2) }.joined(separator: " ")
+        cairo_tag_begin(cr, CAIRO_TAG_LINK, "uri='\(encoded)' rect=[\(box)]")
+        body()
+        cairo_tag_end(cr, CAIRO_TAG_LINK)
+    }
+
     /// Completes the output: finishes the PDF, or encodes the PNG.
     private func finish(path: String) throws(RenderError) {
         let drawing = cairo_status(cr)

@@ -125,6 +125,10 @@ struct ReportLayout {
                         .replacingOccurrences(of: "{threshold}", with: ScanReport.probabilityText(template.lowConfidenceThreshold)),
                       x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00), width: panelWidth, maxLines: 3) + 2
         }
+        if report.outOfDistribution {
+            ly += put("⚠ " + labels[.outOfDistributionShort], x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00),
+                      width: panelWidth, maxLines: 3) + 2
+        }
         var ry = y
         if template.sections.probabilities {
             let bx = x0 + panelWidth + 12
@@ -164,6 +168,7 @@ struct ReportLayout {
             let overlayName = labels.className(report.overlayClass ?? report.predictedClass)
             let scanCaption = "\(labels[.scan]) (\(report.scan.width) × \(report.scan.height) px)"
             let overlayCaption = labels[.overlay].replacingOccurrences(of: "{class}", with: overlayName)
+                + (report.saliencyMethod.map { " (\($0))" } ?? "")
             let captionHeight = max(c.measure(scanCaption, Self.labelFont, width: panel, maxLines: 2).height,
                                     report.overlay == nil ? 0 : c.measure(overlayCaption, Self.labelFont, width: panel, maxLines: 2).height)
             _ = put(scanCaption, x0, y, Self.labelFont, .secondaryText, width: panel, maxLines: 2)

@@ -44,6 +44,13 @@ public struct ReportTemplate: Sendable, Equatable {
         case noWarnings = "no_warnings", lowConfidence = "low_confidence", notFrontal = "not_frontal"
         case provenance, model, modelSHA256 = "model_sha256", inputSHA256 = "input_sha256", software
         case classifiedAt = "classified_at", reportCreatedAt = "report_created", reportID = "report_id", page
+        // The batch summary (triage worklist).
+        case summaryTitle = "summary_title", summaryCounts = "summary_counts", summarySorted = "summary_sorted"
+        case summaryContinued = "summary_continued", summaryRank = "summary_rank", summaryImages = "summary_images"
+        case summaryScan = "summary_scan", summaryReport = "summary_report", summaryNoReport = "summary_no_report"
+        case summaryWarningsFlag = "summary_warnings_flag", summaryFailed = "summary_failed"
+        case summaryNone = "summary_none"
+        case outOfDistribution = "out_of_distribution", outOfDistributionShort = "out_of_distribution_short"
 
         /// The English text. `{name}` marks a value filled in when the report is drawn; a
         /// translation must keep every placeholder of its English label.
@@ -91,6 +98,20 @@ public struct ReportTemplate: Sendable, Equatable {
             case .reportCreatedAt: return "Report created (UTC)"
             case .reportID: return "Report ID"
             case .page: return "page {page} of {pages}"
+            case .summaryTitle: return "Batch summary: triage worklist"
+            case .summaryCounts: return "{total} scans: {classified} classified ({warned} with warnings), {failed} not classified"
+            case .summarySorted: return "Sorted by the probability of {class}, highest first; a row's report is linked under its name."
+            case .summaryContinued: return "continued"
+            case .summaryRank: return "#"
+            case .summaryImages: return "Scan | saliency"
+            case .summaryScan: return "Patient / file"
+            case .summaryReport: return "report: {file}"
+            case .summaryNoReport: return "no per-scan report"
+            case .summaryWarningsFlag: return "Warn."
+            case .summaryFailed: return "Not classified ({count}): no result, the reason per file"
+            case .summaryNone: return "No scans in this run."
+            case .outOfDistributionShort: return "Out of distribution: the scan does not look like the training data (see Warnings)."
+            case .outOfDistribution: return "Out of distribution: the scan does not look like the training data (score {score} above {threshold}, the {percentile}th percentile of in-distribution scans); the probabilities may be meaningless."
             }
         }
 

@@ -48,10 +48,15 @@ public struct ScanReport: Sendable {
     public var overlay: RGBImage?
     /// The class the overlay explains (usually the predicted one).
     public var overlayClass: String?
+    /// How the map was made, e.g. "Grad-CAM at layer3, 14 × 14"; shown under the overlay.
+    public var saliencyMethod: String?
     /// True when the activation map was empty (`ActivationMap.isEmpty`): the report says so.
     public var saliencyIsEmpty: Bool
     /// Warnings the caller found, e.g. out of distribution; shown after the report's own.
     public var warnings: [String]
+    /// The scan failed the out-of-distribution check: a short note goes under the predicted class
+    /// (the full text is one of `warnings`).
+    public var outOfDistribution = false
     public var model: Model
     /// SHA-256 of the input file, hex.
     public var inputSHA256: String
@@ -64,7 +69,7 @@ public struct ScanReport: Sendable {
     public init(
         fileName: String, metadata: ScanMetadata, decoding: DecodingNotes, predictedClass: String,
         probabilities: [ClassProbability], scan: GrayImage, overlay: RGBImage? = nil, overlayClass: String? = nil,
-        saliencyIsEmpty: Bool = false, warnings: [String] = [], model: Model, inputSHA256: String,
+        saliencyMethod: String? = nil, saliencyIsEmpty: Bool = false, warnings: [String] = [], model: Model, inputSHA256: String,
         softwareVersion: String, classifiedAt: Date, createdAt: Date = Date(), reportID: UUID = UUID()
     ) {
         self.fileName = fileName
@@ -75,6 +80,7 @@ public struct ScanReport: Sendable {
         self.scan = scan
         self.overlay = overlay
         self.overlayClass = overlayClass
+        self.saliencyMethod = saliencyMethod
         self.saliencyIsEmpty = saliencyIsEmpty
         self.warnings = warnings
         self.model = model
@@ -103,26 +109,32 @@ public struct ScanReport: Sendable {
     /// template's threshold), not a frontal chest view (BodyPartExamined present and not CHEST, or
     /// ViewPosition LL, RL or LATERAL), then the caller's `warnings`.
     public func allWarnings(template: ReportTemplate) -> [String] {
+        Self.warnings(probabilities: probabilities.map(\.probability), metadata: metadata, extra: warnings, template: template)
+    }
+
+    /// The warnings of `allWarnings` from plain values, so the batch summary flags the same ones.
+    public static func warnings(probabilities: [Double], metadata: ScanMetadata?, extra: [String],
+                                template: ReportTemplate) -> [String] {
         let labels = template.labels
         var out: [String] = []
-        let top = probabilities.map(\.probability).max() ?? 0
+        let top = probabilities.max() ?? 0
         if top < template.lowConfidenceThreshold {
             out.append(labels[.lowConfidence]
                 .replacingOccurrences(of: "{probability}", with: Self.probabilityText(top))
                 .replacingOccurrences(of: "{threshold}", with: Self.probabilityText(template.lowConfidenceThreshold)))
         }
         var details: [String] = []
-        if let part = metadata.bodyPartExamined?.trimmingCharacters(in: .whitespaces), !part.isEmpty,
+        if let part = metadata?.bodyPartExamined?.trimmingCharacters(in: .whitespaces), !part.isEmpty,
            part.uppercased() != "CHEST" {
             details.append("BodyPartExamined \(part)")
         }
-        if let view = metadata.viewPosition?.trimmingCharacters(in: .whitespaces).uppercased(),
+        if let view = metadata?.viewPosition?.trimmingCharacters(in: .whitespaces).uppercased(),
            ["LL", "RL", "LATERAL"].contains(view) {
             details.append("ViewPosition \(view)")
         }
         if !details.isEmpty {
             out.append(labels[.notFrontal].replacingOccurrences(of: "{detail}", with: details.joined(separator: ", ")))
         }
-        return out + warnings
+        return out + extra
     }
 }

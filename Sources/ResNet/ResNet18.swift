@@ -43,11 +43,19 @@ public final class ResNet18: Sendable {
     ]
     static let maxPool = (kernel: 3, stride: 2, padding: 1)
 
-    /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata.
+    /// Out-of-distribution statistics fitted for these weights (metadata `cxreview.ood`), if any.
+    public let outOfDistribution: OutOfDistributionStatistics?
+
+    /// Loads weights and the configuration stored under `"cxreview.config"` in the metadata, and
+    /// the out-of-distribution statistics under `"cxreview.ood"` when present.
     public static func load(contentsOf url: URL) throws(ModelError) -> ResNet18 {
         let (tensors, metadata) = try SafeTensors.read(contentsOf: url)
         guard let json = metadata[ResNetConfiguration.metadataKey] else { throw .missingConfiguration(path: url.path) }
-        return try ResNet18(parameters: tensors, configuration: ResNetConfiguration.decode(json: json))
+        let configuration = try ResNetConfiguration.decode(json: json)
+        let ood = try metadata[OutOfDistributionStatistics.metadataKey].map { (text) throws(ModelError) in
+            try OutOfDistributionStatistics.decode(json: text, classNames: configuration.classNames)
+        }
+        return try ResNet18(parameters: tensors, configuration: configuration, outOfDistribution: ood)
     }
 
     /// Loads weights (e.g. converted from torchvision) with a configuration given here.
@@ -57,8 +65,10 @@ public final class ResNet18: Sendable {
 
     /// - Parameter parameters: torchvision names; `num_batches_tracked` entries and a `module.` prefix are accepted.
     /// - Throws: the missing, unexpected or mis-shaped tensors (all of them), a class-count mismatch, or a bad configuration.
-    public init(parameters: [String: Tensor], configuration: ResNetConfiguration) throws(ModelError) {
+    public init(parameters: [String: Tensor], configuration: ResNetConfiguration,
+                outOfDistribution: OutOfDistributionStatistics? = nil) throws(ModelError) {
         try configuration.validate()
+        self.outOfDistribution = outOfDistribution
         let p = WeightRemap.canonical(parameters)
         let problems = WeightRemap.problems(p, classes: configuration.classNames.count)
         if problems.count == 1 { throw problems[0] }
@@ -90,8 +100,9 @@ public final class ResNet18: Sendable {
 
     /// Saves the raw parameters and the configuration (in the metadata) as safetensors.
     public func write(to url: URL, dtype: SafeTensors.DType = .f32) throws(ModelError) {
-        try SafeTensors.write(parameters, metadata: [ResNetConfiguration.metadataKey: configuration.jsonString()],
-                              to: url, dtype: dtype)
+        var metadata = [ResNetConfiguration.metadataKey: configuration.jsonString()]
+        if let outOfDistribution { metadata[OutOfDistributionStatistics.metadataKey] = outOfDistribution.jsonString() }
+        try SafeTensors.write(parameters, metadata: metadata, to: url, dtype: dtype)
     }
 
     /// Largest group of images run through the network together on one thread. Groups make the

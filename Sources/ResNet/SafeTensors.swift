@@ -71,6 +71,34 @@ public enum SafeTensors {
         return (tensors, header.metadata)
     }
 
+    /// The file's bytes with its `__metadata__` changed by `update` and everything else kept:
+    /// tensor entries, order, dtypes and the data bytes are copied as they are, so the weights
+    /// stay byte-identical. The header is re-padded with spaces to a multiple of 8.
+    public static func replacingMetadata(in data: Data, path: String = "<memory>",
+                                         _ update: (inout [String: String]) -> Void) throws(ModelError) -> Data {
+        _ = try decode(data, path: path)  // validates the whole file first
+        let headerLength = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        let headerBytes = data.subdata(in: 8..<(8 + headerLength))
+        guard var object = (try? JSONSerialization.jsonObject(with: headerBytes)) as? [String: Any] else {
+            throw .malformed(path: path, reason: "header is not a JSON object")
+        }
+        var metadata = (object["__metadata__"] as? [String: String]) ?? [:]
+        update(&metadata)
+        object["__metadata__"] = metadata.isEmpty ? nil : metadata
+        let json: Data
+        do { json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) } catch {
+            throw .unwritable(path: path, reason: "cannot encode the header (\(error))")
+        }
+        var header = [UInt8](json)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var out = Data()
+        out.reserveCapacity(8 + header.count + data.count - 8 - headerLength)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: header)
+        out.append(data.subdata(in: (8 + headerLength)..<data.count))
+        return out
+    }
+
     /// Writes tensors (sorted by name, contiguous, in `dtype`) and string metadata.
     /// - Throws: `.unwritable` when the file cannot be written or a value does not fit `dtype`.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL,

@@ -7,7 +7,7 @@ struct CXReviewCommand: ParsableCommand {
         commandName: "cxreview",
         abstract: "Chest X-ray review: normal, viral pneumonia or COVID-19. Research use only. Not for diagnostic use.",
         subcommands: [ClassifyCommand.self, TrainCommand.self, EvaluateCommand.self, PreviewCommand.self, BenchmarkCommand.self,
-                      WatchCommand.self, AuditCommand.self])
+                      CalibrateOODCommand.self, WatchCommand.self, AuditCommand.self])
 
     /// Runs the command; a `CommandFailure` becomes one line on stderr and exit code 2.
     static func main() {

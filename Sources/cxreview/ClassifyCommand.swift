@@ -33,6 +33,12 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Report template (YAML; see templates/report.yaml). Default: the built-in one.")
     var template: String?
 
+    @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), sorted by COVID-19 probability, linking each report.")
+    var summary = false
+
+    @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
+    var saliency: ReportWriter.Saliency = .layer4
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
         guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256.") }
@@ -50,19 +56,23 @@ struct ClassifyCommand: ParsableCommand {
                 }
             }
             do {
-                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL)
+                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL,
+                                          saliency: saliency)
             } catch {
                 throw CommandFailure(message: "cannot write reports into \(report): \(error)")
             }
-        } else if template != nil {
-            throw ValidationError("--template goes with --report DIR.")
+        } else if template != nil || summary || saliency != .layer4 {
+            throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : "--saliency") goes with --report DIR.")
         }
         var hook: Classifier.ReportHook?
+        // Summary rows of the scans whose reports were written, in input order.
+        var written: [SummaryEntry] = []
         if let writer {
             let quiet = json
             hook = { (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Void in
-                let url = try writer.write(c, scan: scan, output: output, row: row)
-                if !quiet { FileHandle.standardError.write(Data("report: \(url.path)\n".utf8)) }
+                let report = try writer.writeReport(c, scan: scan, output: output, row: row)
+                written.append(report.summaryEntry)
+                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path)\n".utf8)) }
             }
         }
         let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
@@ -70,6 +80,25 @@ struct ClassifyCommand: ParsableCommand {
             if case let .failure(e) = r { return e } else { return nil }
         }
         for f in failures { Terminal.error(f.description) }
+        var summaryURL: URL?
+        if summary, let writer {
+            // Every input in order: the hook ran once for each success, in the same order.
+            var next = written.makeIterator()
+            let entries = results.map { r -> SummaryEntry in
+                switch r {
+                case .success: return next.next()!
+                case let .failure(e): return SummaryEntry(file: e.file, outcome: .failed(reason: e.description))
+                }
+            }
+            let start = DispatchTime.now()
+            do { summaryURL = try writer.writeSummary(entries) } catch {
+                throw CommandFailure(message: "cannot write the summary: \(error.description)")
+            }
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            if !json {
+                FileHandle.standardError.write(Data("summary: \(summaryURL!.path) (\(entries.count) scans, \(String(format: "%.0f", ms)) ms)\n".utf8))
+            }
+        }
 
         if json {
             let doc = ClassifyReport(
@@ -77,7 +106,8 @@ struct ClassifyCommand: ParsableCommand {
                 model: .init(path: modelURL.path, name: model.configuration.name, version: model.configuration.version,
                              trained: model.configuration.trained ?? false, classes: model.configuration.classNames),
                 results: results.compactMap { try? $0.get() },
-                failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) })
+                failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) },
+                summary: summaryURL?.path)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileHandle.standardOutput.write(try encoder.encode(doc))
@@ -91,11 +121,15 @@ struct ClassifyCommand: ParsableCommand {
 
     static func text(_ c: Classification) -> String {
         let probs = c.probabilities.map { "\($0.className) \(String(format: "%.3f", $0.probability))" }
+        let ood = c.outOfDistribution
+        let warning = ood.flagged
+            ? "\n  warning: out of distribution, the scan does not look like the training data (score \(String(format: "%.1f", ood.score ?? 0)) above the threshold \(String(format: "%.1f", ood.threshold ?? 0)))"
+            : ""
         return """
             \(c.file): \(c.predictedClass) (\(String(format: "%.3f", c.confidence)))
               probabilities: \(probs.joined(separator: ", "))
               decoding: \(c.decodingSummary)
-              time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms
+              time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms\(warning)
             """
     }
 }
@@ -118,4 +152,8 @@ struct ClassifyReport: Encodable {
     let model: Model
     let results: [Classification]
     let failures: [Failure]
+    /// The batch summary PDF, with --summary.
+    let summary: String?
 }
+
+extension ReportWriter.Saliency: ExpressibleByArgument {}

@@ -27,6 +27,9 @@ struct CAMFixture: Decodable {
     let cam: [[Float]]
     /// Grad-CAM at layer4 from autograd, before the ReLU.
     let gradcam: [[Float]]
+    /// Grad-CAM at layer3 (14x14) from autograd through layer4, avgpool and fc, before the ReLU.
+    let gradcamLayer3: [[Float]]
+    let layer3Height: Int, layer3Width: Int
     /// The predicted class's CAM, ReLU then / max: the input of the upsampling checks.
     let normalisedCAM: [Float]
     let upsampled: [String: Upsampled]
@@ -48,6 +51,8 @@ struct ModelRun: Sendable {
     let output: ResNetOutput
     let fcWeight: Tensor
     let classNames: [String]
+    let model: ResNet18
+    let input: Tensor
 
     static let shared: ModelRun = {
         let fixture = CAMFixture.shared
@@ -56,7 +61,8 @@ struct ModelRun: Sendable {
             let scan = try PNGDecoder().decode(contentsOf: CAMFixture.root.appendingPathComponent(fixture.sample)).image
             let c = model.configuration
             let input = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std).tensor(from: [scan])
-            return ModelRun(scan: scan, output: model.forward(input), fcWeight: model.fcWeight, classNames: c.classNames)
+            return ModelRun(scan: scan, output: model.forward(input), fcWeight: model.fcWeight, classNames: c.classNames,
+                            model: model, input: input)
         } catch {
             fatalError("cannot run \(fixture.model) on \(fixture.sample): \(error)")
         }

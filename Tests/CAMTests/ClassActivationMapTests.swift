@@ -65,6 +65,28 @@ struct ClassActivationMapTests {
         }
     }
 
+    /// Grad-CAM at layer3 through our backward pass (layer4, avgpool, fc) against PyTorch autograd.
+    @Test func gradCAMAtLayer3MatchesPyTorchAutograd() {
+        for (c, name) in run.classNames.enumerated() {
+            let g = run.model.layer3Gradient(run.input, classIndex: c)
+            #expect(g.activations.shape == [1, 256, fixture.layer3Height, fixture.layer3Width])
+            #expect(g.classIndex == c)
+            // The same forward pass as the batched one (atol 1e-3, as for full-network logits).
+            expectClose(g.logits, fixture.logits, atol: 1e-3, "layer3 pass logits")
+            let map = ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
+                                                 classIndex: c, className: name)
+            #expect(map.width == fixture.layer3Width && map.height == fixture.layer3Height)
+            let scale = fixture.gradcamLayer3[c].map(abs).max()!
+            // atol 1e-3 of the map's largest magnitude, as for layer4: float32 network and backward.
+            expectClose(map.values.map { $0 / scale }, fixture.gradcamLayer3[c].map { $0 / scale }, atol: 1e-3,
+                        "Grad-CAM layer3 \(name)")
+            #expect(abs(cosineSimilarity(relu(map.values), relu(fixture.gradcamLayer3[c])) - 1) <= 1e-4)
+            print("Grad-CAM layer3 \(name): max |error| / max |map| = \(maxAbsDifference(map.values, fixture.gradcamLayer3[c]) / scale)")
+        }
+        // Without a class, the predicted one.
+        #expect(run.model.layer3Gradient(run.input).classIndex == fixture.predicted)
+    }
+
     @Test func pickedImageOfABatch() {
         // Image 1 of a batch is read, not image 0 (which is scaled here so the two differ).
         let f = run.output.features

@@ -145,6 +145,22 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("1.2.392.200036.9125.0.19950720112207-2.pdf").path))
     }
 
+    @Test func theReportSaysWhichSaliencyLayerWasUsed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-saliency-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let png = "samples/covid19-3way-test-covid-0105.png"
+        for (option, expected) in [("layer4", "CAM at layer4, 7 × 7"), ("layer3", "Grad-CAM at layer3, 14 × 14")] {
+            let out = dir.appendingPathComponent(option)
+            let run = try CLI.run(["classify", "--model", CLI.testModel, png, "--report", out.path, "--saliency", option])
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let pdf = out.appendingPathComponent("covid19-3way-test-covid-0105.pdf")
+            let text = try Tool.run("pdftotext", [pdf.path, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains(expected), "\(option): \(text)")
+        }
+        let bad = try CLI.run(["classify", "--model", CLI.testModel, png, "--saliency", "layer3"])
+        #expect(bad.status != 0 && bad.stderr.contains("--saliency goes with --report DIR"))
+    }
+
     @Test func aMalformedTemplateFailsWithItsLine() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-template-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -155,5 +171,62 @@ import TestSupport
                                "--report", dir.path, "--template", template.path])
         #expect(run.status == 2)
         #expect(run.stderr.contains("line 2"), "stderr: \(run.stderr)")
+    }
+}
+
+/// `classify --report DIR --summary`: one summary PDF for the run, rows in COVID-19 order.
+@Suite(.serialized) struct ClassifySummaryTests {
+    @Test func summaryRowsFollowTheJSONsCovidProbabilitiesAndListFailures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-summary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junk = dir.appendingPathComponent("junk.png")
+        try Data("not an image".utf8).write(to: junk)
+        let files = try ClassifyCommandTests.samples() + [junk.path]
+        let reports = dir.appendingPathComponent("reports")
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel, "--report", reports.path, "--summary"] + files)
+        #expect(run.status == 1, "one file fails: \(run.stderr)")
+        struct Doc: Decodable {
+            struct R: Decodable {
+                struct P: Decodable { let className: String; let probability: Double }
+                let file: String
+                let probabilities: [P]
+            }
+            let results: [R]
+            let summary: String?
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        let summary = try #require(doc.summary)
+        #expect(URL(fileURLWithPath: summary).lastPathComponent.hasPrefix("summary-"))
+        #expect(URL(fileURLWithPath: summary).deletingLastPathComponent().standardizedFileURL.path == reports.standardizedFileURL.path)
+
+        // Rows in descending COVID-19 probability (stable), each with its three probabilities as printed.
+        let text = try Tool.run("pdftotext", ["-layout", summary, "-"]).stdout
+        let ordered = doc.results.enumerated().sorted { a, b in
+            let pa = a.element.probabilities[2].probability, pb = b.element.probabilities[2].probability
+            return pa != pb ? pa > pb : a.offset < b.offset
+        }.map(\.element)
+        var cursor = text.startIndex
+        for r in ordered {
+            #expect(r.probabilities[2].className == "covid")
+            let printed = r.probabilities.map { String(format: "%.3f", $0.probability) }.joined(separator: " +")
+            let row = try #require(text.range(of: printed, options: .regularExpression, range: cursor..<text.endIndex),
+                                   "\(r.file): \(printed) not found in order")
+            cursor = row.upperBound
+        }
+        #expect(text.contains("junk.png"))
+        #expect(text.contains("Not classified (1)"))
+        #expect(text.contains("Research use only. Not for diagnostic use."))
+        // Every per-scan report is linked from the summary.
+        let links = try Tool.run("pdfinfo", ["-url", summary]).stdout
+        let pdfs = try FileManager.default.contentsOfDirectory(atPath: reports.path).filter { $0.hasSuffix(".pdf") && !$0.hasPrefix("summary-") }
+        #expect(pdfs.count == doc.results.count)
+        for name in pdfs { #expect(links.contains(" " + name), "\(name) is not linked") }
+    }
+
+    @Test func summaryNeedsReport() throws {
+        let run = try CLI.run(["classify", "--model", CLI.testModel, "--summary", "samples/covid19-3way-test-covid-0105.png"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("--summary goes with --report DIR"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `cxreview train`, `evaluate` and `preview` end to end, on six real chest X-rays
 /// (the samples and the image fixtures), with the real binary.
@@ -85,5 +86,77 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out.path))
         let again = try CLI.run(["preview", data.path, "--out", out.path])
         #expect(again.status == 2, "an existing file is not overwritten")
+    }
+}
+
+/// `cxreview calibrate-ood` and the out-of-distribution check of `classify`.
+@Suite(.serialized) struct OutOfDistributionCommandTests {
+    struct Doc: Decodable {
+        struct R: Decodable {
+            struct OOD: Decodable { let checked: Bool; let score: Double?; let threshold: Double?; let flagged: Bool; let note: String? }
+            let file: String
+            let outOfDistribution: OOD
+        }
+        let results: [R]
+    }
+
+    /// The bytes after the safetensors header.
+    static func dataSection(_ url: URL) throws -> Data {
+        let d = try Data(contentsOf: url)
+        let n = d.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        return d.subdata(in: (8 + n)..<d.count)
+    }
+
+    @Test func calibrateAddsStatisticsWithoutTouchingTheWeights() throws {
+        let data = try TrainEvaluateCommandTests.makeData()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let out = data.appendingPathComponent("with-ood.safetensors")
+        let run = try CLI.run(["calibrate-ood", data.path, "--model", CLI.testModel, "--out", out.path, "--folds", "3"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("scans: 6 (normal 2, viral 1, covid 3)"))
+        #expect(run.stdout.contains("weights byte-identical: yes"))
+        #expect(try Self.dataSection(out) == Self.dataSection(URL(fileURLWithPath: CLI.path(CLI.testModel))))
+
+        // An existing --out is never overwritten.
+        let again = try CLI.run(["calibrate-ood", data.path, "--model", CLI.testModel, "--out", out.path, "--folds", "3"])
+        #expect(again.status == 2 && again.stderr.contains("exists"))
+
+        let png = "samples/covid19-3way-test-covid-0105.png"
+        let with = try JSONDecoder().decode(Doc.self, from: Data(try CLI.run(["classify", "--json", "--model", out.path, png]).stdout.utf8))
+        let check = try #require(with.results.first?.outOfDistribution)
+        #expect(check.checked && check.score != nil && check.threshold != nil)
+        #expect(check.flagged == (check.score! > check.threshold!))
+
+        // A model without statistics checks nothing and says so.
+        let without = try JSONDecoder().decode(Doc.self, from: Data(try CLI.run(["classify", "--json", "--model", CLI.testModel, png]).stdout.utf8))
+        let none = try #require(without.results.first?.outOfDistribution)
+        #expect(!none.checked && !none.flagged && none.score == nil)
+        #expect(none.note?.contains("calibrate-ood") == true)
+    }
+
+    /// The shipped model's statistics: two MR series are flagged, the bundled chest X-rays are not
+    /// (their scores are 290 to 713 against a threshold of 1202, the MRs 2193 and 2932), and the
+    /// flag reaches the per-scan report and the summary.
+    @Test func shippedModelFlagsNonChestScansInJSONReportAndSummary() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-ood-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outside = ["Tests/Fixtures/dicom/MR_small_RLE.dcm", "Tests/Fixtures/dicom/emri_small.dcm"]
+        let inside = ["samples/covid19-3way-test-covid-0105.png", "samples/covid19-3way-test-normal-0121.jpeg",
+                      "samples/covid19-3way-test-viral-0101.jpeg", "samples/siim-chest-jpeg-baseline.dcm"]
+        let run = try CLI.run(["classify", "--json", "--report", dir.path, "--summary", "--template", "templates/report.yaml"] + outside + inside)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        for r in doc.results {
+            #expect(r.outOfDistribution.checked, "the shipped model carries statistics")
+            #expect(r.outOfDistribution.flagged == outside.contains(r.file), "\(r.file): \(r.outOfDistribution)")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        let summary = try #require(names.first { $0.hasPrefix("summary-") })
+        let summaryText = try Tool.run("pdftotext", [dir.appendingPathComponent(summary).path, "-"]).stdout
+        #expect(summaryText.components(separatedBy: "Out of distribution").count - 1 == outside.count)
+        let reports = names.filter { $0.hasSuffix(".pdf") && !$0.hasPrefix("summary-") }
+        #expect(reports.count == outside.count + inside.count)
+        let warned = try reports.filter { try Tool.run("pdftotext", [dir.appendingPathComponent($0).path, "-"]).stdout.contains("Out of distribution") }
+        #expect(warned.count == outside.count, "reports with the warning: \(warned)")
     }
 }

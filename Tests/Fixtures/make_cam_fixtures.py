@@ -12,6 +12,8 @@ are stored; only:
   output after its last ReLU), accumulated in float64 from torchvision's float32 features;
 - gradcam[c]: Grad-CAM at layer4 via autograd: alpha_k = spatial mean of d logit_c / d A_k
   (torch.autograd.grad), map = sum_k alpha_k * A_k, before the ReLU;
+- gradcamLayer3[c]: the same at layer3's output (14x14, 256 channels): d logit_c / d A3 by
+  autograd through layer4, avgpool and fc of torchvision's model in eval mode;
 - upsampled: the predicted class's normalised CAM (ReLU, / max) upsampled with
   F.interpolate(mode="bilinear", align_corners=False) to 640x640 (the sample's size) and 500x300
   (width x height), at 400 sampled pixels each (the four corners included) as [y, x, value];
@@ -126,6 +128,18 @@ def main():
         (grad,) = torch.autograd.grad(logits[0, c], features, retain_graph=True)
         alpha = grad[0].mean(dim=(1, 2))
         gradcams.append((alpha[:, None, None] * a).sum(0))
+    # Grad-CAM at layer3: autograd through torchvision's own layer4, avgpool and fc.
+    with torch.no_grad():
+        x3 = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        x3 = model.layer3(model.layer2(model.layer1(x3)))
+    a3 = x3.detach().requires_grad_(True)
+    logits3 = model.fc(torch.flatten(model.avgpool(model.layer4(a3)), 1))
+    assert torch.allclose(logits3, logits, atol=1e-5)
+    gradcams3 = []
+    for c in range(len(CLASSES)):
+        (grad3,) = torch.autograd.grad(logits3[0, c], a3, retain_graph=True)
+        alpha3 = grad3[0].double().mean(dim=(1, 2))
+        gradcams3.append(torch.einsum("k,khw->hw", alpha3, a3.detach()[0].double()))
     predicted = int(logits[0].argmax())
     cam = normalised(cams[predicted].float())
 
@@ -155,6 +169,8 @@ def main():
                    "classes": CLASSES, "logits": rows(logits.detach()[0]), "predicted": predicted,
                    "featureHeight": a.shape[1], "featureWidth": a.shape[2],
                    "cam": [rows(m) for m in cams], "gradcam": [rows(m) for m in gradcams],
+                   "gradcamLayer3": [rows(m) for m in gradcams3],
+                   "layer3Height": a3.shape[2], "layer3Width": a3.shape[3],
                    "normalisedCAM": rows(cam), "upsampled": upsampled, "synthetic": synthetic},
                   fh, indent=None, separators=(",", ":"), sort_keys=True)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes): logits {[round(float(v), 4) for v in logits.detach()[0]]}, "

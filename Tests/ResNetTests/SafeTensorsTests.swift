@@ -95,3 +95,26 @@ import XRayCore
         }
     }
 }
+
+/// Adding metadata (the out-of-distribution statistics) to a model file keeps its weights byte for byte.
+@Suite struct SafeTensorsMetadataTests {
+    @Test func replacingMetadataKeepsTensorBytesAndOrder() throws {
+        let tensors = ["a.weight": hashUniform("md.a", [3, 4], -1, 1), "b": Tensor(shape: [2], scalars: [0.5, -2])]
+        for dtype in [SafeTensors.DType.f32, .f16] {
+            let original = try SafeTensors.encode(tensors, metadata: ["cxreview.config": "{}"], dtype: dtype)
+            let updated = try SafeTensors.replacingMetadata(in: original) { $0["cxreview.ood"] = String(repeating: "x", count: 1001) }
+            let before = try SafeTensors.decode(original), after = try SafeTensors.decode(updated)
+            #expect(after.tensors == before.tensors)
+            #expect(after.metadata == ["cxreview.config": "{}", "cxreview.ood": String(repeating: "x", count: 1001)])
+            // The data section (after the header) is the same bytes.
+            func dataSection(_ d: Data) -> Data {
+                let n = d.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+                #expect(n % 8 == 0)
+                return d.subdata(in: (8 + n)..<d.count)
+            }
+            #expect(dataSection(updated) == dataSection(original))
+            let removed = try SafeTensors.replacingMetadata(in: updated) { $0["cxreview.ood"] = nil }
+            #expect(try SafeTensors.decode(removed).metadata == ["cxreview.config": "{}"])
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Kernels
+import XRayCore
+
+/// A stage's output for one image and the gradient of one logit with respect to it: what
+/// Grad-CAM needs (`ClassActivationMap.gradCAM(activations:gradient:…)`).
+public struct StageGradient: Sendable {
+    /// The stage's output after its last ReLU, [1, C, h, w] (layer3: [1, 256, 14, 14] for 224 input).
+    public let activations: Tensor
+    /// ∂logit[classIndex] / ∂activations, same shape.
+    public let gradient: Tensor
+    /// The image's logits [classes] from the same forward pass.
+    public let logits: [Float]
+    /// The class whose logit was differentiated.
+    public let classIndex: Int
+}
+
+extension ResNet18 {
+    /// layer3's output for image `image` of `input` [N, 3, H, W] and the gradient of logit
+    /// `classIndex` (nil: the largest logit, first of equals) with respect to it, by the backward
+    /// pass through layer4, the average pool and fc in eval mode (BatchNorm folded, as in the
+    /// forward pass).
+    ///
+    /// Backward through a folded block: ReLU masks from the saved outputs; each convolution's
+    /// input gradient is its transposed convolution with the folded weight W·γ/√(var+ε)
+    /// (`Conv2D.backward`); the shortcut adds its own gradient (identity, or the folded 1×1
+    /// downsample's). Runs on one thread, one image: about one forward pass of extra work.
+    public func layer3Gradient(_ input: Tensor, image: Int = 0, classIndex: Int? = nil) -> StageGradient {
+        precondition(input.shape.count == 4 && input.shape[1] == 3 && image >= 0 && image < input.shape[0],
+                     "input must be [N, 3, H, W] with image \(image) in it, got \(input.shape)")
+        let plane = 3 * input.shape[2] * input.shape[3]
+        let x0 = Tensor(shape: [1, 3, input.shape[2], input.shape[3]],
+                        scalars: Array(input.scalars[(image * plane)..<((image + 1) * plane)]))
+
+        // Forward to layer3's output with the inference layers (tensor by tensor, one image).
+        let pool = Self.maxPool
+        var x = MaxPool2D.forward(stem(x0, relu: true), kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+        let stages = WeightRemap.blocksPerStage
+        let layer4 = Array(blocks[(3 * stages)...])
+        for block in blocks[..<(3 * stages)] { x = block(x) }
+        let a3 = x
+
+        // layer4, keeping what its backward needs: each block's input, conv1's output, its output.
+        var saved: [(input: Tensor, mid: Tensor, output: Tensor)] = []
+        for block in layer4 {
+            let mid = block.conv1(x, relu: true)
+            let identity = block.downsample.map { $0(x) } ?? x
+            let out = ReLU.forward(Add.forward(block.conv2(mid), identity))
+            saved.append((x, mid, out))
+            x = out
+        }
+        let logits = Linear.forward(GlobalAveragePool.forward(x), weight: fcWeight, bias: fcBias).scalars
+        var c = 0
+        if let classIndex {
+            precondition(classIndex >= 0 && classIndex < logits.count, "class \(classIndex) out of range for \(logits.count) logits")
+            c = classIndex
+        } else {
+            for k in logits.indices where logits[k] > logits[c] { c = k }
+        }
+
+        // d logit_c / d layer4 output: fc row c, spread evenly by the average pool.
+        let (k, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        let share = 1 / Float(h * w)
+        var gradient = Tensor(shape: x.shape, scalars: (0..<(k * h * w)).map { fcWeight.scalars[c * k + $0 / (h * w)] * share })
+        for (offset, block) in layer4.enumerated().reversed() {
+            let s = saved[offset]
+            let prefix = "layer4.\(offset)"
+            let pre = ReLU.backward(gradOutput: gradient, output: s.output)
+            var dMid = Conv2D.backward(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
+                                       stride: 1, padding: 1).gradInput
+            dMid = ReLU.backward(gradOutput: dMid, output: s.mid)
+            let stride = block.conv1.geometry.stride
+            var dInput = Conv2D.backward(input: s.input, weight: folded("\(prefix).conv1", "\(prefix).bn1"), gradOutput: dMid,
+                                         stride: stride, padding: 1).gradInput
+            let dShortcut = block.downsample == nil ? pre
+                : Conv2D.backward(input: s.input, weight: folded("\(prefix).downsample.0", "\(prefix).downsample.1"),
+                                  gradOutput: pre, stride: stride, padding: 0).gradInput
+            dInput = Add.forward(dInput, dShortcut)
+            gradient = dInput
+        }
+        return StageGradient(activations: a3, gradient: gradient, logits: logits, classIndex: c)
+    }
+
+    /// The convolution weight `conv` with the batch norm `bn` folded in (the forward pass's weight).
+    private func folded(_ conv: String, _ bn: String) -> Tensor {
+        let p = parameters
+        return BatchNorm.fold(convWeight: p["\(conv).weight"]!, gamma: p["\(bn).weight"]!, beta: p["\(bn).bias"]!,
+                              runningMean: p["\(bn).running_mean"]!, runningVar: p["\(bn).running_var"]!).weight
+    }
+}
+
+extension BasicBlock {
+    /// The block on a tensor [N, C, H, W] (one image at a time): relu(conv2(relu(conv1(x))) + shortcut(x)).
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let mid = conv1(x, relu: true)
+        let identity = downsample.map { $0(x) } ?? x
+        return ReLU.forward(Add.forward(conv2(mid), identity))
+    }
+}
