@@ -2,6 +2,7 @@ import Audit
 import Foundation
 import Logging
 import Pipeline
+import Reporting
 import ResNet
 import Synchronization
 import Training
@@ -56,6 +57,17 @@ final class ScanProcessor: Sendable {
     }
 
     private let index = Mutex(Index())
+
+    /// Rows for the next batch summary (`--summary-every`): classified and failed inputs since the last one.
+    private let summaryRows = Mutex<[SummaryEntry]>([])
+
+    /// Takes the rows collected since the last call.
+    func takeSummaryRows() -> [SummaryEntry] {
+        summaryRows.withLock { rows in
+            defer { rows.removeAll() }
+            return rows
+        }
+    }
 
     init(classifier: Classifier, writer: ReportWriter, audit: AuditLog, hasher: PatientIDHasher, settings: WatchSettings,
          modelName: String, modelSHA256: String, logger: Logger) {
@@ -167,6 +179,7 @@ final class ScanProcessor: Sendable {
         }
 
         var planned: PendingAction?
+        var summaryRow: SummaryEntry?
         let results = classifier.classify([url], batchSize: 1) { [self] (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) in
             let reportURL = index.withLock { ix in
                 let u = writer.freeName(for: c, scan: scan, claimed: ix.claimed)
@@ -183,7 +196,10 @@ final class ScanProcessor: Sendable {
                 result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
                               studyInstanceUID: scan.metadata.studyInstanceUID, sopInstanceUID: scan.metadata.sopInstanceUID,
                               modality: scan.metadata.modality, patientToken: patient, decoding: c.decodingSummary,
-                              saliency: "class activation map (layer4) of \(c.predictedClass)", warnings: []),
+                              saliency: (writer.saliency == .layer4 ? "class activation map (layer4, 7x7)" : "Grad-CAM (layer3, 14x14)")
+                                  + " of \(c.predictedClass)",
+                              warnings: c.outOfDistribution.flagged
+                                  ? ["out of distribution (score \(String(format: "%.1f", c.outOfDistribution.score ?? 0)) > \(String(format: "%.1f", c.outOfDistribution.threshold ?? 0)))"] : []),
                 model: modelName, modelSHA256: modelSHA256)
             planned = action
             do throws(FileMove.Failure) {
@@ -191,7 +207,8 @@ final class ScanProcessor: Sendable {
             } catch {
                 throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: paths.pending, reason: error.description))
             }
-            try writer.write(c, scan: scan, output: output, row: row, to: reportURL)
+            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL)
+            summaryRow = written.summaryEntry
         }
         switch results[0] {
         case .success:
@@ -203,6 +220,7 @@ final class ScanProcessor: Sendable {
                 return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true)
             }
             let seconds = Date().timeIntervalSince(start)
+            if settings.summaryEvery != nil, let row = summaryRow { summaryRows.withLock { $0.append(row) } }
             logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", seconds)) s)",
                         metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(action.report ?? "")", "sha256": "\(sha)",
                                    "class": "\(action.result?.predictedClass ?? "")", "seconds": "\(String(format: "%.3f", seconds))"])
@@ -254,6 +272,9 @@ final class ScanProcessor: Sendable {
             sha256: sha ?? "", size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
             destination: destination, report: nil, notePath: destination + ".error.txt", note: note, reason: reason,
             earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256)
+        if settings.summaryEvery != nil {
+            summaryRows.withLock { $0.append(SummaryEntry(file: job.relative, outcome: .failed(reason: reason))) }
+        }
         return finish(job, action) {
             logger.warning("failed \(job.relative) → \(destination): \(reason)",
                            metadata: ["event": "failed", "file": "\(job.relative)", "moved_to": "\(destination)", "stage": "\(stage)"])

@@ -62,7 +62,8 @@ public enum WatchService {
         let writer: ReportWriter
         let modelSHA: String
         do {
-            writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model, modelURL: modelURL)
+            writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model, modelURL: modelURL,
+                                      saliency: ReportWriter.Saliency(rawValue: settings.saliency) ?? .layer4)
             modelSHA = try ContentHash.sha256(of: modelURL)
         } catch {
             throw WatchError("cannot prepare reports in \(paths.reports): \(error)")
@@ -71,6 +72,9 @@ public enum WatchService {
         let processor = ScanProcessor(
             classifier: Classifier(model: model, threads: settings.threads), writer: writer, audit: audit, hasher: hasher,
             settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger)
+        if model.outOfDistribution == nil {
+            logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")
+        }
         let watcher = Watcher(settings: settings, processor: processor, audit: audit, logger: logger)
         do throws(AuditError) {
             try watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,

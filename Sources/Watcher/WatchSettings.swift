@@ -17,6 +17,8 @@ public struct WatchSettings: Sendable, Equatable {
     public var audit: String?
     public var model: String?
     public var template: String?
+    /// The saliency map the reports overlay: "layer4" (CAM) or "layer3" (Grad-CAM).
+    public var saliency: String = "layer4"
     /// Seconds between full rescans; nil: inotify, with a rescan every `safetyRescan` seconds.
     public var poll: Double?
     /// A file is taken once its size and modification time have not changed for this many seconds.
@@ -42,7 +44,7 @@ public struct WatchSettings: Sendable, Equatable {
 
     static let keys = [
         "inbox", "out", "archive", "failed", "state", "audit", "model", "template", "poll", "settle", "grace", "retry",
-        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every",
+        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency",
     ]
 
     /// Settings from a YAML file; relative paths are taken relative to the file's folder.
@@ -86,6 +88,12 @@ public struct WatchSettings: Sendable, Equatable {
             case "json_logs": s.jsonLogs = try flag()
             case "once": s.once = try flag()
             case "status_every": s.statusEvery = try number(min: 1, max: 86400)
+            case "saliency":
+                guard ["layer4", "layer3"].contains(v.value) else {
+                    throw YAMLSettings.invalid(v, path: url.path, "saliency must be layer4 or layer3, not '\(v.value)'",
+                                               fix: "Write saliency: layer4 (class activation map) or saliency: layer3 (Grad-CAM).")
+                }
+                s.saliency = v.value
             default: break
             }
         }

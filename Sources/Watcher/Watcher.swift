@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Pipeline
 import Synchronization
+import Training
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,6 +90,7 @@ public final class Watcher {
         rescan(inotify)
         var lastRescan = Date()
         var lastStatus = Date()
+        var lastSummary = Date()
         let wakeRead = makeWakePipe()
 
         logger.info("watching \(paths.inbox) (\(inotify != nil ? "inotify" : "polling every \(rescanEvery) s"), settle \(settings.settle) s); reports to \(paths.reports); audit log \(paths.audit)")
@@ -120,6 +122,10 @@ public final class Watcher {
             }
             collectFinished()
             offerReady(queue)
+            if let every = settings.summaryEvery, Date().timeIntervalSince(lastSummary) >= every {
+                writeSummary()
+                lastSummary = Date()
+            }
             if Date().timeIntervalSince(lastStatus) >= settings.statusEvery {
                 logger.info("\(statusLine(queue))")
                 lastStatus = Date()
@@ -131,6 +137,7 @@ public final class Watcher {
         queue.close()
         workerDone.wait()
         collectFinished()
+        if settings.summaryEvery != nil { writeSummary() }
         let left = candidates.count
         logger.info("\(stopRequested.load(ordering: .relaxed) ? "stopping on signal" : "done"): \(statusLine(queue))")
         return left
@@ -152,6 +159,23 @@ public final class Watcher {
                 objects: [AuditObject(typeCode: 2, typeCodeRole: 4, idTypeCode: .uri, id: paths.inbox)])])
         } catch {
             logger.critical("cannot write the stop record: \(error.description)")
+        }
+    }
+
+    /// The batch summary of the files done since the last one (nothing when there were none).
+    private func writeSummary() {
+        let rows = processor.takeSummaryRows()
+        guard !rows.isEmpty else { return }
+        do {
+            let url = try processor.writer.writeSummary(rows)
+            let sha = try? ContentHash.sha256(of: url)
+            logger.info("summary of \(rows.count) scans → \(url.path)", metadata: ["event": "summary", "report": "\(url.path)"])
+            _ = try? audit.append([AuditEvent(
+                eventID: .export, action: .read, outcome: .success,
+                outcomeDescription: "batch summary of \(rows.count) scans written",
+                objects: [.file(path: url.path, sha256: sha, role: 3, detail: ["rows": "\(rows.count)"])])])
+        } catch {
+            logger.error("the batch summary of \(rows.count) scans could not be written: \(error)")
         }
     }
 

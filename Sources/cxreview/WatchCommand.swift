@@ -25,7 +25,7 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "Folder for the reports.")
     var out: String?
 
-    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, template, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
     var config: String?
 
     @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
@@ -52,6 +52,10 @@ struct WatchCommand: ParsableCommand {
     var workers: Int?
     @Option(name: .long, help: "Threads per forward pass. (default: 2)")
     var threads: Int?
+    @Option(name: .long, help: "Write a batch summary PDF (triage worklist) of the scans done, every SECONDS.")
+    var summaryEvery: Double?
+    @Option(name: .long, help: "Saliency map in the reports: layer4 (class activation map) or layer3 (Grad-CAM). (default: layer4)")
+    var saliency: String?
     @Option(name: .long, help: "Seconds between status lines. (default: 30)")
     var statusEvery: Double?
     @Flag(name: .long, help: "Log JSON lines on stderr instead of text.")
@@ -81,10 +85,14 @@ struct WatchCommand: ParsableCommand {
         if let workers { s.workers = workers }
         if let threads { s.threads = threads }
         if let statusEvery { s.statusEvery = statusEvery }
+        if let summaryEvery { s.summaryEvery = summaryEvery }
+        if let saliency { s.saliency = saliency }
         if jsonLogs { s.jsonLogs = true }
         if once { s.once = true }
         guard !s.inbox.isEmpty else { throw ValidationError("name the inbox folder (cxreview watch INBOX --out REPORTS), or set inbox: in --config.") }
         guard !s.reports.isEmpty else { throw ValidationError("name the reports folder with --out, or set out: in --config.") }
+        guard ["layer4", "layer3"].contains(s.saliency) else { throw ValidationError("--saliency must be layer4 or layer3.") }
+        guard (s.summaryEvery ?? 1) > 0 else { throw ValidationError("--summary-every must be more than 0 seconds.") }
         guard (1...16).contains(s.workers) else { throw ValidationError("--workers must be between 1 and 16.") }
         guard s.settle >= 0, s.grace >= 0, (s.poll ?? 1) > 0, s.retry > 0 else {
             throw ValidationError("--settle and --grace must be 0 or more; --poll and --retry more than 0.")

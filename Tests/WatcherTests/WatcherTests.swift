@@ -283,6 +283,26 @@ import Glibc
         #expect(w.waiting.isEmpty)
     }
 
+    /// --summary-every: a triage summary of the scans done, also written at the end, and audited.
+    @Test func aBatchSummaryListsTheScansDone() throws {
+        let w = try WatchFolder("summary")
+        for i in 0..<3 { try w.drop("scan-\(i).dcm", try Inputs.dicom(800 + i)) }
+        try w.drop("broken.dcm", Inputs.random(3000, seed: 8))
+        let run = try w.start(["--settle", "0", "--grace", "0", "--once", "--summary-every", "3600", "--saliency", "layer3"])
+        #expect(run.waitForExit(upTo: 180) == 0, "\(run.output)")
+        let summaries = w.files(in: w.reports).filter { $0.hasPrefix("summary-") }
+        try #require(summaries.count == 1, "\(w.files(in: w.reports))")
+        let text = try Tool.run("pdftotext", ["-layout", w.reports.appendingPathComponent(summaries[0]).path, "-"]).stdout
+        for i in 0..<3 { #expect(text.contains("scan-\(i)"), "\(text)") }
+        #expect(text.contains("broken.dcm"))
+        #expect(text.contains("Research use only. Not for diagnostic use."))
+        let exports = try w.audit().records.filter { $0.eventID == .export }
+        #expect(exports.count == 4)
+        #expect(exports.last?.participantObject.first?.id.hasSuffix(summaries[0]) == true)
+        let accessed = try w.audit().records.filter { $0.eventID == .dicomInstancesAccessed }
+        #expect(accessed.allSatisfy { $0.eventOutcomeDescription?.contains("Grad-CAM (layer3") == true })
+    }
+
     /// A configuration file sets what the flags set; a mistake names its line.
     @Test func aConfigurationFileIsReadAndCheckedByLine() throws {
         let w = try WatchFolder("config")
