@@ -70,9 +70,11 @@ struct ClassifyCommand: ParsableCommand {
         if let writer {
             let quiet = json
             hook = { (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Void in
+                let start = DispatchTime.now()
                 let report = try writer.writeReport(c, scan: scan, output: output, row: row)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
                 written.append(report.summaryEntry)
-                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path)\n".utf8)) }
+                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms)\n".utf8)) }
             }
         }
         let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
