@@ -31,6 +31,9 @@ let package = Package(
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
                 .linkedLibrary("stdc++"),
             ]),
+        // Our own sgemm micro-kernels (AVX-512F, AVX2+FMA, portable C; chosen at run time through
+        // per-function target attributes, so no -march flag is needed).
+        .target(name: "CKernels"),
         .systemLibrary(
             name: "CCairo", pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]),
@@ -40,7 +43,7 @@ let package = Package(
         .target(name: "DICOMDecoding", dependencies: ["XRayCore", "CDCMTK"]),
         .target(name: "ImageDecoding", dependencies: ["XRayCore", "CLibPNG", "CJPEG"]),
         .target(name: "Preprocessing", dependencies: ["XRayCore"]),
-        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"]),
+        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS", "CKernels"]),
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"]),
         .target(
             name: "Training",

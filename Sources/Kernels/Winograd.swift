@@ -74,7 +74,7 @@ enum Winograd {
         return tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
     }
 
-    static func forward(_ input: FeatureMap, weights u: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, tile: Tile,
+    static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile,
                         into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         let h = input.height, w = input.width
         let positions = tile.positions
@@ -106,8 +106,7 @@ enum Winograd {
         }
         Parallel.run(parts: parts) { part in
             for xi in part.range(of: positions) {
-                GEMM.sgemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * t, ldb: t,
-                           c: m + xi * cout * t, ldc: t)
+                u[xi].multiply(n: t, b: v + xi * cin * t, ldb: t, c: m + xi * cout * t, ldc: t)
             }
         }
         Parallel.run(parts: parts) { part in
