@@ -112,25 +112,91 @@ KERNEL512(8, 2)
 KERNEL512(8, 3)
 
 /// Rows r0 … r0+R−1 of one panel (rows counts valid rows from r0), all n columns.
-static AVX512 void block_avx512(int rows, int64_t n, int64_t kc, const float *a, const float *b, int64_t ldb,
-                                float *c, int64_t ldc, int first, int last, epilogue ep) {
-    // Two halves of 8 rows, 48 columns at a time: 24 accumulators, 3 loads of B and 8
-    // broadcasts of A per 24 FMAs.
-    for (int r0 = 0; r0 < rows; r0 += 8) {
-        int valid = rows - r0;
-        float *cr = c + r0 * ldc;
-        int64_t j = 0;
-        for (; j + 48 <= n; j += 48)
-            kernel512_8x3(r0, valid, kc, a, b + j, ldb, cr + j, ldc, 0xFFFF, first, last, offset(ep, r0, j));
-        int64_t rest = n - j;
-        if (rest == 0) continue;
-        int vectors = (int)((rest + 15) / 16);
-        __mmask16 mask = (__mmask16)(0xFFFFu >> (16 * vectors - rest));
-        epilogue part = offset(ep, r0, j);
-        switch (vectors) {
-        case 1: kernel512_8x1(r0, valid, kc, a, b + j, ldb, cr + j, ldc, mask, first, last, part); break;
-        case 2: kernel512_8x2(r0, valid, kc, a, b + j, ldb, cr + j, ldc, mask, first, last, part); break;
-        default: kernel512_8x3(r0, valid, kc, a, b + j, ldb, cr + j, ldc, mask, first, last, part); break;
+/// The columns left after the whole vectors, vectorised along M instead: C[H·16 rows × J columns]
+/// from H panels (`ps` floats apart), one accumulator per (panel, column), each FMA doing 16 rows
+/// of one column, so a 49-column product costs 49 columns of work, not 64. The accumulators are
+/// transposed through a small buffer into C's rows, where the epilogue is applied.
+#define KERNELM(H, J)                                                                                      \
+    static AVX512 void kernelm_##H##x##J(int64_t rows, int64_t kc, const float *a, int64_t ps,            \
+                                         const float *b, int64_t ldb, float *c, int64_t ldc, int first,    \
+                                         int last, epilogue ep) {                                          \
+        __m512 acc[H][J];                                                                                  \
+        for (int h = 0; h < H; h++)                                                                        \
+            for (int j = 0; j < J; j++) acc[h][j] = _mm512_setzero_ps();                                   \
+        for (int64_t p = 0; p < kc; p++) {                                                                 \
+            __m512 av[H];                                                                                  \
+            for (int h = 0; h < H; h++) av[h] = _mm512_loadu_ps(a + h * ps + p * MR);                      \
+            for (int j = 0; j < J; j++) {                                                                  \
+                __m512 bj = _mm512_set1_ps(b[j]);                                                          \
+                for (int h = 0; h < H; h++) acc[h][j] = _mm512_fmadd_ps(av[h], bj, acc[h][j]);             \
+            }                                                                                              \
+            b += ldb;                                                                                      \
+        }                                                                                                  \
+        float tmp[H][J][16] __attribute__((aligned(64)));                                                  \
+        for (int h = 0; h < H; h++)                                                                        \
+            for (int j = 0; j < J; j++) _mm512_store_ps(tmp[h][j], acc[h][j]);                             \
+        store_columns(&tmp[0][0][0], H, J, rows, c, ldc, first, last, ep);                                \
+    }
+
+/// Writes C[row, j] (row < rows, j < columns) from buf[(row / 16)·columns·16 + j·16 + row % 16].
+static void store_columns(const float *buf, int panels, int columns, int64_t rows, float *c, int64_t ldc,
+                          int first, int last, epilogue ep) {
+    for (int64_t row = 0; row < rows && row < 16 * panels; row++) {
+        const float *src = buf + (row / 16) * columns * 16 + row % 16;
+        float *dst = c + row * ldc;
+        float bias = (last && ep.bias) ? ep.bias[row] : 0.0f;
+        const float *res = (last && ep.residual) ? ep.residual + row * ep.ldr : NULL;
+        for (int j = 0; j < columns; j++) {
+            float x = src[16 * j];
+            if (!first) x += dst[j];
+            if (last) {
+                x += bias;
+                if (res) x += res[j];
+                if (ep.relu && x < 0) x = 0;
+            }
+            dst[j] = x;
+        }
+    }
+}
+
+#define KERNELM_H(H) KERNELM(H, 1) KERNELM(H, 2) KERNELM(H, 3) KERNELM(H, 4) KERNELM(H, 5) KERNELM(H, 6)
+KERNELM_H(1)
+KERNELM_H(2)
+KERNELM_H(3)
+KERNELM_H(4)
+
+typedef void (*kernelm_fn)(int64_t, int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, int, int,
+                           epilogue);
+#define KERNELM_ROW(H) {kernelm_##H##x1, kernelm_##H##x2, kernelm_##H##x3, kernelm_##H##x4, kernelm_##H##x5, kernelm_##H##x6}
+static const kernelm_fn kernelm[4][6] = {KERNELM_ROW(1), KERNELM_ROW(2), KERNELM_ROW(3), KERNELM_ROW(4)};
+
+/// Rows 0…m−1 (panels `ps` floats apart in `a`): whole 16-column vectors by the row kernels
+/// (48 columns at a time, two halves of 8 rows per panel: 24 accumulators, 3 loads of B and 8
+/// broadcasts of A per 24 FMAs), the last n mod 16 columns by the column kernels, 4 panels at a time.
+static AVX512 void rows_avx512(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ps, const float *b,
+                               int64_t ldb, float *c, int64_t ldc, int first, int last, epilogue ep) {
+    int64_t whole = n & ~(int64_t)15;
+    for (int64_t p0 = 0; p0 < m; p0 += MR) {
+        const float *ap = a + (p0 / MR) * ps;
+        for (int r0 = 0; r0 < MR && p0 + r0 < m; r0 += 8) {
+            int valid = (int)min64(8, m - p0 - r0);
+            float *cr = c + (p0 + r0) * ldc;
+            epilogue er = offset(ep, p0 + r0, 0);
+            int64_t j = 0;
+            for (; j + 48 <= whole; j += 48)
+                kernel512_8x3(r0, valid, kc, ap, b + j, ldb, cr + j, ldc, 0xFFFF, first, last, offset(er, 0, j));
+            if (whole - j == 32) kernel512_8x2(r0, valid, kc, ap, b + j, ldb, cr + j, ldc, 0xFFFF, first, last, offset(er, 0, j));
+            if (whole - j == 16) kernel512_8x1(r0, valid, kc, ap, b + j, ldb, cr + j, ldc, 0xFFFF, first, last, offset(er, 0, j));
+        }
+    }
+    if (whole == n) return;
+    int64_t panels = (m + MR - 1) / MR;
+    for (int64_t g = 0; g < panels; g += 4) {
+        int h = (int)min64(4, panels - g);
+        for (int64_t j = whole; j < n; j += 6) {
+            int columns = (int)min64(6, n - j);
+            kernelm[h - 1][columns - 1](m - g * MR, kc, a + g * ps, ps, b + j, ldb, c + g * MR * ldc + j, ldc, first, last,
+                                        offset(ep, g * MR, j));
         }
     }
 }
@@ -242,28 +308,43 @@ void cxr_gemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *p
     }
 }
 
-typedef void (*block_fn)(int, int64_t, int64_t, const float *, const float *, int64_t, float *, int64_t, int, int, epilogue);
+/// Rows 0…m−1 of C over one K block: panel p of A at a + p·ps.
+typedef void (*rows_fn)(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ps, const float *b, int64_t ldb,
+                        float *c, int64_t ldc, int first, int last, epilogue ep);
+
+static void rows_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ps, const float *b, int64_t ldb,
+                          float *c, int64_t ldc, int first, int last, epilogue ep) {
+    for (int64_t p0 = 0; p0 < m; p0 += MR)
+        block_portable((int)min64(MR, m - p0), n, kc, a + (p0 / MR) * ps, b, ldb, c + p0 * ldc, ldc, first, last,
+                       offset(ep, p0, 0));
+}
+
+#ifdef CXR_X86
+static AVX2 void rows_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ps, const float *b, int64_t ldb,
+                           float *c, int64_t ldc, int first, int last, epilogue ep) {
+    for (int64_t p0 = 0; p0 < m; p0 += MR)
+        block_avx2((int)min64(MR, m - p0), n, kc, a + (p0 / MR) * ps, b, ldb, c + p0 * ldc, ldc, first, last,
+                   offset(ep, p0, 0));
+}
+#endif
 
 void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
                      const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
                      const float *bias, const float *residual, int64_t ldr, int relu) {
-    block_fn block = block_portable;
+    rows_fn rows = rows_portable;
 #ifdef CXR_X86
-    if (variant == CXR_GEMM_AVX512) block = block_avx512;
-    else if (variant == CXR_GEMM_AVX2) block = block_avx2;
+    if (variant == CXR_GEMM_AVX512) rows = rows_avx512;
+    else if (variant == CXR_GEMM_AVX2) rows = rows_avx2;
 #endif
     if (m <= 0 || n <= 0) return;
+    epilogue ep = {bias, residual, ldr, relu};
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = min64(NC, n - j0);
         int64_t k0 = 0;
         do {
             int64_t kc = min64(KC, k - k0);
-            int first = k0 == 0, last = k0 + kc >= k;
-            for (int64_t p0 = 0; p0 < m; p0 += MR) {
-                epilogue ep = {bias ? bias + p0 : NULL, residual ? residual + p0 * ldr + j0 : NULL, ldr, relu};
-                block((int)min64(MR, m - p0), nc, kc, packed_a + p0 * k + k0 * MR, b + k0 * ldb + j0, ldb,
-                      c + p0 * ldc + j0, ldc, first, last, ep);
-            }
+            rows(m, nc, kc, packed_a + k0 * MR, MR * k, b + k0 * ldb + j0, ldb, c + j0, ldc, k0 == 0, k0 + kc >= k,
+                 offset(ep, 0, j0));
             k0 += kc;
         } while (k0 < k);
     }

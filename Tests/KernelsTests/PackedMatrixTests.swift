@@ -11,7 +11,7 @@ import XRayCore
     /// (m, n, k): ones, panel and vector edges, K across the blocking size (256), the ResNet shapes.
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 1, 7), (1, 17, 1), (17, 1, 5), (3, 5, 0), (16, 16, 16), (15, 47, 33), (17, 49, 64),
-        (31, 8, 300), (33, 97, 257), (64, 196, 64), (40, 513, 19), (128, 49, 1152), (20, 400, 3),
+        (31, 8, 300), (70, 31, 20), (33, 97, 257), (64, 196, 64), (40, 513, 19), (128, 49, 1152), (20, 400, 3),
     ]
 
     static func naive(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Double] {
