@@ -190,7 +190,8 @@ public final class Conv2D: Sendable {
     }
 }
 
-/// The fused pass over a GEMM output: + bias[row], + residual, then ReLU.
+/// What a convolution adds to its raw output, fused into the GEMM's stores or the Winograd output
+/// transform: + bias[channel], + residual, then ReLU.
 struct Epilogue: @unchecked Sendable {
     let bias: UnsafePointer<Float>
     let residual: UnsafePointer<Float>?
@@ -200,27 +201,6 @@ struct Epilogue: @unchecked Sendable {
         self.bias = UnsafePointer(bias)
         self.residual = residual.map { UnsafePointer($0) }
         self.relu = relu
-    }
-
-    /// Applies to out[rows, columns] of a row-major matrix with leading dimension `ld`
-    /// (the residual has the same layout).
-    func apply(_ out: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>, columns: Range<Int>) {
-        for r in rows {
-            let row = out + r * ld
-            let b = bias[r]
-            if let residual {
-                let res = residual + r * ld
-                if relu {
-                    for j in columns { row[j] = max(row[j] + b + res[j], 0) }
-                } else {
-                    for j in columns { row[j] = row[j] + b + res[j] }
-                }
-            } else if relu {
-                for j in columns { row[j] = max(row[j] + b, 0) }
-            } else {
-                for j in columns { row[j] += b }
-            }
-        }
     }
 
     /// Applies to one output row given separately computed values: out[j] = f(values(j)).
