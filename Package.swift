@@ -37,6 +37,9 @@ let package = Package(
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
                 .linkedLibrary("stdc++"),
             ]),
+        // Our own sgemm micro-kernels (AVX-512F, AVX2+FMA, portable C; chosen at run time through
+        // per-function target attributes, so no -march flag is needed).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .systemLibrary(
             name: "CCairo", pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]),
@@ -46,7 +49,7 @@ let package = Package(
         .target(name: "DICOMDecoding", dependencies: ["XRayCore", "CDCMTK"]),
         .target(name: "ImageDecoding", dependencies: ["XRayCore", "CLibPNG", "CJPEG"]),
         .target(name: "Preprocessing", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
-        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS"], swiftSettings: optimisedInDebug),
+        .target(name: "Kernels", dependencies: ["XRayCore", "COpenBLAS", "CKernels"], swiftSettings: optimisedInDebug),
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"], swiftSettings: optimisedInDebug),
         .target(
             name: "Training",

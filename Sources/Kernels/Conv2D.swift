@@ -26,8 +26,9 @@ public final class Conv2D: Sendable {
 
     public let geometry: ConvGeometry
     public let algorithm: Algorithm
-    /// im2col: [Cout, Cin·kh·kw]; Winograd: [α², Cout, Cin] (transformed).
-    let weights: FloatStorage
+    let transforms: Winograd.Transforms
+    /// im2col: one [Cout × Cin·kh·kw] matrix; Winograd: α² transformed [Cout × Cin] matrices, one per position.
+    let weights: [PackedMatrix]
     let bias: FloatStorage
 
     /// - Parameters:
@@ -35,8 +36,16 @@ public final class Conv2D: Sendable {
     ///   - bias: [Cout], or nil for none.
     ///   - batchNorm: an eval-mode batch norm that follows the convolution, folded into the stored
     ///     weights and bias (W′ = W · γ/√(var+ε), b′ = (b − mean) · γ/√(var+ε) + β, in Double).
-    public init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters? = nil, stride: Int = 1, padding: Int = 0,
-                algorithm: Algorithm = .im2col) {
+    public convenience init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters? = nil, stride: Int = 1,
+                            padding: Int = 0, algorithm: Algorithm = .im2col) {
+        self.init(weight: weight, bias: bias, batchNorm: batchNorm, stride: stride, padding: padding, algorithm: algorithm,
+                  transforms: .best)
+    }
+
+    /// `transforms` picks the Winograd transform code (tests compare the two).
+    init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters?, stride: Int, padding: Int,
+         algorithm: Algorithm, transforms: Winograd.Transforms) {
+        self.transforms = transforms
         precondition(weight.shape.count == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [Cout, Cin, k, k], got \(weight.shape)")
         let g = ConvGeometry(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: weight.shape[2],
                              stride: stride, padding: padding)
@@ -52,19 +61,24 @@ public final class Conv2D: Sendable {
         }
         if let tile = algorithm.winogradTile {
             precondition(Winograd.supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution, got \(g)")
-            weights = FloatStorage(count: tile.positions * g.outChannels * g.inChannels) { out in
+            let plane = g.outChannels * g.inChannels
+            let transformed = FloatStorage(count: tile.positions * plane) { out in
                 Winograd.transformWeights(weight.scalars, scale: scale, outChannels: g.outChannels, inChannels: g.inChannels,
                                           tile: tile, into: out)
             }
+            weights = (0..<tile.positions).map { xi in
+                PackedMatrix(rows: g.outChannels, columns: g.inChannels, a: transformed.base + xi * plane, lda: g.inChannels)
+            }
         } else {
             let per = g.patchSize
-            weights = FloatStorage(count: weight.count) { out in
+            let scaled = FloatStorage(count: weight.count) { out in
                 weight.scalars.withUnsafeBufferPointer { w in
                     for o in 0..<g.outChannels {
                         for i in (o * per)..<((o + 1) * per) { out[i] = Float(Double(w[i]) * scale[o]) }
                     }
                 }
             }
+            weights = [PackedMatrix(rows: g.outChannels, columns: per, a: scaled.base, lda: per)]
         }
         self.bias = FloatStorage(count: g.outChannels) { out in
             for o in 0..<g.outChannels { out[o] = Float(Double(bias?.scalars[o] ?? 0) * scale[o] + shift[o]) }
@@ -106,7 +120,7 @@ public final class Conv2D: Sendable {
                      "conv scratch too small")
         let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
         if let tile = algorithm.winogradTile {
-            Winograd.forward(input, weights: weights.base, geometry: g, tile: tile, into: output, epilogue: epilogue,
+            Winograd.forward(input, weights: weights, geometry: g, tile: tile, transforms: transforms, into: output, epilogue: epilogue,
                              scratch: scratch, parts: parts)
         } else {
             forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
@@ -114,14 +128,12 @@ public final class Conv2D: Sendable {
     }
 
     private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
-        let g = geometry, w = weights.base
-        let n = output.images * output.planeSize, k = g.patchSize, cout = g.outChannels
+        let g = geometry, w = weights[0]
+        let n = output.images * output.planeSize, k = g.patchSize
         if g.isPointwise {
             Parallel.run(parts: parts) { part in
-                let rows = part.range(of: cout)
-                GEMM.sgemm(m: rows.count, n: n, k: k, a: w + rows.lowerBound * k, lda: k, b: input.base, ldb: n,
-                           c: output.base + rows.lowerBound * n, ldc: n)
-                epilogue.apply(output.base, ld: n, rows: rows, columns: 0..<n)
+                w.multiply(rows: w.rowRange(part), n: n, b: input.base, ldb: n, c: output.base, ldc: n,
+                           bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu)
             }
         } else if n >= Self.columnSplitThreshold {
             let chunk = chunkColumns
@@ -132,9 +144,8 @@ public final class Conv2D: Sendable {
                 while start < mine.upperBound {
                     let cols = start..<min(mine.upperBound, start + chunk)
                     Im2Col.forward(input, geometry: g, channels: 0..<g.inChannels, columns: cols, into: col, ldcol: cols.count)
-                    GEMM.sgemm(m: cout, n: cols.count, k: k, a: w, lda: k, b: col, ldb: cols.count,
-                               c: output.base + cols.lowerBound, ldc: n)
-                    epilogue.apply(output.base, ld: n, rows: 0..<cout, columns: cols)
+                    w.multiply(n: cols.count, b: col, ldb: cols.count, c: output.base + cols.lowerBound, ldc: n,
+                               bias: epilogue.bias, residual: epilogue.residual.map { $0 + cols.lowerBound }, relu: epilogue.relu)
                     start = cols.upperBound
                 }
             }
@@ -146,10 +157,8 @@ public final class Conv2D: Sendable {
                                into: col + channels.lowerBound * taps * n, ldcol: n)
             }
             Parallel.run(parts: parts) { part in
-                let rows = part.range(of: cout)
-                GEMM.sgemm(m: rows.count, n: n, k: k, a: w + rows.lowerBound * k, lda: k, b: col, ldb: n,
-                           c: output.base + rows.lowerBound * n, ldc: n)
-                epilogue.apply(output.base, ld: n, rows: rows, columns: 0..<n)
+                w.multiply(rows: w.rowRange(part), n: n, b: col, ldb: n, c: output.base, ldc: n,
+                           bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu)
             }
         }
     }
@@ -181,7 +190,8 @@ public final class Conv2D: Sendable {
     }
 }
 
-/// The fused pass over a GEMM output: + bias[row], + residual, then ReLU.
+/// What a convolution adds to its raw output, fused into the GEMM's stores or the Winograd output
+/// transform: + bias[channel], + residual, then ReLU.
 struct Epilogue: @unchecked Sendable {
     let bias: UnsafePointer<Float>
     let residual: UnsafePointer<Float>?
@@ -191,27 +201,6 @@ struct Epilogue: @unchecked Sendable {
         self.bias = UnsafePointer(bias)
         self.residual = residual.map { UnsafePointer($0) }
         self.relu = relu
-    }
-
-    /// Applies to out[rows, columns] of a row-major matrix with leading dimension `ld`
-    /// (the residual has the same layout).
-    func apply(_ out: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>, columns: Range<Int>) {
-        for r in rows {
-            let row = out + r * ld
-            let b = bias[r]
-            if let residual {
-                let res = residual + r * ld
-                if relu {
-                    for j in columns { row[j] = max(row[j] + b + res[j], 0) }
-                } else {
-                    for j in columns { row[j] = row[j] + b + res[j] }
-                }
-            } else if relu {
-                for j in columns { row[j] = max(row[j] + b, 0) }
-            } else {
-                for j in columns { row[j] += b }
-            }
-        }
     }
 
     /// Applies to one output row given separately computed values: out[j] = f(values(j)).

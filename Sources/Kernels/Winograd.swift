@@ -74,7 +74,7 @@ enum Winograd {
         return tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
     }
 
-    static func forward(_ input: FeatureMap, weights u: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, tile: Tile,
+    static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile, transforms: Transforms,
                         into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         let h = input.height, w = input.width
         let positions = tile.positions
@@ -94,7 +94,9 @@ enum Winograd {
             for c in part.range(of: cin) {
                 for i in 0..<images {
                     let src = input.plane(channel: c, image: i), dst = v + c * t + i * perImage
-                    if tile == .f4x4 {
+                    if tile == .f4x4 && transforms == .avx512 {
+                        transformInputAVX512(src, height: h, width: w, tilesY: tilesY, tilesX: tilesX, into: dst, positionStride: cin * t)
+                    } else if tile == .f4x4 {
                         transformInput(src, height: h, width: w, tilesY: tilesY, tilesX: tilesX,
                                        into: dst, positionStride: cin * t, temp: temp)
                     } else {
@@ -106,8 +108,7 @@ enum Winograd {
         }
         Parallel.run(parts: parts) { part in
             for xi in part.range(of: positions) {
-                GEMM.sgemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * t, ldb: t,
-                           c: m + xi * cout * t, ldc: t)
+                u[xi].multiply(n: t, b: v + xi * cin * t, ldb: t, c: m + xi * cout * t, ldc: t)
             }
         }
         Parallel.run(parts: parts) { part in
@@ -116,7 +117,10 @@ enum Winograd {
                     let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: i)
                     let residual = epilogue.residual.map { $0 + (dst - output.base) }
                     let bias = epilogue.bias[o]
-                    if tile == .f4x4 {
+                    if tile == .f4x4 && transforms == .avx512 {
+                        transformOutputAVX512(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
+                                              height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
+                    } else if tile == .f4x4 {
                         transformOutput(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
                                         height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
                     } else {

@@ -1,0 +1,145 @@
+// Winograd F(4x4, 3x3) transforms with AVX-512F: see include/cxr_winograd.h.
+//
+// Lane l of every vector is tile tx0 + l of a tile row, so both 2-D transforms are plain vector
+// arithmetic: the input is gathered (masked where a tile reaches past the plane, which gives the
+// zero padding), the output is transposed in registers back to 4 consecutive pixels per tile.
+#include "cxr_winograd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+#define INLINE static inline __attribute__((always_inline))
+
+int cxr_winograd_supported(void) { return __builtin_cpu_supports("avx512f"); }
+
+/// Bᵀ·(a…f), as `inputRows` in Winograd.swift.
+INLINE AVX512 void input_rows(__m512 a, __m512 b, __m512 c, __m512 d, __m512 e, __m512 f, __m512 r[6]) {
+    const __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
+    __m512 ec = _mm512_sub_ps(e, c), db = _mm512_sub_ps(d, b);
+    r[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, a), _mm512_mul_ps(five, c)), e);
+    r[1] = _mm512_sub_ps(_mm512_add_ps(d, e), _mm512_mul_ps(four, _mm512_add_ps(b, c)));
+    r[2] = _mm512_add_ps(_mm512_sub_ps(e, d), _mm512_mul_ps(four, _mm512_sub_ps(b, c)));
+    r[3] = _mm512_add_ps(ec, _mm512_mul_ps(two, db));
+    r[4] = _mm512_sub_ps(ec, _mm512_mul_ps(two, db));
+    r[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, b), _mm512_mul_ps(five, d)), f);
+}
+
+/// Aᵀ·(m0…m5), as `outputRows` in Winograd.swift.
+INLINE AVX512 void output_rows(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512 r[4]) {
+    __m512 s12 = _mm512_add_ps(m1, m2), d12 = _mm512_sub_ps(m1, m2);
+    __m512 s34 = _mm512_add_ps(m3, m4), d34 = _mm512_sub_ps(m3, m4);
+    r[0] = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+    r[1] = _mm512_add_ps(d12, _mm512_mul_ps(_mm512_set1_ps(2), d34));
+    r[2] = _mm512_add_ps(s12, _mm512_mul_ps(_mm512_set1_ps(4), s34));
+    r[3] = _mm512_add_ps(_mm512_add_ps(d12, _mm512_mul_ps(_mm512_set1_ps(8), d34)), m5);
+}
+
+AVX512 void cxr_winograd_input_4x4(const float *src, int64_t h, int64_t w, int64_t tiles_y, int64_t tiles_x,
+                                   float *dst, int64_t ps) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t tx0 = 0; tx0 < tiles_x; tx0 += 16) {
+        int64_t tiles = tiles_x - tx0 < 16 ? tiles_x - tx0 : 16;
+        __mmask16 valid = (__mmask16)(0xFFFFu >> (16 - tiles));
+        // Column x = 4(tx0 + l) − 1 + k of lane l; masks keep 0 ≤ x < w.
+        __m512i x0 = _mm512_add_epi32(_mm512_slli_epi32(lane, 2), _mm512_set1_epi32((int)(4 * tx0 - 1)));
+        __m512i index[6];
+        __mmask16 mask[6];
+        for (int k = 0; k < 6; k++) {
+            __m512i x = _mm512_add_epi32(x0, _mm512_set1_epi32(k));
+            index[k] = x;
+            mask[k] = valid & _mm512_cmpge_epi32_mask(x, _mm512_setzero_si512()) &
+                      _mm512_cmplt_epi32_mask(x, _mm512_set1_epi32((int)w));
+        }
+        for (int64_t ty = 0; ty < tiles_y; ty++) {
+            // t[i][k] = (Bᵀ d)[i][k]: down the six input rows first, for each column k.
+            __m512 t[6][6];
+            for (int k = 0; k < 6; k++) {
+                __m512 d[6];
+                for (int j = 0; j < 6; j++) {
+                    int64_t y = 4 * ty - 1 + j;
+                    d[j] = (y >= 0 && y < h) ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[k], index[k], src + y * w, 4)
+                                             : _mm512_setzero_ps();
+                }
+                __m512 r[6];
+                input_rows(d[0], d[1], d[2], d[3], d[4], d[5], r);
+                for (int i = 0; i < 6; i++) t[i][k] = r[i];
+            }
+            // Then along each row i: V[6i + k].
+            float *at = dst + ty * tiles_x + tx0;
+            for (int i = 0; i < 6; i++) {
+                __m512 r[6];
+                input_rows(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+                for (int k = 0; k < 6; k++) _mm512_mask_storeu_ps(at + (6 * i + k) * ps, valid, r[k]);
+            }
+        }
+    }
+}
+
+AVX512 void cxr_winograd_output_4x4(const float *m, int64_t ps, int64_t tiles_y, int64_t tiles_x, float *out,
+                                    int64_t h, int64_t w, float bias, const float *residual, int relu) {
+    // Interleaves for the 4×16 → 16×4 transpose: floats of two vectors, then pairs of two vectors.
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i pairs_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    const __m512i pairs_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    const __m512 b = _mm512_set1_ps(bias);
+    for (int64_t tx0 = 0; tx0 < tiles_x; tx0 += 16) {
+        int64_t tiles = tiles_x - tx0 < 16 ? tiles_x - tx0 : 16;
+        __mmask16 valid = (__mmask16)(0xFFFFu >> (16 - tiles));
+        int64_t x0 = 4 * tx0, pixels = w - x0 < 64 ? w - x0 : 64;
+        for (int64_t ty = 0; ty < tiles_y; ty++) {
+            const float *at = m + ty * tiles_x + tx0;
+            __m512 r[6][4];
+            for (int i = 0; i < 6; i++) {
+                const float *p = at + 6 * i * ps;
+                output_rows(_mm512_maskz_loadu_ps(valid, p), _mm512_maskz_loadu_ps(valid, p + ps),
+                            _mm512_maskz_loadu_ps(valid, p + 2 * ps), _mm512_maskz_loadu_ps(valid, p + 3 * ps),
+                            _mm512_maskz_loadu_ps(valid, p + 4 * ps), _mm512_maskz_loadu_ps(valid, p + 5 * ps), r[i]);
+            }
+            __m512 y[4][4];  // y[p][q]: output row p, column q of every tile
+            for (int q = 0; q < 4; q++) {
+                __m512 c[4];
+                output_rows(r[0][q], r[1][q], r[2][q], r[3][q], r[4][q], r[5][q], c);
+                for (int p = 0; p < 4; p++) y[p][q] = c[p];
+            }
+            for (int p = 0; p < 4; p++) {
+                int64_t oy = 4 * ty + p;
+                if (oy >= h) break;
+                __m512 a01 = _mm512_permutex2var_ps(y[p][0], lo, y[p][1]), b01 = _mm512_permutex2var_ps(y[p][0], hi, y[p][1]);
+                __m512 a23 = _mm512_permutex2var_ps(y[p][2], lo, y[p][3]), b23 = _mm512_permutex2var_ps(y[p][2], hi, y[p][3]);
+                __m512 row[4];
+                row[0] = _mm512_castpd_ps(_mm512_permutex2var_pd(_mm512_castps_pd(a01), pairs_lo, _mm512_castps_pd(a23)));
+                row[1] = _mm512_castpd_ps(_mm512_permutex2var_pd(_mm512_castps_pd(a01), pairs_hi, _mm512_castps_pd(a23)));
+                row[2] = _mm512_castpd_ps(_mm512_permutex2var_pd(_mm512_castps_pd(b01), pairs_lo, _mm512_castps_pd(b23)));
+                row[3] = _mm512_castpd_ps(_mm512_permutex2var_pd(_mm512_castps_pd(b01), pairs_hi, _mm512_castps_pd(b23)));
+                float *o = out + oy * w + x0;
+                const float *res = residual ? residual + oy * w + x0 : 0;
+                for (int v = 0; v < 4 && 16 * v < pixels; v++) {
+                    int64_t count = pixels - 16 * v < 16 ? pixels - 16 * v : 16;
+                    __mmask16 keep = (__mmask16)(0xFFFFu >> (16 - count));
+                    __m512 x = _mm512_add_ps(row[v], b);
+                    if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(keep, res + 16 * v));
+                    if (relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
+                    _mm512_mask_storeu_ps(o + 16 * v, keep, x);
+                }
+            }
+        }
+    }
+}
+
+#else
+
+int cxr_winograd_supported(void) { return 0; }
+
+void cxr_winograd_input_4x4(const float *src, int64_t h, int64_t w, int64_t tiles_y, int64_t tiles_x,
+                            float *dst, int64_t ps) {
+    (void)src; (void)h; (void)w; (void)tiles_y; (void)tiles_x; (void)dst; (void)ps;
+}
+
+void cxr_winograd_output_4x4(const float *m, int64_t ps, int64_t tiles_y, int64_t tiles_x, float *out,
+                             int64_t h, int64_t w, float bias, const float *residual, int relu) {
+    (void)m; (void)ps; (void)tiles_y; (void)tiles_x; (void)out; (void)h; (void)w; (void)bias; (void)residual; (void)relu;
+}
+
+#endif

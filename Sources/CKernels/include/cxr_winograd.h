@@ -1,0 +1,33 @@
+// Winograd F(4x4, 3x3) input and output transforms vectorised across 16 tiles with AVX-512F.
+//
+// Same layouts and arithmetic (operation for operation) as the Swift transforms in
+// Sources/Kernels/Winograd.swift, which remain the path on CPUs without AVX-512F. Reentrant; the
+// caller gives each thread its own channels.
+#ifndef CXR_WINOGRAD_H
+#define CXR_WINOGRAD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the functions below can run on this CPU (AVX-512F).
+int cxr_winograd_supported(void);
+
+/// V for one channel plane src [h × w]: the 36 values of tile (ty, tx) (input rows 4ty−1…4ty+4,
+/// columns 4tx−1…4tx+4, zero outside the plane) go to dst[ξ · position_stride + ty · tiles_x + tx],
+/// ξ = 6i + k.
+void cxr_winograd_input_4x4(const float *src, int64_t h, int64_t w, int64_t tiles_y, int64_t tiles_x,
+                            float *dst, int64_t position_stride);
+
+/// One channel plane out [h × w] from M (tile t of position ξ at m[ξ · position_stride + t]):
+/// out = relu?(Aᵀ M A + bias + residual?), residual (NULL for none) laid out like out.
+void cxr_winograd_output_4x4(const float *m, int64_t position_stride, int64_t tiles_y, int64_t tiles_x,
+                             float *out, int64_t h, int64_t w, float bias, const float *residual, int relu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

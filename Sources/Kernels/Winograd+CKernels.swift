@@ -1,0 +1,26 @@
+// Calls into CKernels' AVX-512 Winograd transforms.
+internal import CKernels
+
+extension Winograd {
+    /// Which code runs the F(4×4) input and output transforms: the Swift SIMD4 code in Winograd.swift,
+    /// or CKernels' AVX-512F version (16 tiles per vector), which gives the same results.
+    enum Transforms: Sendable, Equatable, CaseIterable {
+        case swift, avx512
+
+        static let best: Transforms = cxr_winograd_supported() != 0 ? .avx512 : .swift
+
+        var isSupported: Bool { self == .swift || cxr_winograd_supported() != 0 }
+    }
+
+    static func transformInputAVX512(_ src: UnsafeMutablePointer<Float>, height h: Int, width w: Int, tilesY: Int, tilesX: Int,
+                                     into dst: UnsafeMutablePointer<Float>, positionStride: Int) {
+        cxr_winograd_input_4x4(src, Int64(h), Int64(w), Int64(tilesY), Int64(tilesX), dst, Int64(positionStride))
+    }
+
+    static func transformOutputAVX512(_ m: UnsafeMutablePointer<Float>, positionStride: Int, tilesY: Int, tilesX: Int,
+                                      into out: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
+                                      bias: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+        cxr_winograd_output_4x4(m, Int64(positionStride), Int64(tilesY), Int64(tilesX), out, Int64(h), Int64(w),
+                                bias, residual, relu ? 1 : 0)
+    }
+}
