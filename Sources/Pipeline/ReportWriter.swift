@@ -90,21 +90,25 @@ public struct ReportWriter: Sendable {
             raw = ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
                                              classIndex: g.classIndex, className: classNames[g.classIndex])
         }
-        let heat = ClassActivationMap.heatmap(raw, width: scan.image.width, height: scan.image.height)
+        // The page embeds at most ReportRenderer.maxEmbeddedSide pixels a side, so the map is upsampled
+        // and blended at that size (same geometry: the whole scan maps onto the network's input).
+        let shown = SummaryEntry.thumbnail(of: scan.image, maxSide: ReportRenderer.maxEmbeddedSide)
+        let heat = ClassActivationMap.heatmap(raw, width: shown.width, height: shown.height)
         let sha: String
         do { sha = try ContentHash.sha256(of: input) } catch {
             throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: c.file, reason: "\(error)"))
         }
-        let overlay = Overlay.blend(scan: scan.image, map: heat)
+        let overlay = Overlay.blend(scan: shown, map: heat)
         var report = ScanReport(
             fileName: input.lastPathComponent, metadata: scan.metadata, decoding: scan.notes,
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
-            scan: scan.image, overlay: overlay, overlayClass: raw.className,
+            scan: shown, overlay: overlay, overlayClass: raw.className,
             saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
             saliencyIsEmpty: heat.isEmpty, warnings: outOfDistributionWarning(c.outOfDistribution).map { [$0] } ?? [], model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         report.outOfDistribution = c.outOfDistribution.flagged
+        if shown.width != scan.image.width { report.originalSize = (scan.image.width, scan.image.height) }
         let url = url ?? freeName(for: c, scan: scan)
         do {
             try renderer.write(report, to: url)
@@ -115,7 +119,7 @@ public struct ReportWriter: Sendable {
             file: c.file, metadata: scan.notes.format == .dicom ? scan.metadata : nil,
             outcome: .classified(.init(
                 predictedClass: c.predictedClass, probabilities: report.probabilities,
-                thumbnail: SummaryEntry.thumbnail(of: scan.image), overlay: SummaryEntry.thumbnail(of: overlay),
+                thumbnail: SummaryEntry.thumbnail(of: shown), overlay: SummaryEntry.thumbnail(of: overlay),
                 warnings: report.warnings, reportFileName: url.lastPathComponent)))
         return Written(url: url, summaryEntry: entry)
     }

@@ -166,7 +166,8 @@ struct ReportLayout {
             let legendWidth = report.overlay == nil ? 0.0 : 34.0
             let panel = report.overlay == nil ? content : (content - legendWidth - 12) / 2
             let overlayName = labels.className(report.overlayClass ?? report.predictedClass)
-            let scanCaption = "\(labels[.scan]) (\(report.scan.width) × \(report.scan.height) px)"
+            let size = report.originalSize ?? (report.scan.width, report.scan.height)
+            let scanCaption = "\(labels[.scan]) (\(size.width) × \(size.height) px)"
             let overlayCaption = labels[.overlay].replacingOccurrences(of: "{class}", with: overlayName)
                 + (report.saliencyMethod.map { " (\($0))" } ?? "")
             let captionHeight = max(c.measure(scanCaption, Self.labelFont, width: panel, maxLines: 2).height,

@@ -44,6 +44,8 @@ public struct ScanReport: Sendable {
     public var probabilities: [ClassProbability]
     /// The displayed (windowed) grey scan.
     public var scan: GrayImage
+    /// The scan's size as decoded, when `scan` is a reduced copy (the caption shows this size).
+    public var originalSize: (width: Int, height: Int)?
     /// The saliency overlay at the scan's size (`Overlay.blend`); nil hides the overlay.
     public var overlay: RGBImage?
     /// The class the overlay explains (usually the predicted one).
