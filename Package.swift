@@ -56,7 +56,7 @@ let package = Package(
             dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Reporting",
-            dependencies: ["XRayCore", "CAM", "CCairo", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(
             name: "Pipeline",

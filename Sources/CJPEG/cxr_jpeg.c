@@ -126,3 +126,66 @@ void cxr_jpeg_free(cxr_jpeg_result *result) {
     free(result->pixels);
     result->pixels = NULL;
 }
+
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    char *message;
+} encode_error_manager;
+
+static void on_encode_error_exit(j_common_ptr cinfo) {
+    encode_error_manager *e = (encode_error_manager *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, e->message);
+    longjmp(e->jump, 1);
+}
+
+int cxr_jpeg_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, int components, int quality,
+    uint8_t **out, size_t *out_size, char *message) {
+    *out = NULL;
+    *out_size = 0;
+    message[0] = 0;
+    if ((components != 1 && components != 3) || width == 0 || height == 0) {
+        snprintf(message, 200, "cannot encode %u x %u pixels of %d components", width, height, components);
+        return CXR_JPEG_ERROR;
+    }
+    struct jpeg_compress_struct cinfo;
+    encode_error_manager err;
+    unsigned long size = 0;
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_encode_error_exit;
+    err.pub.output_message = on_output_message;
+    err.message = message;
+    switch (setjmp(err.jump)) {
+    case 0:
+        break;
+    default:
+        // (libjpeg's memory destination may own a buffer here; errors cannot happen with the
+        // parameters checked above, so it is not chased.)
+        jpeg_destroy_compress(&cinfo);
+        return CXR_JPEG_ERROR;
+    }
+    jpeg_create_compress(&cinfo);
+    unsigned char *dest = NULL;
+    jpeg_mem_dest(&cinfo, &dest, &size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = components;
+    cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality < 1 ? 1 : quality > 100 ? 100 : quality, TRUE);
+    for (int i = 0; i < cinfo.num_components; i++) {  // no chroma subsampling: colour edges stay sharp
+        cinfo.comp_info[i].h_samp_factor = 1;
+        cinfo.comp_info[i].v_samp_factor = 1;
+    }
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * (size_t)components);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = dest;
+    *out_size = size;
+    return CXR_JPEG_OK;
+}

@@ -65,6 +65,7 @@ public struct ReportRenderer: Sendable {
         var geometry = Geometry()
         try Canvas.render(to: url, format: .pdf, overwrite: false, size: size, pngScale: 1, info: info) {
             (canvas) throws(RenderError) in
+            canvas.embedJPEGQuality = template.jpegQuality
             geometry = ReportLayout(report: report, template: template, page: size, imageHeight: imageHeight)
                 .draw(on: canvas, drawing: true)
         }

@@ -7,7 +7,7 @@ internal import Yams
 
 extension ReportTemplate {
     static let topLevelKeys = [
-        "institution", "logo", "page_size", "language", "low_confidence_threshold", "disclaimer",
+        "institution", "logo", "page_size", "language", "low_confidence_threshold", "disclaimer", "image_quality",
         "colors", "sections", "labels",
     ]
     static let colorKeys = ["accent", "classes"]
@@ -58,6 +58,16 @@ extension ReportTemplate {
                 }
                 t.lowConfidenceThreshold = d
             case "disclaimer": t.disclaimer = try reader.string(value, key: key.string)
+            case "image_quality":
+                let v = try reader.string(value, key: key.string)
+                if v.lowercased() == "lossless" {
+                    t.jpegQuality = nil
+                } else if let q = Int(v), (50...100).contains(q) {
+                    t.jpegQuality = q
+                } else {
+                    throw reader.invalid(value, "image_quality must be lossless or a JPEG quality from 50 to 100, not \(v)",
+                                         fix: "Write image_quality: 92 (JPEG display copies) or image_quality: lossless.")
+                }
             case "colors":
                 for (ck, cv) in try reader.mapping(value, block: "colors", known: colorKeys) {
                     if ck.string == "accent" {

@@ -161,6 +161,9 @@ public struct ReportTemplate: Sendable, Equatable {
     public var lowConfidenceThreshold = 0.6
     /// On every page, bold, in the footer.
     public var disclaimer = "Research use only. Not for diagnostic use."
+    /// Images in the PDF as JPEG of this quality (display copies: fast to write, small files);
+    /// nil embeds them losslessly (deflate), several times slower and larger.
+    public var jpegQuality: Int? = 92
     public var sections = Sections()
     /// Label sets by language code; "en" is always present.
     public var languages: [String: Labels] = ["en": Labels()]

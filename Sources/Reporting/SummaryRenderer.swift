@@ -90,6 +90,7 @@ public struct SummaryRenderer: Sendable {
         var geometry = Geometry()
         try Canvas.render(to: url, format: .pdf, overwrite: false, size: size, pngScale: 1, info: info) {
             (canvas) throws(RenderError) in
+            canvas.embedJPEGQuality = template.jpegQuality
             geometry = layout.draw(on: canvas)
         }
         return geometry

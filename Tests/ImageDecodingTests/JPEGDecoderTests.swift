@@ -38,3 +38,39 @@ import XRayCore
         #expect(fromData == (try JPEGDecoder().decode(contentsOf: Fixtures.url("rgb420.jpg"))))
     }
 }
+
+/// The encoder for report display copies: what it writes decodes back to nearly the same pixels.
+@Suite struct JPEGEncoderTests {
+    @Test(arguments: [1, 3])
+    func roundTripStaysClose(_ components: Int) throws {
+        let (w, h) = (97, 64)  // not multiples of the 8x8 blocks
+        var pixels = [UInt8](repeating: 0, count: w * h * components)
+        for y in 0..<h {
+            for x in 0..<w {
+                for c in 0..<components {
+                    pixels[(y * w + x) * components + c] = UInt8((x * 2 + y * 3 + c * 40) % 256 / 2 + 64)
+                }
+            }
+        }
+        let jpeg = try JPEGEncoder.encode(pixels: pixels, width: w, height: h, components: components, quality: 92)
+        #expect(jpeg.starts(with: [0xFF, 0xD8]))
+        let decoded = try JPEGDecoder().decode(data: jpeg, name: "roundtrip.jpg")
+        #expect(decoded.image.width == w && decoded.image.height == h)
+        // Compare in grey, as the decoder returns it: the mean error of a quality-92 JPEG is a level or two.
+        var grey = [Double](repeating: 0, count: w * h)
+        for i in 0..<(w * h) {
+            if components == 1 {
+                grey[i] = Double(pixels[i])
+            } else {
+                let r = Double(pixels[3 * i]) * 299, g = Double(pixels[3 * i + 1]) * 587, b = Double(pixels[3 * i + 2]) * 114
+                grey[i] = (r + g + b) / 1000
+            }
+        }
+        let error = zip(grey, decoded.image.pixels).map { abs($0 - Double($1)) }.reduce(0, +) / Double(w * h)
+        #expect(error < 2.0, "mean error \(error)")
+    }
+
+    @Test func badDimensionsAreRefused() {
+        #expect(throws: JPEGEncoder.Failure.self) { _ = try JPEGEncoder.encode(pixels: [1, 2, 3], width: 2, height: 2, components: 1, quality: 90) }
+    }
+}

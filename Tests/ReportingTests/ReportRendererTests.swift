@@ -79,12 +79,30 @@ import XRayCore
         get throws { try ReportTemplate.load(contentsOf: ReportTemplateTests.committed) }
     }
 
-    /// The `pdfimages -list` rows: (width, height, colour space).
-    static func images(_ url: URL) throws -> [(width: Int, height: Int, color: String)] {
+    /// The `pdfimages -list` rows: (width, height, colour space, encoding).
+    static func images(_ url: URL) throws -> [(width: Int, height: Int, color: String, encoding: String)] {
         try Support.run("pdfimages", ["-list", url.path]).split(separator: "\n").dropFirst(2).map { line in
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            return (Int(f[3])!, Int(f[4])!, String(f[5]))
+            return (Int(f[3])!, Int(f[4])!, String(f[5]), String(f[8]))
         }
+    }
+
+    /// Images go in as JPEG display copies by default (fast, small); `image_quality: lossless` keeps
+    /// them deflated, and both render the same page apart from JPEG's small errors.
+    @Test func imagesAreJPEGUnlessTheTemplateAsksForLossless() throws {
+        let folder = try Support.temporaryDirectory()
+        defer { Support.cleanUp(folder) }
+        let jpeg = folder.appendingPathComponent("jpeg.pdf"), lossless = folder.appendingPathComponent("lossless.pdf")
+        var template = try Self.committedTemplate
+        #expect(template.jpegQuality == 92)
+        _ = try ReportRenderer(template: template).render(Self.dicomReport(), to: jpeg)
+        template.jpegQuality = nil
+        _ = try ReportRenderer(template: template).render(Self.dicomReport(), to: lossless)
+        #expect(try Self.images(jpeg).map(\.encoding) == ["jpeg", "jpeg"])
+        #expect(try Self.images(lossless).map(\.encoding) == ["image", "image"])
+        let a = try FileManager.default.attributesOfItem(atPath: jpeg.path)[.size] as! Int
+        let b = try FileManager.default.attributesOfItem(atPath: lossless.path)[.size] as! Int
+        #expect(a < b)
     }
 
     @Test func dicomReportHasPatientStudyProbabilitiesAndDisclaimer() throws {

@@ -84,6 +84,14 @@ import Testing
         #expect(try Self.load("page_size: letter").get().pageSize == .letter)
     }
 
+    @Test func imageQuality() throws {
+        #expect(try Self.load("image_quality: lossless").get().jpegQuality == nil)
+        #expect(try Self.load("image_quality: 80").get().jpegQuality == 80)
+        let e = try Self.failure("institution: X\nimage_quality: 30\n")
+        #expect(e.line == 2 && e.kind == .invalidValue)
+        #expect(e.description.contains("image_quality must be lossless or a JPEG quality from 50 to 100, not 30"), "\(e)")
+    }
+
     @Test func badColours() throws {
         let notHex = try Self.failure("colors:\n  accent: \"#12345G\"\n")
         #expect(notHex.line == 2 && notHex.description.contains("#RRGGBB"), "\(notHex)")

@@ -50,4 +50,11 @@ int cxr_jpeg_decode(
 /// Frees `result->pixels` (safe to call more than once).
 void cxr_jpeg_free(cxr_jpeg_result *result);
 
+/// Encodes width × height pixels of `components` (1 grey, 3 RGB) samples, row-major, as a baseline
+/// JPEG of `quality` (1–100; chroma not subsampled). On CXR_JPEG_OK `*out` holds `*out_size` bytes
+/// to free with free(); on CXR_JPEG_ERROR `message` (200 bytes) says why. Never longjmps out.
+int cxr_jpeg_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, int components, int quality,
+    uint8_t **out, size_t *out_size, char *message);
+
 #endif
