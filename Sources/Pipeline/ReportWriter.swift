@@ -72,8 +72,11 @@ public struct ReportWriter: Sendable {
         try writeReport(c, scan: scan, output: output, row: row, to: url).url
     }
 
+
     /// `write`, also returning the scan's summary row (thumbnails of the scan and overlay).
-    public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil) throws(PipelineError) -> Written {
+    /// `inputSHA256` is the input's hash when the caller has it already (else the file is hashed).
+    public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil,
+                            inputSHA256: String? = nil) throws(PipelineError) -> Written {
         let input = URL(fileURLWithPath: c.file)
         let raw: ActivationMap
         switch saliency {
@@ -90,12 +93,15 @@ public struct ReportWriter: Sendable {
             raw = ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
                                              classIndex: g.classIndex, className: classNames[g.classIndex])
         }
-        // The page embeds at most ReportRenderer.maxEmbeddedSide pixels a side, so the map is upsampled
-        // and blended at that size (same geometry: the whole scan maps onto the network's input).
-        let shown = SummaryEntry.thumbnail(of: scan.image, maxSide: ReportRenderer.maxEmbeddedSide)
+        // The page embeds at most ReportRenderer.maxEmbeddedSide pixels a side and maxEmbeddedPixels in
+        // all, so the map is upsampled and blended at that size (same geometry: the whole scan maps
+        // onto the network's input).
+        let long = Double(max(scan.image.width, scan.image.height)), short = Double(max(1, min(scan.image.width, scan.image.height)))
+        let side = min(Double(ReportRenderer.maxEmbeddedSide), (Double(ReportRenderer.maxEmbeddedPixels) * long / short).squareRoot())
+        let shown = SummaryEntry.thumbnail(of: scan.image, maxSide: Int(side))
         let heat = ClassActivationMap.heatmap(raw, width: shown.width, height: shown.height)
         let sha: String
-        do { sha = try ContentHash.sha256(of: input) } catch {
+        do { sha = try inputSHA256 ?? ContentHash.sha256(of: input) } catch {
             throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: c.file, reason: "\(error)"))
         }
         let overlay = Overlay.blend(scan: shown, map: heat)

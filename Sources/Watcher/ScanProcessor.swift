@@ -207,7 +207,7 @@ final class ScanProcessor: Sendable {
             } catch {
                 throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: paths.pending, reason: error.description))
             }
-            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL)
+            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL, inputSHA256: sha)
             summaryRow = written.summaryEntry
         }
         switch results[0] {
