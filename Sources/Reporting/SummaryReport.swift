@@ -87,17 +87,31 @@ public struct SummaryEntry: Sendable {
     }
 
     /// Each output pixel is the mean of the input pixels whose centres fall in its area.
+    /// Separable: the rows of an output row's band are summed first, then the columns of each box.
     static func boxAverage(_ pixels: [UInt8], channels: Int, _ w: Int, _ h: Int, _ ow: Int, _ oh: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: ow * oh * channels)
-        for oy in 0..<oh {
-            let y0 = oy * h / oh, y1 = max(y0 + 1, (oy + 1) * h / oh)
-            for ox in 0..<ow {
-                let x0 = ox * w / ow, x1 = max(x0 + 1, (ox + 1) * w / ow)
-                for c in 0..<channels {
-                    var sum = 0
-                    for y in y0..<y1 { for x in x0..<x1 { sum += Int(pixels[(y * w + x) * channels + c]) } }
-                    let n = (y1 - y0) * (x1 - x0)
-                    out[(oy * ow + ox) * channels + c] = UInt8((sum + n / 2) / n)
+        var band = [UInt32](repeating: 0, count: w * channels)
+        let rowLength = w * channels
+        pixels.withUnsafeBufferPointer { src in
+            band.withUnsafeMutableBufferPointer { acc in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for oy in 0..<oh {
+                        let y0 = oy * h / oh, y1 = max(y0 + 1, (oy + 1) * h / oh)
+                        for i in 0..<rowLength { acc[i] = 0 }
+                        for y in y0..<y1 {
+                            let row = y * rowLength
+                            for i in 0..<rowLength { acc[i] &+= UInt32(src[row + i]) }
+                        }
+                        for ox in 0..<ow {
+                            let x0 = ox * w / ow, x1 = max(x0 + 1, (ox + 1) * w / ow)
+                            let n = UInt32((y1 - y0) * (x1 - x0))
+                            for c in 0..<channels {
+                                var sum: UInt32 = 0
+                                for x in x0..<x1 { sum &+= acc[x * channels + c] }
+                                dst[(oy * ow + ox) * channels + c] = UInt8((sum + n / 2) / n)
+                            }
+                        }
+                    }
                 }
             }
         }
