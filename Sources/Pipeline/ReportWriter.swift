@@ -60,6 +60,9 @@ public struct ReportWriter: Sendable {
         public let url: URL
         /// Thumbnails, probabilities, warnings and the report's file name, for `SummaryRenderer`.
         public let summaryEntry: SummaryEntry
+        /// Milliseconds spent drawing and writing the page (Cairo, Pango, the PDF file), without
+        /// the saliency map, overlay and input hash that came before.
+        public let pageMs: Double
     }
 
     /// The model as the reports show it (name, version, SHA-256, temperature).
@@ -116,6 +119,7 @@ public struct ReportWriter: Sendable {
         report.outOfDistribution = c.outOfDistribution.flagged
         if shown.width != scan.image.width { report.originalSize = (scan.image.width, scan.image.height) }
         let url = url ?? freeName(for: c, scan: scan)
+        let pageStart = DispatchTime.now()
         do {
             try renderer.write(report, to: url)
         } catch {
@@ -127,7 +131,8 @@ public struct ReportWriter: Sendable {
                 predictedClass: c.predictedClass, probabilities: report.probabilities,
                 thumbnail: SummaryEntry.thumbnail(of: shown), overlay: SummaryEntry.thumbnail(of: overlay),
                 warnings: report.warnings, reportFileName: url.lastPathComponent)))
-        return Written(url: url, summaryEntry: entry)
+        return Written(url: url, summaryEntry: entry,
+                       pageMs: Double(DispatchTime.now().uptimeNanoseconds - pageStart.uptimeNanoseconds) / 1e6)
     }
 
     /// Writes the batch summary of `entries` into the reports' folder as `summary-<UTC time>.pdf`

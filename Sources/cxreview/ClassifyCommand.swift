@@ -74,7 +74,7 @@ struct ClassifyCommand: ParsableCommand {
                 let report = try writer.writeReport(c, scan: scan, output: output, row: row)
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
                 written.append(report.summaryEntry)
-                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms)\n".utf8)) }
+                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms in all, \(String(format: "%.0f", report.pageMs)) ms of it drawing the page)\n".utf8)) }
             }
         }
         let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
