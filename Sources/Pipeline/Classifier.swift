@@ -121,14 +121,21 @@ public struct Classifier: Sendable {
     /// Logits for images already at the network's input size (as `LabelledScans` holds them),
     /// `batchSize` at a time. Images of another size are resized the same way first.
     public func logits(for images: [GrayImage], batchSize: Int = 16) -> [[Float]] {
-        var out: [[Float]] = []
+        perImage(images, batchSize: batchSize) { output, r in
+            let k = output.logits.shape[1]
+            return Array(output.logits.scalars[r * k..<(r + 1) * k])
+        }
+    }
+
+    /// `extract(output, row)` for each image, running the network `batchSize` images at a time.
+    private func perImage<T>(_ images: [GrayImage], batchSize: Int, _ extract: (ResNetOutput, Int) -> T) -> [T] {
+        var out: [T] = []
         out.reserveCapacity(images.count)
         var start = 0
         while start < images.count {
             let chunk = Array(images[start..<min(start + batchSize, images.count)])
             let output = model.forward(preprocessor.tensor(from: chunk), threads: threads)
-            let k = output.logits.shape[1]
-            for r in 0..<chunk.count { out.append(Array(output.logits.scalars[r * k..<(r + 1) * k])) }
+            for r in 0..<chunk.count { out.append(extract(output, r)) }
             start += chunk.count
         }
         return out
@@ -144,16 +151,7 @@ public struct Classifier: Sendable {
 
     /// Pooled layer4 features [512] for images already at the network's input size, like `logits(for:)`.
     public func pooledFeatures(for images: [GrayImage], batchSize: Int = 16) -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(images.count)
-        var start = 0
-        while start < images.count {
-            let chunk = Array(images[start..<min(start + batchSize, images.count)])
-            let output = model.forward(preprocessor.tensor(from: chunk), threads: threads)
-            for r in 0..<chunk.count { out.append(output.pooledFeatures(row: r)) }
-            start += chunk.count
-        }
-        return out
+        perImage(images, batchSize: batchSize) { output, r in output.pooledFeatures(row: r) }
     }
 
     static func ms(_ a: DispatchTime, _ b: DispatchTime) -> Double {
