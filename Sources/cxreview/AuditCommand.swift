@@ -35,6 +35,9 @@ struct AuditCommand: ParsableCommand {
         @Argument(help: "The audit log, or the inbox folder. Default: $CXREVIEW_AUDIT, then ./audit.jsonl.")
         var log: String?
 
+        @Option(name: .long, help: "A record hash noted earlier (e.g. the last hash this command printed, kept elsewhere): the log must still hold that record, so it was not rewritten up to there.")
+        var anchor: [String] = []
+
         func run() throws {
             let url = AuditCommand.locate(log)
             let v = try AuditCommand.read(url)
@@ -42,6 +45,13 @@ struct AuditCommand: ParsableCommand {
                 Terminal.line("audit log \(url.path): FAILED at \(problem)")
                 Terminal.line("\(v.records.count) records before it are intact (1…\(v.records.last?.seq ?? 0)).")
                 throw ExitCode(1)
+            }
+            for hash in anchor {
+                guard let record = v.records.first(where: { $0.hash == hash.lowercased() }) else {
+                    Terminal.line("audit log \(url.path): FAILED: no record has the anchored hash \(hash.prefix(16))…; the chain verifies on its own, so the log was rewritten (or the anchor belongs to another log)")
+                    throw ExitCode(1)
+                }
+                Terminal.line("anchor \(hash.prefix(16))… found: record \(record.seq) of \(record.eventDateTime)")
             }
             let last = v.records.last
             Terminal.line("audit log \(url.path): OK, \(v.records.count) records (1…\(last?.seq ?? 0)), chain intact"

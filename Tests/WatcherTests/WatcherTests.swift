@@ -205,6 +205,19 @@ import Glibc
         #expect(r.status == 1)
         #expect(r.stdout.contains("line 6:"), "\(r.stdout)")
 
+        // An anchor (a hash noted earlier) catches a log rewritten consistently from the start.
+        let firstHash = try #require(try w.audit().records.first?.hash)
+        #expect(try w.cxreview(["audit", "verify", w.auditLog.path, "--anchor", firstHash]).status == 0)
+        let forged = w.root.appendingPathComponent("forged")
+        try FileManager.default.createDirectory(at: forged, withIntermediateDirectories: true)
+        do {
+            let log = try AuditLog(url: forged.appendingPathComponent("audit.jsonl"))
+            try log.append([AuditEvent(eventID: .applicationActivity, eventTypeCode: [.applicationStart], action: .execute, outcome: .success)])
+        }
+        let rewritten = try w.cxreview(["audit", "verify", forged.appendingPathComponent("audit.jsonl").path, "--anchor", firstHash])
+        #expect(rewritten.status == 1)
+        #expect(rewritten.stdout.contains("no record has the anchored hash"), "\(rewritten.stdout)")
+
         let show = try w.cxreview(["audit", "show", w.auditLog.path, "--event", "export"])
         #expect(show.status == 0)
         #expect(show.stdout.split(separator: "\n").count == 4)
