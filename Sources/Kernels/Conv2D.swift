@@ -27,6 +27,8 @@ public final class Conv2D: Sendable {
     public let geometry: ConvGeometry
     public let algorithm: Algorithm
     let transforms: Winograd.Transforms
+    /// Bytes of Winograd transform-domain data per pass over a group (tests make it small).
+    let winogradBudget: Int
     /// im2col: one [Cout × Cin·kh·kw] matrix; Winograd: α² transformed [Cout × Cin] matrices, one per position.
     let weights: [PackedMatrix]
     let bias: FloatStorage
@@ -39,13 +41,14 @@ public final class Conv2D: Sendable {
     public convenience init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters? = nil, stride: Int = 1,
                             padding: Int = 0, algorithm: Algorithm = .im2col) {
         self.init(weight: weight, bias: bias, batchNorm: batchNorm, stride: stride, padding: padding, algorithm: algorithm,
-                  transforms: .best)
+                  transforms: .best, winogradBudget: Winograd.transformBudget)
     }
 
     /// `transforms` picks the Winograd transform code (tests compare the two).
     init(weight: Tensor, bias: Tensor?, batchNorm: BatchNorm.Parameters?, stride: Int, padding: Int,
-         algorithm: Algorithm, transforms: Winograd.Transforms) {
+         algorithm: Algorithm, transforms: Winograd.Transforms, winogradBudget: Int = Winograd.transformBudget) {
         self.transforms = transforms
+        self.winogradBudget = winogradBudget
         precondition(weight.shape.count == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [Cout, Cin, k, k], got \(weight.shape)")
         let g = ConvGeometry(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: weight.shape[2],
                              stride: stride, padding: padding)
@@ -120,7 +123,8 @@ public final class Conv2D: Sendable {
                      "conv scratch too small")
         let epilogue = Epilogue(bias: bias.base, residual: residual?.base, relu: relu)
         if let tile = algorithm.winogradTile {
-            Winograd.forward(input, weights: weights, geometry: g, tile: tile, transforms: transforms, into: output, epilogue: epilogue,
+            Winograd.forward(input, weights: weights, geometry: g, tile: tile, transforms: transforms, budget: winogradBudget,
+                             into: output, epilogue: epilogue,
                              scratch: scratch, parts: parts)
         } else {
             forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)

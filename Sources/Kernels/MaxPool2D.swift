@@ -15,10 +15,15 @@ public enum MaxPool2D {
         precondition(padding * 2 <= kernel, "padding must be at most half the window")
         precondition(output.channels == input.channels && output.images == input.images && output.height == oh && output.width == ow,
                      "max pool output must be \([input.channels, input.images, oh, ow]), got \(output.shape)")
+        let group = input.images
+        let planes = (channels ?? 0..<input.channels).lowerBound * group..<(channels ?? 0..<input.channels).upperBound * group
+        if kernel == 3 && stride == 2 && padding == 1 {
+            forward3x3s2(input, into: output, planes: planes)
+            return
+        }
         let columnMax = UnsafeMutablePointer<Float>.allocate(capacity: w)
         defer { columnMax.deallocate() }
-        let group = input.images
-        for p in (channels ?? 0..<input.channels).lowerBound * group..<(channels ?? 0..<input.channels).upperBound * group {
+        for p in planes {
             let plane = input.base + p * h * w, outPlane = output.base + p * oh * ow
             for oy in 0..<oh {
                 let y0 = max(0, oy * stride - padding), y1 = min(h, oy * stride - padding + kernel)
@@ -34,6 +39,56 @@ public enum MaxPool2D {
                     var m = columnMax[x0]
                     for x in (x0 + 1)..<max(x0 + 1, x1) { m = max(m, columnMax[x]) }
                     out[ox] = m
+                }
+            }
+        }
+    }
+
+    /// The ResNet stem's pool (3×3, stride 2, padding 1), vectorised: the max of each input column
+    /// over the window's rows (8 columns per vector), then of each window's three columns (8 outputs
+    /// per vector, from even and odd lanes of a shifted copy padded with −∞). Same results as the
+    /// general loop, at a fraction of its time.
+    private static func forward3x3s2(_ input: FeatureMap, into output: FeatureMap, planes: Range<Int>) {
+        typealias V8 = SIMD8<Float>
+        typealias V16 = SIMD16<Float>
+        let h = input.height, w = input.width, oh = output.height, ow = output.width
+        // cm[1 + x] = max over the window's rows of column x; cm[0] and cm[1 + w …] are −∞.
+        let count = w + 2 + 32
+        let cm = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { cm.deallocate() }
+        cm.initialize(repeating: -.infinity, count: count)
+        @inline(__always) func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+        @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V16 { UnsafeRawPointer(p).loadUnaligned(as: V16.self) }
+        @inline(__always) func max8(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
+        let wVec = w & ~7
+        for p in planes {
+            let plane = UnsafePointer(input.base + p * h * w), outPlane = output.base + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = max(0, 2 * oy - 1), y1 = min(h, 2 * oy + 2)
+                let r0 = plane + y0 * w, r1 = plane + (y0 + 1 < y1 ? y0 + 1 : y0) * w, r2 = plane + (y0 + 2 < y1 ? y0 + 2 : y0) * w
+                var x = 0
+                while x < wVec {
+                    let m = max8(max8(load8(r0 + x), load8(r1 + x)), load8(r2 + x))
+                    UnsafeMutableRawPointer(cm + 1 + x).storeBytes(of: m, as: V8.self)
+                    x += 8
+                }
+                while x < w {
+                    cm[1 + x] = max(max(r0[x], r1[x]), r2[x])
+                    x += 1
+                }
+                // out[ox] = max(cm[2ox], cm[2ox + 1], cm[2ox + 2]).
+                let out = outPlane + oy * ow
+                let c = UnsafePointer(cm)
+                var ox = 0
+                while ox + 8 <= ow {
+                    let a = load16(c + 2 * ox), b = load16(c + 2 * ox + 2)
+                    let m = max8(max8(a.evenHalf, a.oddHalf), b.evenHalf)
+                    UnsafeMutableRawPointer(out + ox).storeBytes(of: m, as: V8.self)
+                    ox += 8
+                }
+                while ox < ow {
+                    out[ox] = max(max(cm[2 * ox], cm[2 * ox + 1]), cm[2 * ox + 2])
+                    ox += 1
                 }
             }
         }

@@ -74,13 +74,38 @@ enum Winograd {
         return tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
     }
 
+    /// Bytes of transform-domain data (V and M) one pass over a group may use. The group's images
+    /// go through the three steps (input transform, GEMMs, output transform) a few at a time, so
+    /// that V and M stay in the shared 32 MB L3 while both threads run: a whole group of 4 on
+    /// layer1 needs 14 MB per thread and streams through memory, one image needs 3.6 MB. Passes
+    /// of one image still give layer1's GEMMs 196 columns; layer2 and layer3 get 2 images (98).
+    static let transformBudget = 4 << 20
+
+    /// Images per pass for a group: as many as fit `transformBudget`, at least one.
+    static func imagesPerPass(_ g: ConvGeometry, tile: Tile, height: Int, width: Int, images: Int, budget: Int) -> Int {
+        let (ty, tx) = tiles(tile, height: height, width: width)
+        let perImage = tile.positions * (g.inChannels + g.outChannels) * ty * tx * 4
+        return max(1, min(images, budget / perImage))
+    }
+
     static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile, transforms: Transforms,
-                        into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+                        budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+        let step = imagesPerPass(g, tile: tile, height: input.height, width: input.width, images: input.images, budget: budget)
+        for first in stride(from: 0, to: input.images, by: step) {
+            forward(input, images: first..<min(input.images, first + step), weights: u, geometry: g, tile: tile,
+                    transforms: transforms, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+        }
+    }
+
+    /// The images `imageRange` of the group, through V and M at the start of the scratch.
+    private static func forward(_ input: FeatureMap, images imageRange: Range<Int>, weights u: [PackedMatrix], geometry g: ConvGeometry,
+                                tile: Tile, transforms: Transforms, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch,
+                                parts: Int) {
         let h = input.height, w = input.width
         let positions = tile.positions
         let (tilesY, tilesX) = tiles(tile, height: h, width: w)
-        // Tiles of image i of the group are columns i·perImage ..< (i+1)·perImage of every V_ξ and M_ξ.
-        let perImage = tilesY * tilesX, images = input.images
+        // Tiles of image i of the pass are columns i·perImage ..< (i+1)·perImage of every V_ξ and M_ξ.
+        let perImage = tilesY * tilesX, images = imageRange.count, firstImage = imageRange.lowerBound
         let t = images * perImage
         let cin = g.inChannels, cout = g.outChannels
         let v = scratch.base
@@ -93,7 +118,7 @@ enum Winograd {
             let temp = temps + part.index * perPart
             for c in part.range(of: cin) {
                 for i in 0..<images {
-                    let src = input.plane(channel: c, image: i), dst = v + c * t + i * perImage
+                    let src = input.plane(channel: c, image: firstImage + i), dst = v + c * t + i * perImage
                     if tile == .f4x4 && transforms == .avx512 {
                         transformInputAVX512(src, height: h, width: w, tilesY: tilesY, tilesX: tilesX, into: dst, positionStride: cin * t)
                     } else if tile == .f4x4 {
@@ -114,7 +139,7 @@ enum Winograd {
         Parallel.run(parts: parts) { part in
             for o in part.range(of: cout) {
                 for i in 0..<images {
-                    let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: i)
+                    let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: firstImage + i)
                     let residual = epilogue.residual.map { $0 + (dst - output.base) }
                     let bias = epilogue.bias[o]
                     if tile == .f4x4 && transforms == .avx512 {

@@ -103,14 +103,26 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         }
     }
 
-    /// A group of images in [C, G, H, W] gives each image's own result, for every algorithm.
+    /// A group of images in [C, G, H, W] gives each image's own result, for every algorithm, with
+    /// Winograd passes of one image, of 2 + 1 (F(4×4); 20 kB holds 2 images' V and M) and of the whole group.
     @Test(arguments: [Conv2D.Algorithm.im2col, .winograd4x4, .winograd2x2], [1, 2])
     func groupedImagesMatchOneAtATime(algorithm: Conv2D.Algorithm, parts: Int) {
+        for budget in [1, 20_000, Winograd.transformBudget] {
+            groupedImagesMatchOneAtATime(algorithm: algorithm, parts: parts, budget: budget)
+        }
+    }
+
+    private func groupedImagesMatchOneAtATime(algorithm: Conv2D.Algorithm, parts: Int, budget: Int) {
         let (c, h, w, g) = (6, 9, 7, 3)
         let weight = hashUniform("group.weight", [5, c, 3, 3], -0.3, 0.3), bias = hashUniform("group.bias", [5], -0.1, 0.1)
         let x = hashUniform("group.input", [g, c, h, w], -1, 1), residual = hashUniform("group.residual", [g, 5, h, w], -1, 1)
-        let conv = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1, algorithm: algorithm)
-        let reference = ReLU.forward(Add.forward(conv(x), residual))
+        let conv = Conv2D(weight: weight, bias: bias, batchNorm: nil, stride: 1, padding: 1, algorithm: algorithm,
+                          transforms: .best, winogradBudget: budget)
+        if let tile = algorithm.winogradTile {
+            let expected = budget == 1 ? 1 : budget == 20_000 ? (tile == .f4x4 ? 2 : 1) : g
+            #expect(Winograd.imagesPerPass(conv.geometry, tile: tile, height: h, width: w, images: g, budget: budget) == expected)
+        }
+        let reference = ReLU.forward(Add.forward(Conv2D(weight: weight, bias: bias, stride: 1, padding: 1)(x), residual))
         let scratch = conv.scratchCount(height: h, width: w, images: g, parts: parts)
         let space = Workspace(capacity: g * (c + 10) * h * w + scratch)
         let input = space.featureMap(at: 0, channels: c, images: g, height: h, width: w)
@@ -120,7 +132,7 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         conv.forward(input, into: out, residual: res, relu: true, scratch: space.scratch(at: g * (c + 10) * h * w, count: scratch), parts: parts)
         var got = [Float](repeating: 0, count: g * 5 * h * w)
         for i in 0..<g { out.store(i, into: &got, image: i) }
-        expectClose(got, reference.scalars, atol: 1e-5, "\(algorithm) group of \(g), parts \(parts)")
+        expectClose(got, reference.scalars, atol: 1e-5, "\(algorithm) group of \(g), parts \(parts), budget \(budget)")
         withExtendedLifetime(space) {}
     }
 

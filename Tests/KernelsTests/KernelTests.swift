@@ -12,6 +12,30 @@ import XRayCore
         #expect(y.scalars == fixtures["maxpool_3x3_s2"]!.scalars)
     }
 
+    /// The vectorised 3×3 stride-2 pool against a naive window loop, on sizes with every vector
+    /// remainder (odd, even, narrower than one vector, the stem's 112).
+    @Test func maxPool3x3Stride2MatchesNaiveWindowsExactly() {
+        for (h, w) in [(1, 1), (2, 3), (7, 5), (9, 8), (17, 33), (24, 9), (15, 16), (31, 47), (112, 112)] {
+            let x = hashUniform("maxpool.fast.\(h)x\(w)", [2, 3, h, w], -1, 1)
+            let y = MaxPool2D.forward(x, kernel: 3, stride: 2, padding: 1)
+            let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1)
+            var naive = [Float](repeating: 0, count: 2 * 3 * oh * ow)
+            for p in 0..<6 {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var m = -Float.infinity
+                        for y in max(0, 2 * oy - 1)..<min(h, 2 * oy + 2) {
+                            for xx in max(0, 2 * ox - 1)..<min(w, 2 * ox + 2) { m = max(m, x.scalars[(p * h + y) * w + xx]) }
+                        }
+                        naive[(p * oh + oy) * ow + ox] = m
+                    }
+                }
+            }
+            #expect(y.shape == [2, 3, oh, ow], "\(h)x\(w)")
+            #expect(y.scalars == naive, "\(h)x\(w)")
+        }
+    }
+
     @Test func sgemmMatchesNaiveProductForAllTransposes() {
         let (m, n, k) = (5, 7, 9)
         let a = hashUniform("gemm.a", [m * k], -1, 1).scalars, b = hashUniform("gemm.b", [k * n], -1, 1).scalars
