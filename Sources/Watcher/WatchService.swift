@@ -60,14 +60,13 @@ public enum WatchService {
             }
         }
         let writer: ReportWriter
-        let modelSHA: String
         do {
             writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model, modelURL: modelURL,
                                       saliency: ReportWriter.Saliency(rawValue: settings.saliency) ?? .layer4)
-            modelSHA = try ContentHash.sha256(of: modelURL)
         } catch {
             throw WatchError("cannot prepare reports in \(paths.reports): \(error)")
         }
+        let modelSHA = writer.modelInfo.sha256  // hashed once, by the report writer
         let modelName = "\(model.configuration.name ?? modelURL.lastPathComponent)" + (model.configuration.version.map { " v\($0)" } ?? "")
         let processor = ScanProcessor(
             classifier: Classifier(model: model, threads: settings.threads), writer: writer, audit: audit, hasher: hasher,
