@@ -67,13 +67,7 @@ public enum AuditChain {
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        var s = ""
-        s.reserveCapacity(64)
-        for b in digest {
-            s.append(Character(Unicode.Scalar(UInt8(ascii: "0") + (b >> 4) + (b >> 4 > 9 ? 39 : 0))))
-            s.append(Character(Unicode.Scalar(UInt8(ascii: "0") + (b & 15) + (b & 15 > 9 ? 39 : 0))))
-        }
-        return s
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// SHA-256 of bytes as lower-case hex.

@@ -48,8 +48,6 @@ public struct AuditVerification: Sendable {
 
     /// Valid records read before the first problem (all of them when there is none).
     public var records: [AuditRecord]
-    /// Lines in the file (the torn one included).
-    public var lines: Int
     public var problem: Problem?
     /// Byte length of the file up to the end of its last complete line.
     public var completeLength: Int
@@ -81,7 +79,7 @@ public enum AuditReader {
 
     /// Checks log bytes against the rules of `AuditChain` and an optional head record.
     public static func verify(data: Data, head: AuditHead?) -> AuditVerification {
-        var result = AuditVerification(records: [], lines: 0, problem: nil, completeLength: 0, tornTail: nil,
+        var result = AuditVerification(records: [], problem: nil, completeLength: 0, tornTail: nil,
                                        recordsAfterProblem: [])
         let bytes = [UInt8](data)
         var start = 0
@@ -119,7 +117,6 @@ public enum AuditReader {
                 }
             }
         }
-        result.lines = lineNo
         if result.problem == nil, let head {
             let lastSeq = result.records.last?.seq ?? 0
             if head.seq > lastSeq {

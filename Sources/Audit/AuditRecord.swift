@@ -27,15 +27,12 @@ public struct AuditCode: Codable, Sendable, Equatable, Hashable {
     public static let applicationStart = AuditCode("110120", "DCM", "Application Start")
     public static let applicationStop = AuditCode("110121", "DCM", "Application Stop")
     public static let auditRecordingStarted = AuditCode("110134", "DCM", "Audit Recording Started")
-    public static let softwareConfiguration = AuditCode("110131", "DCM", "Software Configuration")
     public static let objectSecurityAttributesChanged = AuditCode("110135", "DCM", "Object Security Attributes Changed")
 
     // Participant object ID types (RFC 3881 and DICOM Context Group 404).
     public static let patientNumber = AuditCode("2", "RFC-3881", "Patient Number")
     public static let uri = AuditCode("12", "RFC-3881", "URI")
     public static let studyInstanceUID = AuditCode("110180", "DCM", "Study Instance UID")
-    public static let sopClassUID = AuditCode("110181", "DCM", "SOP Class UID")
-    public static let nodeID = AuditCode("110182", "DCM", "Node ID")
 }
 
 /// EventActionCode: what was done to the objects.
@@ -179,9 +176,4 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public var transaction: String?
     /// Filled in when read back from the log.
     public var hash: String?
-
-    /// The objects of one kind of ID, e.g. `.uri` for files.
-    public func objects(_ idType: AuditCode) -> [AuditObject] {
-        participantObject.filter { $0.idTypeCode == idType }
-    }
 }

@@ -28,7 +28,6 @@ struct PendingAction: Codable, Sendable {
         var sopInstanceUID: String?
         var modality: String?
         var patientToken: String?
-        var decoding: String
         var saliency: String
         var warnings: [String]
     }

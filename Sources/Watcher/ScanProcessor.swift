@@ -195,7 +195,7 @@ final class ScanProcessor: Sendable {
                 destination: destination, report: reportURL.path, notePath: nil, note: nil, reason: nil, earlierReport: nil,
                 result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
                               studyInstanceUID: scan.metadata.studyInstanceUID, sopInstanceUID: scan.metadata.sopInstanceUID,
-                              modality: scan.metadata.modality, patientToken: patient, decoding: c.decodingSummary,
+                              modality: scan.metadata.modality, patientToken: patient,
                               saliency: (writer.saliency == .layer4 ? "class activation map (layer4, 7x7)" : "Grad-CAM (layer3, 14x14)")
                                   + " of \(c.predictedClass)",
                               warnings: c.outOfDistribution.flagged

@@ -179,10 +179,6 @@ public final class Watcher {
         }
     }
 
-    public var summary: (reported: Int, failed: Int, duplicate: Int, latencies: [Double]) {
-        (counts.reported, counts.failed, counts.duplicate, latencies)
-    }
-
     // MARK: Finding files
 
     private func rescan(_ inotify: Inotify?) {
