@@ -1,0 +1,91 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+@testable import Kernels
+
+/// The fork-join pool behind `Parallel.run` (CKernels' cxr_pool.c): every part of every job runs
+/// exactly once, workers that have parked are woken, and calls that find the pool in use (from
+/// inside a part, or from other threads at once) still run all their parts.
+///
+/// Other suites run beside these and use the pool too, so a test that needs the pool itself retries
+/// until it gets it.
+@Suite(.serialized) struct ParallelTests {
+    /// Runs `body` on the pool, waiting while other tests hold it.
+    static func onPool(parts: Int, _ body: (WorkPart) -> Void) {
+        while !Parallel.runOnPool(parts: parts, body) { usleep(200) }
+    }
+
+    /// Thousands of short jobs of 2-8 parts, with spinning workers and with workers that park
+    /// after every job: each part of each job runs once, with the right part count.
+    @Test(arguments: [1000, 0])
+    func everyPartOfEveryJobRunsOnce(spinMicroseconds: Int) {
+        Parallel.setSpin(microseconds: spinMicroseconds)
+        defer { Parallel.setSpin(microseconds: 1000) }
+        let jobs = spinMicroseconds > 0 ? 5000 : 500
+        let slots = 8
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: jobs * slots)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        for job in 0..<jobs {
+            let parts = 2 + job % 7
+            Self.onPool(parts: parts) { part in
+                // Each part writes only its own slot; a wrong count shows up as an extra slot.
+                counts[job * slots + part.index] += part.count == parts ? 1 : 100
+            }
+        }
+        var wrong = 0
+        for job in 0..<jobs {
+            let parts = 2 + job % 7
+            for s in 0..<slots where counts[job * slots + s] != (s < parts ? 1 : 0) { wrong += 1 }
+        }
+        #expect(wrong == 0)
+        #expect(Parallel.poolWorkers >= 7)
+    }
+
+    /// With spinning off, every job must wake a parked worker through the futex. Parts that sleep
+    /// 20 ms give a woken worker ample time to claim the second part before the caller does; if
+    /// wake-ups were lost, the caller would run both parts of every job itself.
+    @Test func parkedWorkersAreWoken() {
+        Parallel.setSpin(microseconds: 0)
+        defer { Parallel.setSpin(microseconds: 1000) }
+        let caller = pthread_self()
+        var helped = 0
+        for _ in 0..<10 {
+            usleep(5000)  // workers park
+            let others = Atomic<Int>(0)
+            Self.onPool(parts: 2) { _ in
+                if pthread_equal(pthread_self(), caller) == 0 { others.add(1, ordering: .relaxed) }
+                usleep(20_000)
+            }
+            if others.load(ordering: .relaxed) > 0 { helped += 1 }
+        }
+        #expect(helped >= 8, "a parked worker ran a part in only \(helped) of 10 jobs")
+    }
+
+    /// A part that calls `Parallel.run` itself (the pool is held by its own job) and four threads
+    /// calling at once: all parts of all calls run once, through the fallback where needed.
+    @Test func nestedAndConcurrentCallsRunEveryPart() {
+        let total = Atomic<Int>(0)
+        Parallel.run(parts: 2) { _ in
+            Parallel.run(parts: 3) { _ in total.add(1, ordering: .relaxed) }
+        }
+        #expect(total.load(ordering: .relaxed) == 6)
+
+        let sum = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<500 {
+                Parallel.run(parts: 3) { part in sum.add(part.index + 1, ordering: .relaxed) }
+            }
+        }
+        #expect(sum.load(ordering: .relaxed) == 4 * 500 * 6)
+    }
+
+    @Test func moreThanTheLimitRunsOnTheFallback() {
+        let count = Atomic<Int>(0)
+        #expect(!Parallel.runOnPool(parts: 65) { _ in count.add(1, ordering: .relaxed) })
+        #expect(count.load(ordering: .relaxed) == 0)
+        Parallel.run(parts: 65) { _ in count.add(1, ordering: .relaxed) }
+        #expect(count.load(ordering: .relaxed) == 65)
+    }
+}
