@@ -1,8 +1,9 @@
 // Winograd F(4x4, 3x3) transforms with AVX-512F: see include/cxr_winograd.h.
 //
 // Lane l of every vector is tile tx0 + l of a tile row, so both 2-D transforms are plain vector
-// arithmetic: the input is gathered (masked where a tile reaches past the plane, which gives the
-// zero padding), the output is transposed in registers back to 4 consecutive pixels per tile.
+// arithmetic: the input is loaded (masked where a tile reaches past the plane, which gives the
+// zero padding) and permuted into lanes; the output is transposed in registers back to 4
+// consecutive pixels per tile.
 #include "cxr_winograd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -35,34 +36,57 @@ INLINE AVX512 void output_rows(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m51
     r[3] = _mm512_add_ps(_mm512_add_ps(d12, _mm512_mul_ps(_mm512_set1_ps(8), d34)), m5);
 }
 
+/// The lanes of a vector read from column `first_column` that lie inside the row (0 ≤ x < w).
+INLINE AVX512 __mmask16 columns_inside(int64_t first_column, int64_t w) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i x = _mm512_add_epi32(lane, _mm512_set1_epi32((int)first_column));
+    return _mm512_cmpge_epi32_mask(x, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(x, _mm512_set1_epi32((int)w));
+}
+
 AVX512 void cxr_winograd_input_4x4(const float *src, int64_t h, int64_t w, int64_t tiles_y, int64_t tiles_x,
                                    float *dst, int64_t ps) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // Column k of tile l is input column 4(tx0 + l) − 1 + k, i.e. float 4l + k of the row read from
+    // column 4·tx0 − 1 on. Reading that row as vectors v0…v3 (64 floats), lanes 0-7 of column k
+    // come from (v0, v1) and lanes 8-15 from (v2, v3), both with the index (4l + k) mod 32, so two
+    // permutes and a blend replace a 16-lane gather. Columns 4 and 5 are columns 0 and 1 of the
+    // same row read 4 floats further on. Masked loads give zeros outside the plane.
+    __m512i pick[4];
+    for (int k = 0; k < 4; k++) {
+        int index[16];
+        for (int l = 0; l < 16; l++) index[l] = (4 * l + k) & 31;
+        pick[k] = _mm512_loadu_si512(index);
+    }
     for (int64_t tx0 = 0; tx0 < tiles_x; tx0 += 16) {
         int64_t tiles = tiles_x - tx0 < 16 ? tiles_x - tx0 : 16;
         __mmask16 valid = (__mmask16)(0xFFFFu >> (16 - tiles));
-        // Column x = 4(tx0 + l) − 1 + k of lane l; masks keep 0 ≤ x < w.
-        __m512i x0 = _mm512_add_epi32(_mm512_slli_epi32(lane, 2), _mm512_set1_epi32((int)(4 * tx0 - 1)));
-        __m512i index[6];
-        __mmask16 mask[6];
-        for (int k = 0; k < 6; k++) {
-            __m512i x = _mm512_add_epi32(x0, _mm512_set1_epi32(k));
-            index[k] = x;
-            mask[k] = valid & _mm512_cmpge_epi32_mask(x, _mm512_setzero_si512()) &
-                      _mm512_cmplt_epi32_mask(x, _mm512_set1_epi32((int)w));
-        }
+        int64_t x0 = 4 * tx0 - 1;
+        // Vectors 0-3 read from x0, 4-7 from x0 + 4.
+        __mmask16 inside[8];
+        for (int v = 0; v < 8; v++) inside[v] = columns_inside(x0 + 16 * (v & 3) + 4 * (v >> 2), w);
         for (int64_t ty = 0; ty < tiles_y; ty++) {
+            // d[j][k]: row j of every tile's 6×6 input, column k.
+            __m512 d[6][6];
+            for (int j = 0; j < 6; j++) {
+                int64_t y = 4 * ty - 1 + j;
+                if (y < 0 || y >= h) {
+                    for (int k = 0; k < 6; k++) d[j][k] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *row = src + y * w + x0;
+                __m512 v[8];
+                for (int i = 0; i < 8; i++) v[i] = _mm512_maskz_loadu_ps(inside[i], row + 16 * (i & 3) + 4 * (i >> 2));
+                for (int k = 0; k < 6; k++) {
+                    const __m512 *r = k < 4 ? v : v + 4;
+                    __m512i index = pick[k & 3];
+                    __m512 lo = _mm512_permutex2var_ps(r[0], index, r[1]), hi = _mm512_permutex2var_ps(r[2], index, r[3]);
+                    d[j][k] = _mm512_mask_blend_ps(0xFF00, lo, hi);
+                }
+            }
             // t[i][k] = (Bᵀ d)[i][k]: down the six input rows first, for each column k.
             __m512 t[6][6];
             for (int k = 0; k < 6; k++) {
-                __m512 d[6];
-                for (int j = 0; j < 6; j++) {
-                    int64_t y = 4 * ty - 1 + j;
-                    d[j] = (y >= 0 && y < h) ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[k], index[k], src + y * w, 4)
-                                             : _mm512_setzero_ps();
-                }
                 __m512 r[6];
-                input_rows(d[0], d[1], d[2], d[3], d[4], d[5], r);
+                input_rows(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
                 for (int i = 0; i < 6; i++) t[i][k] = r[i];
             }
             // Then along each row i: V[6i + k].
