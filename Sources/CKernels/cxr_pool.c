@@ -21,6 +21,8 @@
 static _Atomic uint64_t ticket;
 static cxr_pool_task job_task;
 static void *job_context;
+// Threads the latest job may use: workers 1 … job_threads − 1 take part.
+static _Atomic int64_t job_threads;
 // Futex word: the generation of the latest job, stored after its ticket.
 static _Atomic uint32_t generation;
 // Parts of the current job that have returned.
@@ -71,11 +73,11 @@ static int claim(uint32_t gen, int64_t *part, int64_t *parts) {
     }
 }
 
-// Runs parts of job `gen` until none is left to claim.
-static void work(uint32_t gen) {
+// Runs parts of job `gen` on thread `thread` until none is left to claim.
+static void work(uint32_t gen, int64_t thread) {
     int64_t part, parts;
     while (claim(gen, &part, &parts)) {
-        job_task(job_context, part, parts);
+        job_task(job_context, part, parts, thread);
         atomic_fetch_add_explicit(&finished, 1, memory_order_release);
     }
 }
@@ -104,18 +106,19 @@ static uint32_t wait_for_job(uint32_t seen) {
     }
 }
 
-static void *worker_main(void *unused) {
-    (void)unused;
+static void *worker_main(void *argument) {
+    int64_t thread = (int64_t)(intptr_t)argument;
     // Signals go to the application's own threads, never to a pool worker.
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_setname_np(pthread_self(), "cxreview-pool");
-    // Joining a job already in progress is safe: claims check the generation.
+    // Joining a job already in progress is safe: claims check the generation. A stale read of
+    // job_threads only makes this worker join or sit out one job.
     uint32_t seen = 0;
     for (;;) {
         seen = wait_for_job(seen);
-        work(seen);
+        if (thread < atomic_load_explicit(&job_threads, memory_order_relaxed)) work(seen, thread);
     }
     return NULL;
 }
@@ -129,7 +132,8 @@ static int grow(int64_t wanted) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_t thread;
-        int failed = pthread_create(&thread, &attr, worker_main, NULL);
+        int64_t index = atomic_load(&worker_count) + 1;  // thread 0 is the caller
+        int failed = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)index);
         pthread_attr_destroy(&attr);
         if (failed) {
             status = -1;
@@ -141,24 +145,27 @@ static int grow(int64_t wanted) {
     return status;
 }
 
-int cxr_pool_run(int64_t parts, cxr_pool_task task, void *context) {
-    if (parts < 1 || parts > CXR_POOL_MAX_PARTS) return CXR_POOL_BUSY;
+int cxr_pool_run(int64_t parts, int64_t threads, cxr_pool_task task, void *context) {
+    if (parts < 1 || parts > CXR_POOL_MAX_PARTS || threads < 1 || threads > CXR_POOL_MAX_THREADS) return CXR_POOL_BUSY;
     int32_t free_state = 0;
     if (!atomic_compare_exchange_strong(&busy, &free_state, 1)) return CXR_POOL_BUSY;
+    if (threads > parts) threads = parts;
     int status = CXR_POOL_DONE;
-    if (parts > 1 && atomic_load_explicit(&worker_count, memory_order_relaxed) < parts - 1 && grow(parts - 1) != 0) {
+    if (threads > 1 && atomic_load_explicit(&worker_count, memory_order_relaxed) < threads - 1 && grow(threads - 1) != 0) {
         status = CXR_POOL_NO_THREAD;
     }
     job_task = task;
     job_context = context;
+    atomic_store_explicit(&job_threads, threads, memory_order_relaxed);
     atomic_store_explicit(&finished, 0, memory_order_relaxed);
     uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
     if (gen == 0) gen = 1;  // 0 is what a new worker has seen
     atomic_store_explicit(&ticket, ((uint64_t)gen << 32) | ((uint64_t)parts << 16), memory_order_release);
     atomic_store_explicit(&generation, gen, memory_order_seq_cst);
-    if (parts > 1 && atomic_load_explicit(&sleepers, memory_order_seq_cst) > 0) futex_wake(&generation, (int)(parts - 1));
+    // Every sleeper is woken: the futex cannot pick the ones this job uses; the others park again.
+    if (threads > 1 && atomic_load_explicit(&sleepers, memory_order_seq_cst) > 0) futex_wake(&generation, INT_MAX);
 
-    work(gen);
+    work(gen, 0);
     // The rest were claimed by workers that are running them now.
     for (unsigned i = 1; atomic_load_explicit(&finished, memory_order_acquire) < parts; i++) {
         if (i & 1023) cpu_relax();

@@ -131,36 +131,37 @@ public final class Conv2D: Sendable {
         }
     }
 
-    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts threads: Int) {
         let g = geometry, w = weights[0]
         let n = output.images * output.planeSize, k = g.patchSize
+        // Output rows in whole panels, a few parts per thread.
+        let panels = (g.outChannels + PackedMatrix.panelRows - 1) / PackedMatrix.panelRows
+        let rowParts = Parallel.parts(units: panels, threads: threads)
         if g.isPointwise {
-            Parallel.run(parts: parts) { part in
+            Parallel.run(parts: rowParts, threads: threads) { part in
                 w.multiply(rows: w.rowRange(part), n: n, b: input.base, ldb: n, c: output.base, ldc: n,
                            bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu)
             }
         } else if n >= Self.columnSplitThreshold {
-            let chunk = chunkColumns
-            Parallel.run(parts: parts) { part in
-                let col = scratch.base + part.index * k * chunk
-                let mine = part.range(of: n)
-                var start = mine.lowerBound
-                while start < mine.upperBound {
-                    let cols = start..<min(mine.upperBound, start + chunk)
-                    Im2Col.forward(input, geometry: g, channels: 0..<g.inChannels, columns: cols, into: col, ldcol: cols.count)
-                    w.multiply(n: cols.count, b: col, ldb: cols.count, c: output.base + cols.lowerBound, ldc: n,
-                               bias: epilogue.bias, residual: epilogue.residual.map { $0 + cols.lowerBound }, relu: epilogue.relu)
-                    start = cols.upperBound
-                }
+            // Column chunks that fit the L2 cache, each unfolded and multiplied by the thread that
+            // claims it, in its own slice of the scratch; at least a few chunks per thread.
+            let chunks = max((n + chunkColumns - 1) / chunkColumns, Parallel.parts(units: n / 64, threads: threads))
+            let chunk = (n + chunks - 1) / chunks
+            Parallel.run(parts: (n + chunk - 1) / chunk, threads: threads) { part in
+                let col = scratch.base + part.thread * k * chunkColumns
+                let cols = (part.index * chunk)..<min(n, (part.index + 1) * chunk)
+                Im2Col.forward(input, geometry: g, channels: 0..<g.inChannels, columns: cols, into: col, ldcol: cols.count)
+                w.multiply(n: cols.count, b: col, ldb: cols.count, c: output.base + cols.lowerBound, ldc: n,
+                           bias: epilogue.bias, residual: epilogue.residual.map { $0 + cols.lowerBound }, relu: epilogue.relu)
             }
         } else {
             let col = scratch.base, taps = g.kernelHeight * g.kernelWidth
-            Parallel.run(parts: parts) { part in
+            Parallel.run(parts: Parallel.parts(units: g.inChannels, threads: threads), threads: threads) { part in
                 let channels = part.range(of: g.inChannels)
                 Im2Col.forward(input, geometry: g, channels: channels, columns: 0..<n,
                                into: col + channels.lowerBound * taps * n, ldcol: n)
             }
-            Parallel.run(parts: parts) { part in
+            Parallel.run(parts: rowParts, threads: threads) { part in
                 w.multiply(rows: w.rowRange(part), n: n, b: col, ldb: n, c: output.base, ldc: n,
                            bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu)
             }

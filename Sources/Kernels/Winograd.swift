@@ -114,8 +114,10 @@ enum Winograd {
         let temps = m + positions * cout * t + 4
         let perPart = tempCount(tile, width: w)
 
-        Parallel.run(parts: parts) { part in
-            let temp = temps + part.index * perPart
+        // `parts` is the thread count here; each step is cut finer and its pieces claimed as threads free up.
+        let threads = parts
+        Parallel.run(parts: Parallel.parts(units: cin, threads: threads), threads: threads) { part in
+            let temp = temps + part.thread * perPart
             for c in part.range(of: cin) {
                 for i in 0..<images {
                     let src = input.plane(channel: c, image: firstImage + i), dst = v + c * t + i * perImage
@@ -131,12 +133,12 @@ enum Winograd {
                 }
             }
         }
-        Parallel.run(parts: parts) { part in
+        Parallel.run(parts: threads > 1 ? positions : 1, threads: threads) { part in
             for xi in part.range(of: positions) {
                 u[xi].multiply(n: t, b: v + xi * cin * t, ldb: t, c: m + xi * cout * t, ldc: t)
             }
         }
-        Parallel.run(parts: parts) { part in
+        Parallel.run(parts: Parallel.parts(units: cout, threads: threads), threads: threads) { part in
             for o in part.range(of: cout) {
                 for i in 0..<images {
                     let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: firstImage + i)

@@ -147,9 +147,7 @@ public final class ResNet18: Sendable {
                     GlobalAveragePool.forward(y, into: pooledOut + images.lowerBound * fc)
                     returnWorkspace(space, layout)
                 }
-                Parallel.run(parts: min(threads, max(1, groups.count))) { part in
-                    for k in stride(from: part.index, to: groups.count, by: part.count) { run(images: groups[k], parts: 1) }
-                }
+                Parallel.run(parts: groups.count, threads: threads) { part in run(images: groups[part.index], parts: 1) }
                 for i in grouped..<n { run(images: i..<(i + 1), parts: threads) }
             }
         }
@@ -168,7 +166,7 @@ public final class ResNet18: Sendable {
         let pool = Self.maxPool
         var y = space.featureMap(at: layout.slotOffsets[0], channels: stemOut.channels, images: g,
                                  height: layout.poolHeight, width: layout.poolWidth)
-        Parallel.run(parts: parts) { part in
+        Parallel.run(parts: Parallel.parts(units: stemOut.channels, threads: parts), threads: parts) { part in
             MaxPool2D.forward(stemOut, into: y, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
                               channels: part.range(of: stemOut.channels))
         }

@@ -12,8 +12,8 @@ import Testing
 /// until it gets it.
 @Suite(.serialized) struct ParallelTests {
     /// Runs `body` on the pool, waiting while other tests hold it.
-    static func onPool(parts: Int, _ body: (WorkPart) -> Void) {
-        while !Parallel.runOnPool(parts: parts, body) { usleep(200) }
+    static func onPool(parts: Int, threads: Int? = nil, _ body: (WorkPart) -> Void) {
+        while !Parallel.runOnPool(parts: parts, threads: threads, body) { usleep(200) }
     }
 
     /// Thousands of short jobs of 2-8 parts, with spinning workers and with workers that park
@@ -81,11 +81,43 @@ import Testing
         #expect(sum.load(ordering: .relaxed) == 4 * 500 * 6)
     }
 
-    @Test func moreThanTheLimitRunsOnTheFallback() {
-        let count = Atomic<Int>(0)
-        #expect(!Parallel.runOnPool(parts: 65) { _ in count.add(1, ordering: .relaxed) })
-        #expect(count.load(ordering: .relaxed) == 0)
-        Parallel.run(parts: 65) { _ in count.add(1, ordering: .relaxed) }
-        #expect(count.load(ordering: .relaxed) == 65)
+    /// More parts than threads: each part runs once, on a thread index below the thread count, and
+    /// no thread runs two parts at once (so per-thread scratch is safe) — on the pool and on the
+    /// concurrentPerform fallback (taken when more threads are asked for than the pool allows).
+    @Test(arguments: [3, 65])
+    func morePartsThanThreadsUseThreadIndicesSafely(threads: Int) {
+        let parts = 200
+        let runs = UnsafeMutableBufferPointer<Int>.allocate(capacity: parts)
+        runs.initialize(repeating: 0)
+        defer { runs.deallocate() }
+        let busy = Mutex([Int](repeating: 0, count: threads))
+        let overlaps = Atomic<Int>(0), badThread = Atomic<Int>(0)
+        let body: (WorkPart) -> Void = { part in
+            guard part.thread < threads else { badThread.add(1, ordering: .relaxed); return }
+            let running = busy.withLock { busy in
+                busy[part.thread] += 1
+                return busy[part.thread]
+            }
+            if running != 1 { overlaps.add(1, ordering: .relaxed) }
+            runs[part.index] += 1
+            usleep(100)
+            busy.withLock { $0[part.thread] -= 1 }
+        }
+        if threads <= 64 {
+            Self.onPool(parts: parts, threads: threads, body)
+        } else {
+            #expect(!Parallel.runOnPool(parts: parts, threads: threads, body))
+            Parallel.run(parts: parts, threads: threads, body)
+        }
+        #expect(badThread.load(ordering: .relaxed) == 0)
+        #expect(overlaps.load(ordering: .relaxed) == 0)
+        #expect((0..<parts).allSatisfy { runs[$0] == 1 })
+    }
+
+    @Test func partsForAStepStayWithinTheUnits() {
+        #expect(Parallel.parts(units: 64, threads: 1) == 1)
+        #expect(Parallel.parts(units: 64, threads: 2) == 8)
+        #expect(Parallel.parts(units: 3, threads: 2) == 3)
+        #expect(Parallel.parts(units: 0, threads: 2) == 1)
     }
 }

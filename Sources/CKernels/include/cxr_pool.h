@@ -7,7 +7,9 @@
 // part keeps polling for the next job for a short while (`cxr_pool_set_spin`), so the steps of one
 // forward pass reach it in well under a microsecond; between passes it parks on a futex and uses no
 // CPU. The calling thread always works too, claiming parts from the same counter, so a worker that
-// is slow to wake only means the caller runs more parts itself.
+// is slow to wake, or runs on a core that is slower at the moment (another tenant of the host, an
+// interrupt), only means the other threads run more of the parts: callers cut a step into a few
+// parts per thread for that reason.
 //
 // One job runs at a time: `cxr_pool_run` returns CXR_POOL_BUSY at once when another thread's job
 // (or the calling thread's own, when called from inside a part) holds the pool, and the caller
@@ -21,8 +23,9 @@
 extern "C" {
 #endif
 
-/// Runs part `part` of `parts`; `context` is the caller's.
-typedef void (*cxr_pool_task)(void *context, int64_t part, int64_t parts);
+/// Runs part `part` of `parts` on thread `thread` (0 is the caller, 1… the workers, each running one
+/// part at a time, so per-thread scratch can be indexed by it); `context` is the caller's.
+typedef void (*cxr_pool_task)(void *context, int64_t part, int64_t parts, int64_t thread);
 
 enum {
     CXR_POOL_DONE = 0,
@@ -32,13 +35,16 @@ enum {
 };
 
 /// Most parts one job may have.
-#define CXR_POOL_MAX_PARTS 64
+#define CXR_POOL_MAX_PARTS 4096
+/// Most threads one job may use (the caller and 63 workers).
+#define CXR_POOL_MAX_THREADS 64
 
-/// Calls task(context, i, parts) once for every i in 0..<parts, on the calling thread and up to
-/// parts − 1 workers (created on first need, kept for the life of the process), and returns when
-/// all have returned. Parts may run in any order and on any of those threads. 1 ≤ parts ≤
-/// CXR_POOL_MAX_PARTS. Returns CXR_POOL_BUSY, having run nothing, when the pool is in use.
-int cxr_pool_run(int64_t parts, cxr_pool_task task, void *context);
+/// Calls task(context, i, parts, thread) once for every i in 0..<parts, on the calling thread and
+/// up to threads − 1 workers (created on first need, kept for the life of the process), and returns
+/// when all have returned. Parts may run in any order and on any of those threads. 1 ≤ parts ≤
+/// CXR_POOL_MAX_PARTS, 1 ≤ threads ≤ CXR_POOL_MAX_THREADS. Returns CXR_POOL_BUSY, having run
+/// nothing, when the pool is in use.
+int cxr_pool_run(int64_t parts, int64_t threads, cxr_pool_task task, void *context);
 
 /// How long an idle worker polls for the next job before it parks, in microseconds (default 1000;
 /// 0 parks at once, like a plain condition-variable pool).
