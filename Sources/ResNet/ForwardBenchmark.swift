@@ -5,6 +5,12 @@ import XRayCore
 public enum ForwardBenchmark {
     /// Milliseconds per image (median, min, max over `runs` timed forward passes after `warmup` untimed ones).
     public static func run(model: ResNet18, batch: Int, threads: Int, warmup: Int, runs: Int) -> (medianMs: Double, minMs: Double, maxMs: Double) {
+        let times = self.times(model: model, batch: batch, threads: threads, warmup: warmup, runs: runs).sorted()
+        return (median(times), times.first!, times.last!)
+    }
+
+    /// Milliseconds per image of each of `runs` timed forward passes, after `warmup` untimed ones.
+    public static func times(model: ResNet18, batch: Int, threads: Int, warmup: Int, runs: Int) -> [Double] {
         precondition(batch >= 1 && runs >= 1 && warmup >= 0)
         let side = model.configuration.inputSize
         let count = batch * 3 * side * side
@@ -21,8 +27,12 @@ public enum ForwardBenchmark {
             _ = model.forward(input, threads: threads)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(batch))
         }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        return (median, times.first!, times.last!)
+        return times
+    }
+
+    public static func median(_ values: [Double]) -> Double {
+        precondition(!values.isEmpty)
+        let v = values.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
     }
 }

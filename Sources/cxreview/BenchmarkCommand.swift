@@ -18,13 +18,19 @@ struct BenchmarkCommand: ParsableCommand {
         discussion: """
             The ONNX Runtime reference (../shared/bench/ort-reference) runs as a child of this \
             process with the same weights, so the ratios compare runs on the same machine at the \
-            same time. Compare ratios, not absolute times across runs: the machine is shared.
+            same time. The two alternate in rounds (--rounds), so that a change in the machine's \
+            load during the run affects both; each figure is the median of the rounds' medians, and \
+            each round's ratio is printed too. Compare ratios, not absolute times across runs: the \
+            machine is shared.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Timed runs per measurement.")
+    @Option(name: .long, help: "Timed runs per measurement (split between the rounds).")
     var runs: Int = 20
+
+    @Option(name: .long, help: "Rounds in which cxreview and ONNX Runtime alternate, per batch size.")
+    var rounds: Int = 3
 
     @Option(name: .long, help: "Untimed runs before each measurement.")
     var warmup: Int = 3
@@ -49,6 +55,7 @@ struct BenchmarkCommand: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0.") }
+        guard rounds >= 1, rounds <= runs else { throw ValidationError("--rounds must be between 1 and --runs (\(runs)).") }
     }
 
     func run() throws {
@@ -86,17 +93,35 @@ struct BenchmarkCommand: ParsableCommand {
         if !noReference && !haveReference {
             Terminal.warn("no ONNX Runtime reference at \(script.path); ratios are not printed (use --reference PATH).")
         }
-        print("\nforward pass, \(model.configuration.inputSize)x\(model.configuration.inputSize), \(threads) threads, median of \(runs) runs:")
+        let perRound = (runs + rounds - 1) / rounds
+        print("\nforward pass, \(model.configuration.inputSize)x\(model.configuration.inputSize), \(threads) threads, "
+              + "median of \(rounds) round\(rounds == 1 ? "" : "s") of \(perRound) runs\(haveReference ? ", cxreview and ONNX Runtime alternating" : ""):")
         print("  batch  cxreview ms/image  images/s  |  onnxruntime ms/image  images/s  |  speed ratio (cxreview / ORT)")
         for batch in [1, 8] {
-            let ours = ForwardBenchmark.run(model: model, batch: batch, threads: threads, warmup: warmup, runs: runs)
-            var line = "  \(String(batch).padding(5))  \(Self.f1(ours.medianMs).padding(17))  \(Self.f1(1000 / ours.medianMs).padding(8))"
-            if haveReference {
-                if let ort = try? Self.runReference(script: script, weights: modelURL, batch: batch, threads: threads, runs: runs, warmup: warmup) {
-                    line += "  |  \(Self.f1(ort.msPerImage).padding(20))  \(Self.f1(1000 / ort.msPerImage).padding(8))"
-                        + "  |  \(String(format: "%.2f", ort.msPerImage / ours.medianMs))x  (onnxruntime \(ort.version))"
+            var ours: [Double] = [], theirs: [Double] = [], version = ""
+            var failed = false
+            for _ in 0..<rounds {
+                ours.append(ForwardBenchmark.median(
+                    ForwardBenchmark.times(model: model, batch: batch, threads: threads, warmup: warmup, runs: perRound)))
+                guard haveReference && !failed else { continue }
+                if let ort = try? Self.runReference(script: script, weights: modelURL, batch: batch, threads: threads, runs: perRound,
+                                                    warmup: warmup) {
+                    theirs.append(ort.msPerImage)
+                    version = ort.version
                 } else {
+                    failed = true
+                }
+            }
+            let mine = ForwardBenchmark.median(ours)
+            var line = "  \(String(batch).padding(5))  \(Self.f1(mine).padding(17))  \(Self.f1(1000 / mine).padding(8))"
+            if haveReference {
+                if failed {
                     line += "  |  reference failed (run \(script.path) time --batch \(batch) by hand to see why)"
+                } else {
+                    let reference = ForwardBenchmark.median(theirs)
+                    let each = zip(theirs, ours).map { String(format: "%.2f", $0 / $1) }.joined(separator: " ")
+                    line += "  |  \(Self.f1(reference).padding(20))  \(Self.f1(1000 / reference).padding(8))"
+                        + "  |  \(String(format: "%.2f", reference / mine))x  (rounds \(each); onnxruntime \(version))"
                 }
             }
             print(line)
@@ -159,7 +184,8 @@ struct BenchmarkCommand: ParsableCommand {
                 forward.append(Self.ms(t2, t3))
             }
         }
-        return StageTimes(decode: Self.median(decode), preprocess: Self.median(preprocess), forward: Self.median(forward))
+        return StageTimes(decode: ForwardBenchmark.median(decode), preprocess: ForwardBenchmark.median(preprocess),
+                          forward: ForwardBenchmark.median(forward))
     }
 
     /// A smooth 12-bit pattern with fixed pseudo-random noise: decode cost does not depend on anatomy.
@@ -231,7 +257,6 @@ struct BenchmarkCommand: ParsableCommand {
     }
 
     static func ms(_ a: DispatchTime, _ b: DispatchTime) -> Double { Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e6 }
-    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
     static func f1(_ v: Double) -> String { String(format: "%.1f", v) }
 }
 

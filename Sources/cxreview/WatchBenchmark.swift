@@ -1,5 +1,6 @@
 import Foundation
 import Reporting
+import ResNet
 import XRayCore
 #if canImport(Glibc)
 import Glibc
@@ -118,6 +119,6 @@ struct WatchBenchmark {
     }
 
     static func median(_ v: [Double]) -> Double {
-        v.isEmpty ? .nan : BenchmarkCommand.median(v)
+        v.isEmpty ? .nan : ForwardBenchmark.median(v)
     }
 }
