@@ -27,10 +27,10 @@ struct BenchmarkCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: "Timed runs per measurement (split between the rounds).")
-    var runs: Int = 20
+    var runs: Int = 30
 
     @Option(name: .long, help: "Rounds in which cxreview and ONNX Runtime alternate, per batch size.")
-    var rounds: Int = 3
+    var rounds: Int = 5
 
     @Option(name: .long, help: "Untimed runs before each measurement.")
     var warmup: Int = 3
