@@ -45,7 +45,7 @@ public struct WorkPart: Sendable, Equatable {
 /// `@Sendable`; `UncheckedBody` below is the one place that vouches for it.
 public enum Parallel {
     /// - Parameters:
-    ///   - parts: how many pieces the work is cut into.
+    ///   - parts: how many pieces the work is cut into (none runs when it is 0).
     ///   - threads: the most threads that run them (default: one per part).
     public static func run(parts: Int, threads: Int? = nil, _ body: (WorkPart) -> Void) {
         let threads = max(1, min(parts, threads ?? parts))
