@@ -3,12 +3,6 @@ import XRayCore
 
 /// Times `ResNet18.forward` on a fixed pseudo-random batch (for the CLI's benchmark command).
 public enum ForwardBenchmark {
-    /// Milliseconds per image (median, min, max over `runs` timed forward passes after `warmup` untimed ones).
-    public static func run(model: ResNet18, batch: Int, threads: Int, warmup: Int, runs: Int) -> (medianMs: Double, minMs: Double, maxMs: Double) {
-        let times = self.times(model: model, batch: batch, threads: threads, warmup: warmup, runs: runs).sorted()
-        return (median(times), times.first!, times.last!)
-    }
-
     /// Milliseconds per image of each of `runs` timed forward passes, after `warmup` untimed ones.
     public static func times(model: ResNet18, batch: Int, threads: Int, warmup: Int, runs: Int) -> [Double] {
         precondition(batch >= 1 && runs >= 1 && warmup >= 0)
