@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+@testable import ResNet
+
+@Suite struct ForwardBenchmarkTests {
+    /// The handoff probe passes a counter between the caller and a pool worker and returns a time
+    /// per handoff; a cache-line handoff takes tens to hundreds of nanoseconds, never milliseconds.
+    /// (On one CPU the two threads take turns through the scheduler, so the test does not run there.)
+    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
+    func crossCoreHandoffTimesTheTwoThreads() {
+        let times = (0..<3).compactMap { _ in ForwardBenchmark.crossCoreHandoff() }
+        #expect(!times.isEmpty, "the pool worker never joined the probe")
+        for t in times { #expect(t > 1 && t < 100_000, "handoff of \(t) ns") }
+    }
+
+    @Test func medianOfOddAndEvenCounts() {
+        #expect(ForwardBenchmark.median([3, 1, 2]) == 2)
+        #expect(ForwardBenchmark.median([4, 1, 3, 2]) == 2.5)
+    }
+}
