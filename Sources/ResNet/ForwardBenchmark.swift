@@ -26,7 +26,7 @@ public enum ForwardBenchmark {
         return times
     }
 
-    /// Median one-way time, in nanoseconds, for a value written by one of the forward pass's two
+    /// Mean one-way time, in nanoseconds, for a value written by one of the forward pass's two
     /// threads (the caller and a pool worker) to be seen by the other: 2,000 handoffs of one
     /// counter. On this kind of virtual machine it is about 35 ns when the host runs both CPUs in
     /// one core complex and 150-250 ns when it has put them in different ones, which slows a
