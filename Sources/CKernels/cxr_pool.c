@@ -12,15 +12,23 @@
 #include <time.h>
 #include <unistd.h>
 
-// The job in hand. `ticket` packs the job's generation (bits 32-63), its part count (16-31) and
-// the next unclaimed part (0-15), so that one compare-and-swap claims a part of exactly the job
-// the claimer saw: a worker that wakes late can never take a part of a later job by mistake.
+// The job in hand. `ticket` packs the job's generation (bits 32-63) and its unclaimed parts
+// front ..< back (bits 16-31 and 0-15), so that one compare-and-swap claims a part of exactly the
+// job the claimer saw: a worker that wakes late can never take a part of a later job by mistake.
+// Worker 1 claims from the back and every other thread from the front, so in a two-thread job the
+// caller runs the first parts and the worker the last ones, meeting wherever their speeds put the
+// boundary. Callers that map part i to the i-th slice of an image or of the channels thereby
+// give each thread the same slice in step after step, and a thread mostly reads back what it
+// wrote itself. That matters more than it seems: when the host places the two CPUs in different
+// core complexes, writing a cache line the other CPU has read costs about 35 ns (1 MB in 550 µs,
+// against 15 µs for a line only the writer holds).
 // `task` and `context` are written before the ticket is published (release) and read only after a
 // part has been claimed (acquire); the caller cannot start another job before every claimed part
 // has returned, so they cannot change under a reader.
 static _Atomic uint64_t ticket;
 static cxr_pool_task job_task;
 static void *job_context;
+static _Atomic int64_t job_parts;
 // Threads the latest job may use: workers 1 … job_threads − 1 take part.
 static _Atomic int64_t job_threads;
 // Futex word: the generation of the latest job, stored after its ticket.
@@ -58,16 +66,17 @@ static void futex_wake(_Atomic uint32_t *word, int count) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
 }
 
-// Claims the next part of job `gen`; 0 when that job has no unclaimed part left (or is over).
-static int claim(uint32_t gen, int64_t *part, int64_t *parts) {
+// Claims the first (or, with `from_back`, the last) unclaimed part of job `gen`; 0 when that job
+// has no unclaimed part left (or is over).
+static int claim(uint32_t gen, int from_back, int64_t *part) {
     uint64_t t = atomic_load_explicit(&ticket, memory_order_acquire);
     for (;;) {
         if ((uint32_t)(t >> 32) != gen) return 0;
-        uint64_t total = (t >> 16) & 0xffff, next = t & 0xffff;
-        if (next >= total) return 0;
-        if (atomic_compare_exchange_weak_explicit(&ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire)) {
-            *part = (int64_t)next;
-            *parts = (int64_t)total;
+        uint64_t front = (t >> 16) & 0xffff, back = t & 0xffff;
+        if (front >= back) return 0;
+        uint64_t claimed = from_back ? t - 1 : t + (1u << 16);
+        if (atomic_compare_exchange_weak_explicit(&ticket, &t, claimed, memory_order_acq_rel, memory_order_acquire)) {
+            *part = (int64_t)(from_back ? back - 1 : front);
             return 1;
         }
     }
@@ -75,8 +84,10 @@ static int claim(uint32_t gen, int64_t *part, int64_t *parts) {
 
 // Runs parts of job `gen` on thread `thread` until none is left to claim.
 static void work(uint32_t gen, int64_t thread) {
-    int64_t part, parts;
-    while (claim(gen, &part, &parts)) {
+    int64_t part;
+    while (claim(gen, thread == 1, &part)) {
+        // Stored before the ticket this claim read (release, then acquire).
+        int64_t parts = atomic_load_explicit(&job_parts, memory_order_relaxed);
         job_task(job_context, part, parts, thread);
         atomic_fetch_add_explicit(&finished, 1, memory_order_release);
     }
@@ -160,7 +171,8 @@ int cxr_pool_run(int64_t parts, int64_t threads, cxr_pool_task task, void *conte
     atomic_store_explicit(&finished, 0, memory_order_relaxed);
     uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
     if (gen == 0) gen = 1;  // 0 is what a new worker has seen
-    atomic_store_explicit(&ticket, ((uint64_t)gen << 32) | ((uint64_t)parts << 16), memory_order_release);
+    atomic_store_explicit(&job_parts, parts, memory_order_relaxed);
+    atomic_store_explicit(&ticket, ((uint64_t)gen << 32) | (uint64_t)parts, memory_order_release);
     atomic_store_explicit(&generation, gen, memory_order_seq_cst);
     // Every sleeper is woken: the futex cannot pick the ones this job uses; the others park again.
     if (threads > 1 && atomic_load_explicit(&sleepers, memory_order_seq_cst) > 0) futex_wake(&generation, INT_MAX);

@@ -114,6 +114,26 @@ import Testing
         #expect((0..<parts).allSatisfy { runs[$0] == 1 })
     }
 
+    /// In a two-thread job the caller claims parts from the front and the worker from the back, so
+    /// whatever the timing, the caller's parts are a prefix of 0..<parts and the worker's the rest:
+    /// part i of every step lands on the same thread as part i of the step before.
+    @Test func twoThreadJobsGiveTheCallerTheFirstPartsAndTheWorkerTheLast() {
+        let parts = 12
+        for job in 0..<50 {
+            let thread = Mutex([Int](repeating: -1, count: parts))
+            Self.onPool(parts: parts, threads: 2) { part in
+                thread.withLock { $0[part.index] = part.thread }
+                if job % 2 == 0 { usleep(200) }  // slow parts, so that both threads take some
+            }
+            let order = thread.withLock { $0 }
+            #expect(order.allSatisfy { $0 == 0 || $0 == 1 }, "job \(job): \(order)")
+            let firstOfWorker = order.firstIndex(of: 1) ?? parts
+            #expect(order[..<firstOfWorker].allSatisfy { $0 == 0 } && order[firstOfWorker...].allSatisfy { $0 == 1 },
+                    "job \(job): threads per part \(order)")
+            if job % 2 == 0 { #expect(order.contains(0), "job \(job): the caller ran no part") }
+        }
+    }
+
     @Test func partsForAStepStayWithinTheUnits() {
         #expect(Parallel.parts(units: 64, threads: 1) == 1)
         #expect(Parallel.parts(units: 64, threads: 2) == 8)

@@ -41,7 +41,9 @@ enum {
 
 /// Calls task(context, i, parts, thread) once for every i in 0..<parts, on the calling thread and
 /// up to threads − 1 workers (created on first need, kept for the life of the process), and returns
-/// when all have returned. Parts may run in any order and on any of those threads. 1 ≤ parts ≤
+/// when all have returned. Parts may run in any order and on any of those threads, except that in
+/// a two-thread job the caller takes parts from the front (0, 1, …) and the worker from the back
+/// (parts − 1, …), so that the caller's parts are always a prefix of 0..<parts. 1 ≤ parts ≤
 /// CXR_POOL_MAX_PARTS, 1 ≤ threads ≤ CXR_POOL_MAX_THREADS. Returns CXR_POOL_BUSY, having run
 /// nothing, when the pool is in use.
 int cxr_pool_run(int64_t parts, int64_t threads, cxr_pool_task task, void *context);
