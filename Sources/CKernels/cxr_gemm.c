@@ -331,6 +331,12 @@ static AVX2 void rows_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int
 void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
                      const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
                      const float *bias, const float *residual, int64_t ldr, int relu) {
+    cxr_gemm_packed_columns(variant, m, n, k, 0, k, packed_a, b, ldb, c, ldc, bias, residual, ldr, relu);
+}
+
+void cxr_gemm_packed_columns(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k_total, int64_t k_first, int64_t k,
+                             const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                             const float *bias, const float *residual, int64_t ldr, int relu) {
     rows_fn rows = rows_portable;
 #ifdef CXR_X86
     if (variant == CXR_GEMM_AVX512) rows = rows_avx512;
@@ -338,12 +344,13 @@ void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
 #endif
     if (m <= 0 || n <= 0) return;
     epilogue ep = {bias, residual, ldr, relu};
+    const float *a = packed_a + k_first * MR;  // panels stay MR·k_total floats apart
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = min64(NC, n - j0);
         int64_t k0 = 0;
         do {
             int64_t kc = min64(KC, k - k0);
-            rows(m, nc, kc, packed_a + k0 * MR, MR * k, b + k0 * ldb + j0, ldb, c + j0, ldc, k0 == 0, k0 + kc >= k,
+            rows(m, nc, kc, a + k0 * MR, MR * k_total, b + k0 * ldb + j0, ldb, c + j0, ldc, k0 == 0, k0 + kc >= k,
                  offset(ep, 0, j0));
             k0 += kc;
         } while (k0 < k);

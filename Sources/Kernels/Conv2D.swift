@@ -101,6 +101,7 @@ public final class Conv2D: Sendable {
             let n = images * oh * ow, k = geometry.patchSize
             if geometry.isPointwise { return 0 }
             if n >= Self.columnSplitThreshold { return parts * k * chunkColumns }
+            if usesDepthSplit(parts: parts) { return k * n + parts * geometry.outChannels * n }
             return k * n
         }
     }
@@ -108,6 +109,16 @@ public final class Conv2D: Sendable {
     /// Output columns at which the im2col path switches from "whole matrix, split output channels"
     /// to "each thread unfolds and multiplies its own column chunks".
     static let columnSplitThreshold = 2048
+
+    /// Whether the im2col path below the column-split threshold splits the product along K: each
+    /// thread unfolds and multiplies only its own input channels, into its own partial sum for all
+    /// output channels, and the partial sums are then added up by output channel. Splitting by
+    /// output channels instead would make every thread read the whole unfolded matrix, half of it
+    /// written by the other thread, and the next pass would then write lines the other thread
+    /// still holds in its cache. When the host puts the two CPUs in different core complexes, such
+    /// writes cost about 35 ns per 64-byte line (see cxr_pool.c); the K split shares only the
+    /// partial sums, Cout·n floats per thread.
+    func usesDepthSplit(parts: Int) -> Bool { parts > 1 && geometry.inChannels >= 2 * parts }
     var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
 
     /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
@@ -154,6 +165,22 @@ public final class Conv2D: Sendable {
                 w.multiply(n: cols.count, b: col, ldb: cols.count, c: output.base + cols.lowerBound, ldc: n,
                            bias: epilogue.bias, residual: epilogue.residual.map { $0 + cols.lowerBound }, relu: epilogue.relu)
             }
+        } else if usesDepthSplit(parts: threads) {
+            let col = scratch.base, taps = g.kernelHeight * g.kernelWidth, cout = g.outChannels
+            let partials = col + k * n
+            // Part i takes the i-th slice of the input channels (and, below, of the output channels),
+            // which the pool gives to the same thread step after step (cxr_pool.c).
+            Parallel.run(parts: threads, threads: threads) { part in
+                let channels = part.range(of: g.inChannels)
+                let rows = (channels.lowerBound * taps)..<(channels.upperBound * taps)
+                Im2Col.forward(input, geometry: g, channels: channels, columns: 0..<n, into: col + rows.lowerBound * n, ldcol: n)
+                w.multiply(depth: rows, n: n, b: col + rows.lowerBound * n, ldb: n, c: partials + part.index * cout * n, ldc: n)
+            }
+            Parallel.run(parts: threads, threads: threads) { part in
+                let channels = part.range(of: cout)
+                Self.addPartials(partials, count: threads, stride: cout * n, channels: channels, n: n, into: output.base,
+                                 epilogue: epilogue)
+            }
         } else {
             let col = scratch.base, taps = g.kernelHeight * g.kernelWidth
             Parallel.run(parts: Parallel.parts(units: g.inChannels, threads: threads), threads: threads) { part in
@@ -164,6 +191,32 @@ public final class Conv2D: Sendable {
             Parallel.run(parts: rowParts, threads: threads) { part in
                 w.multiply(rows: w.rowRange(part), n: n, b: col, ldb: n, c: output.base, ldc: n,
                            bias: epilogue.bias, residual: epilogue.residual, relu: epilogue.relu)
+            }
+        }
+    }
+
+    /// out[o·n + j] = epilogue(Σ_t partials[t·stride + o·n + j]) for the output channels `channels`.
+    private static func addPartials(_ partials: UnsafeMutablePointer<Float>, count: Int, stride: Int, channels: Range<Int>, n: Int,
+                                    into out: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
+        typealias V = SIMD16<Float>
+        func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        for o in channels {
+            let row = o * n, bias = epilogue.bias[o]
+            var j = 0
+            while j + 16 <= n {
+                var x = load(partials + row + j) + V(repeating: bias)
+                for t in 1..<count { x += load(partials + t * stride + row + j) }
+                if let residual = epilogue.residual { x += load(residual + row + j) }
+                if epilogue.relu { x = x.replacing(with: 0, where: x .< 0) }
+                UnsafeMutableRawPointer(out + row + j).storeBytes(of: x, as: V.self)
+                j += 16
+            }
+            while j < n {
+                var x = partials[row + j] + bias
+                for t in 1..<count { x += partials[t * stride + row + j] }
+                if let residual = epilogue.residual { x += residual[row + j] }
+                out[row + j] = epilogue.relu ? max(x, 0) : x
+                j += 1
             }
         }
     }

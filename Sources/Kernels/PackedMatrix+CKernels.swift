@@ -89,4 +89,18 @@ public final class PackedMatrix: @unchecked Sendable {
                         c + first * ldc, Int64(ldc), bias.map { $0 + first }, residual.map { $0 + first * ldc },
                         Int64(ldc), relu ? 1 : 0)
     }
+
+    /// C[r, j] = Σ_{k ∈ depth} A[r, k] · B[k − depth.lowerBound, j] for every row r: the product of
+    /// columns `depth` of A with the matching rows of B (row-major [depth.count × n], rows `ldb`
+    /// apart), for splitting one product along K between threads. Any epilogue is left to the
+    /// caller, which adds the partial products.
+    public func multiply(depth: Range<Int>, n: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                         variant: GEMMVariant = .best) {
+        precondition(depth.lowerBound >= 0 && depth.upperBound <= columns, "PackedMatrix: depth \(depth) outside 0..<\(columns)")
+        precondition(n >= 0 && ldb >= n && ldc >= n, "PackedMatrix: bad n \(n), ldb \(ldb), ldc \(ldc)")
+        precondition(variant.isSupported, "PackedMatrix: this CPU cannot run the \(variant) kernels")
+        guard n > 0 else { return }
+        cxr_gemm_packed_columns(variant.raw, Int64(rows), Int64(n), Int64(columns), Int64(depth.lowerBound), Int64(depth.count),
+                                base, b, Int64(ldb), c, Int64(ldc), nil, nil, Int64(ldc), 0)
+    }
 }

@@ -82,6 +82,35 @@ import XRayCore
         }
     }
 
+    /// Splitting a product along K (`multiply(depth:)`, each slice of A's columns times the matching
+    /// rows of B) and adding the slices gives the whole product, including empty and 1-column
+    /// slices, slices across K blocks (256) and a B with a row stride.
+    @Test(arguments: variants)
+    func depthSlicesAddUpToTheProduct(variant: GEMMVariant) {
+        let (m, n, k, ldb) = (35, 49, 600, 53)
+        let a = hashUniform("packed.depth.a", [m * k], -1, 1).scalars
+        let b = hashUniform("packed.depth.b", [k * ldb], -1, 1).scalars
+        let packed = PackedMatrix(rows: m, columns: k, values: a)
+        var dense = [Float](repeating: 0, count: k * n)
+        for p in 0..<k { for j in 0..<n { dense[p * n + j] = b[p * ldb + j] } }
+        let product = Self.naive(a, dense, m: m, n: n, k: k)
+        for cuts in [[0, 300, 600], [0, 0, 1, 257, 600], [0, 599, 600]] {
+            var sum = [Double](repeating: 0, count: m * n)
+            for (lo, hi) in zip(cuts, cuts.dropFirst()) {
+                var c = [Float](repeating: .nan, count: m * n)
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        packed.multiply(depth: lo..<hi, n: n, b: pb.baseAddress! + lo * ldb, ldb: ldb, c: pc.baseAddress!, ldc: n,
+                                        variant: variant)
+                    }
+                }
+                #expect(c.allSatisfy { $0.isFinite }, "\(variant) slice \(lo)..<\(hi) left values unwritten")
+                for i in 0..<(m * n) { sum[i] += Double(c[i]) }
+            }
+            expectClose(sum.map { Float($0) }, product.map { Float($0) }, rtol: 1e-5, atol: 1e-4, "\(variant) cuts \(cuts)")
+        }
+    }
+
     @Test func rowRangesSplitAtPanels() {
         let packed = PackedMatrix(rows: 70, columns: 3, values: [Float](repeating: 1, count: 210))
         let parts = (0..<3).map { packed.rowRange(WorkPart(index: $0, count: 3)) }

@@ -34,9 +34,14 @@ import XRayCore
         let single = Reference.model.forward(image0, threads: 1)
         let split = Reference.model.forward(image0, threads: 2)
         let batched = Reference.output
-        expectClose(split.logits.scalars, single.logits.scalars, atol: 1e-5, "batch 1: 2 threads vs 1")
+        // A split pass adds the partial sums of the stride-2 and layer4 convolutions' two halves of
+        // input channels (Conv2D's K split), another float32 summation order: measured 1.1e-5 on the
+        // logits and 8.6e-5 on features that reach 8.8. It must meet the PyTorch bounds all the same.
+        expectClose(split.logits.scalars, single.logits.scalars, atol: 5e-5, "batch 1: 2 threads vs 1")
         expectClose(Array(batched.logits.scalars[0..<3]), single.logits.scalars, atol: 1e-5, "batch 2 vs batch 1")
-        expectClose(split.features.scalars, single.features.scalars, atol: 1e-5, "features, 2 threads vs 1")
+        expectClose(split.features.scalars, single.features.scalars, atol: 2.5e-4, "features, 2 threads vs 1")
+        expectClose(split.logits.scalars, Array(Reference.fixtures["logits"]!.scalars[0..<3]), atol: 1e-4, "batch 1 split vs PyTorch")
+        expectClose(split.features.scalars, Reference.fixtures["features0"]!.scalars, atol: 2.5e-4, "batch 1 split features vs PyTorch")
         // Three images on two threads: two run whole, the third is split; on one thread they run as one
         // group of 3 (wider GEMMs take other OpenBLAS kernels and summation orders, hence 5e-5).
         let three = Tensor(shape: [3, 3, 64, 48], scalars: hashUniform("three", [3, 3, 64, 48], -2, 2).scalars)

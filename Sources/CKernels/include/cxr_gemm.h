@@ -49,6 +49,13 @@ void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
                      const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
                      const float *bias, const float *residual, int64_t ldr, int relu);
 
+/// The same over columns k0 ..< k0 + k of a packed A that has `k_total` columns: C[m×n] =
+/// epilogue(A[:, k0 ..< k0+k] · B[k×n]), B holding rows k0… of the full B. Lets threads split a
+/// product along K, each multiplying only the rows of B it produced.
+void cxr_gemm_packed_columns(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k_total, int64_t k0, int64_t k,
+                             const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                             const float *bias, const float *residual, int64_t ldr, int relu);
+
 #ifdef __cplusplus
 }
 #endif
