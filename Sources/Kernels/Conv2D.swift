@@ -180,6 +180,11 @@ public final class Conv2D: Sendable {
                 let channels = part.range(of: cout)
                 Self.addPartials(partials, count: threads, stride: cout * n, channels: channels, n: n, into: output.base,
                                  epilogue: epilogue)
+                // The other parts' partial sums are not read again: when sharing is costly, drop them
+                // from the caches before their writers fill them again (CrossCoreCost).
+                for t in 0..<threads where t != part.index && CrossCoreCost.flushesSharedLines {
+                    CacheLines.flush(partials + t * cout * n + channels.lowerBound * n, count: channels.count * n)
+                }
             }
         } else {
             let col = scratch.base, taps = g.kernelHeight * g.kernelWidth

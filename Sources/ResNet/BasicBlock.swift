@@ -35,28 +35,29 @@ struct BasicBlock: Sendable {
         conv1.outputSize(height: height, width: width)
     }
 
-    func scratchCount(height: Int, width: Int, images: Int, parts: Int) -> Int {
+    /// The block's convolutions, each with the input size it sees for a block input of height × width.
+    func convolutions(height: Int, width: Int) -> [(conv: Conv2D, height: Int, width: Int)] {
         let (oh, ow) = outputSize(height: height, width: width)
-        return max(conv1.scratchCount(height: height, width: width, images: images, parts: parts),
-                   conv2.scratchCount(height: oh, width: ow, images: images, parts: parts),
-                   downsample?.scratchCount(height: height, width: width, images: images, parts: parts) ?? 0)
+        return [(conv1, height, width), (conv2, oh, ow)] + (downsample.map { [($0, height, width)] } ?? [])
     }
 
     /// Runs the block on `x` (one image or a group); `mid`, `shortcut` and `out` are free buffers of the output size.
+    /// The Winograd convolutions use `winogradScratch`, the others `scratch` (the two may overlap).
     func forward(_ x: FeatureMap, mid: UnsafeMutablePointer<Float>, shortcut: UnsafeMutablePointer<Float>,
-                 out: UnsafeMutablePointer<Float>, scratch: Scratch, parts: Int) -> FeatureMap {
+                 out: UnsafeMutablePointer<Float>, scratch im2colScratch: Scratch, winogradScratch: Scratch, parts: Int) -> FeatureMap {
+        func scratch(_ conv: Conv2D) -> Scratch { conv.algorithm == .im2col ? im2colScratch : winogradScratch }
         let (oh, ow) = outputSize(height: x.height, width: x.width)
         let c = outChannels
         let g = x.images
         let y = FeatureMap(base: mid, channels: c, images: g, height: oh, width: ow)
-        conv1.forward(x, into: y, relu: true, scratch: scratch, parts: parts)
+        conv1.forward(x, into: y, relu: true, scratch: scratch(conv1), parts: parts)
         var identity = x
         if let downsample {
             identity = FeatureMap(base: shortcut, channels: c, images: g, height: oh, width: ow)
-            downsample.forward(x, into: identity, scratch: scratch, parts: parts)
+            downsample.forward(x, into: identity, scratch: scratch(downsample), parts: parts)
         }
         let result = FeatureMap(base: out, channels: c, images: g, height: oh, width: ow)
-        conv2.forward(y, into: result, residual: identity, relu: true, scratch: scratch, parts: parts)
+        conv2.forward(y, into: result, residual: identity, relu: true, scratch: scratch(conv2), parts: parts)
         return result
     }
 }

@@ -1,6 +1,5 @@
 import Dispatch
 import Kernels
-import Synchronization
 import XRayCore
 
 /// Times `ResNet18.forward` on a fixed pseudo-random batch (for the CLI's benchmark command).
@@ -28,35 +27,10 @@ public enum ForwardBenchmark {
 
     /// Mean one-way time, in nanoseconds, for a value written by one of the forward pass's two
     /// threads (the caller and a pool worker) to be seen by the other: 2,000 handoffs of one
-    /// counter. On this kind of virtual machine it is about 35 ns when the host runs both CPUs in
-    /// one core complex and 150-250 ns when it has put them in different ones, which slows a
-    /// batch-1 pass (whose threads share every layer's data) and not a batch-8 one. Nil when the
-    /// worker did not join within 50 ms (then there is no second thread to time).
+    /// counter (`CrossCoreCost`). About 35 ns when the host runs both CPUs in one core complex and
+    /// 150-250 ns when it has put them in different ones. Nil when the worker did not join within 50 ms.
     public static func crossCoreHandoff() -> Double? {
-        let counter = Atomic<Int>(0), gaveUp = Atomic<Bool>(false)
-        let warm = 200, total = 2_200
-        let elapsed = Atomic<Int>(0)
-        Parallel.run(parts: 2, threads: 2) { part in
-            let me = part.index
-            let deadline = DispatchTime.now().uptimeNanoseconds + 50_000_000
-            var value = 0, start: UInt64 = 0, spins = 0
-            while value < total && !gaveUp.load(ordering: .relaxed) {
-                value = counter.load(ordering: .acquiring)
-                if value % 2 == me {
-                    if value == warm && me == 0 { start = DispatchTime.now().uptimeNanoseconds }
-                    counter.store(value + 1, ordering: .releasing)
-                    value += 1
-                } else {
-                    spins += 1
-                    if spins & 1023 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { gaveUp.store(true, ordering: .relaxed) }
-                }
-            }
-            if me == 0 && !gaveUp.load(ordering: .relaxed) {
-                elapsed.store(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed)
-            }
-        }
-        if gaveUp.load(ordering: .relaxed) { return nil }
-        return Double(elapsed.load(ordering: .relaxed)) / Double(total - warm)
+        CrossCoreCost.handoffTime(handoffs: 2_000)
     }
 
     public static func median(_ values: [Double]) -> Double {

@@ -148,6 +148,10 @@ public final class ResNet18: Sendable {
                     returnWorkspace(space, layout)
                 }
                 Parallel.run(parts: groups.count, threads: threads) { part in run(images: groups[part.index], parts: 1) }
+                if grouped < n && threads > 1 {
+                    // Split passes share every layer's data between the threads: measure what that costs now.
+                    CrossCoreCost.refresh()
+                }
                 for i in grouped..<n { run(images: i..<(i + 1), parts: threads) }
             }
         }
@@ -159,7 +163,9 @@ public final class ResNet18: Sendable {
     /// Stem, max pool and the eight blocks for a group of images already in the workspace; returns layer4's output.
     private func forwardGroup(_ x: FeatureMap, space: Workspace, layout: ForwardLayout, parts: Int) -> FeatureMap {
         let g = x.images
-        let scratch = space.scratch(at: layout.scratchOffset, count: layout.scratchCount)
+        let scratch = space.scratch(at: layout.scratchOffset, count: layout.im2colScratchCount)
+        let winogradScratch = space.scratch(at: layout.winogradScratchOffset,
+                                            count: layout.scratchOffset + layout.scratchCount - layout.winogradScratchOffset)
         let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels, images: g,
                                        height: layout.stemHeight, width: layout.stemWidth)
         stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
@@ -173,7 +179,8 @@ public final class ResNet18: Sendable {
         // Four rotating buffers: the block's input, conv1's output, the shortcut, the block's output.
         var slots = layout.slotOffsets.map { space.scratch(at: $0, count: 0).base }
         for block in blocks {
-            y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: scratch, parts: parts)
+            y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: scratch, winogradScratch: winogradScratch,
+                                parts: parts)
             slots = [slots[3], slots[0], slots[1], slots[2]]
         }
         return y
@@ -201,6 +208,8 @@ struct ForwardLayout: Hashable {
     let inputOffset: Int, stemOffset: Int
     let slotOffsets: [Int]
     let scratchOffset: Int, scratchCount: Int
+    /// The Winograd convolutions' scratch; the rest use the first `im2colScratchCount` floats at `scratchOffset`.
+    let winogradScratchOffset: Int, im2colScratchCount: Int
     let capacity: Int
 
     init(model: ResNet18, height: Int, width: Int, images g: Int, parts: Int) {
@@ -213,10 +222,14 @@ struct ForwardLayout: Hashable {
         poolHeight = MaxPool2D.outputSize(stemHeight, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         poolWidth = MaxPool2D.outputSize(stemWidth, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         var scratch = model.stem.scratchCount(height: height, width: width, images: g, parts: parts)
+        var winograd = 0
         var largest = g * model.stem.geometry.outChannels * poolHeight * poolWidth
         var (h, w) = (poolHeight, poolWidth)
         for block in model.blocks {
-            scratch = max(scratch, block.scratchCount(height: h, width: w, images: g, parts: parts))
+            for (conv, ch, cw) in block.convolutions(height: h, width: w) {
+                let count = conv.scratchCount(height: ch, width: cw, images: g, parts: parts)
+                if conv.algorithm == .im2col { scratch = max(scratch, count) } else { winograd = max(winograd, count) }
+            }
             (h, w) = block.outputSize(height: h, width: w)
             largest = max(largest, g * block.outChannels * h * w)
         }
@@ -229,7 +242,13 @@ struct ForwardLayout: Hashable {
         stemOffset = slot0 + largest
         slotOffsets = [slot0, stemOffset, stemOffset + largest, stemOffset + 2 * largest]
         scratchOffset = stemOffset + max(stemCount, 3 * largest)
-        scratchCount = scratch
-        capacity = scratchOffset + scratch
+        // The Winograd convolutions reuse the others' scratch, except when the pass is split between
+        // threads: then the two split the work differently (V by channel and M by position; the
+        // unfolded matrices by channel or by column), and reusing the memory would mean writing
+        // lines the other thread holds, each at the cost of invalidating its copy (cxr_cache.h).
+        im2colScratchCount = scratch
+        winogradScratchOffset = parts > 1 ? scratchOffset + scratch : scratchOffset
+        scratchCount = parts > 1 ? scratch + winograd : max(scratch, winograd)
+        capacity = scratchOffset + scratchCount
     }
 }

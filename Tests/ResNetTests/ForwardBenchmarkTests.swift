@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Kernels
 @testable import ResNet
 
 @Suite struct ForwardBenchmarkTests {
@@ -11,6 +12,18 @@ import Testing
         let times = (0..<3).compactMap { _ in ForwardBenchmark.crossCoreHandoff() }
         #expect(!times.isEmpty, "the pool worker never joined the probe")
         for t in times { #expect(t > 1 && t < 100_000, "handoff of \(t) ns") }
+    }
+
+    /// The short probe a batch-1 pass takes before it runs (64 handoffs) gives a time in the same
+    /// range, and the flush setting it makes follows the threshold.
+    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
+    func shortProbeSetsTheFlushSetting() {
+        guard let t = CrossCoreCost.refresh() else {
+            Issue.record("the pool worker never joined the probe")
+            return
+        }
+        #expect(t > 1 && t < 100_000, "handoff of \(t) ns")
+        #expect(CrossCoreCost.farThreshold > 35 && CrossCoreCost.farThreshold < 150)
     }
 
     @Test func medianOfOddAndEvenCounts() {

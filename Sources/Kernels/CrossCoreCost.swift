@@ -1,0 +1,69 @@
+import Dispatch
+import Synchronization
+
+/// Whether the two threads of a split pass currently pay a high price for sharing data, measured.
+///
+/// On this project's 2-vCPU virtual machine the host sometimes runs both CPUs in one core complex
+/// and sometimes in two, switching every few seconds to minutes. In the second placement, handing a
+/// cache line from one CPU to the other takes 150-250 ns instead of about 35, and writing a line
+/// the other CPU has read costs about 35 ns per line (cxr_cache.h). A batch-1 pass, whose two
+/// threads exchange data at every layer, then takes about 25 ms instead of 17. Flushing the lines
+/// a thread has finished reading wins back most of that in the far placement (about 21 ms) but
+/// costs about 1 ms in the near one, so the pass measures the placement first (`refresh`) and the
+/// kernels flush only when it is far (`flushesSharedLines`). The value describes the machine, not
+/// one pass, hence a process-wide setting; a stale value only costs speed, never correctness.
+public enum CrossCoreCost {
+    /// Mean one-way handoff time above which the CPUs count as far apart, in nanoseconds: between
+    /// the ~35 ns of one core complex and the 150+ ns of two.
+    public static let farThreshold = 90.0
+
+    private static let far = Atomic<Bool>(false)
+
+    /// True when the last `refresh` found the CPUs far apart: kernels then flush data another
+    /// thread wrote once they have read it for the last time.
+    public static var flushesSharedLines: Bool { far.load(ordering: .relaxed) }
+
+    /// Sets `flushesSharedLines` without measuring (tests run the kernels both ways).
+    static func assume(far value: Bool) { far.store(value, ordering: .relaxed) }
+
+    /// Measures the handoff time (`handoffs` one-way handoffs, a few microseconds for 64) and sets
+    /// `flushesSharedLines` from it; returns the time, or nil when no second thread joined in time
+    /// (then the setting is left as it was).
+    @discardableResult
+    public static func refresh(handoffs: Int = 64) -> Double? {
+        guard let ns = handoffTime(handoffs: handoffs) else { return nil }
+        far.store(ns > farThreshold, ordering: .relaxed)
+        return ns
+    }
+
+    /// Mean one-way time, in nanoseconds, for a value written by the caller or a pool worker to be
+    /// seen by the other, over `handoffs` handoffs of one counter after a few untimed ones. Nil
+    /// when the worker did not join within 50 ms (there is then no second thread to time).
+    public static func handoffTime(handoffs: Int) -> Double? {
+        precondition(handoffs >= 2)
+        let counter = Atomic<Int>(0), gaveUp = Atomic<Bool>(false), elapsed = Atomic<Int>(0)
+        let warm = 16, total = warm + handoffs
+        Parallel.run(parts: 2, threads: 2) { part in
+            let me = part.index
+            let deadline = DispatchTime.now().uptimeNanoseconds + 50_000_000
+            var value = 0, start: UInt64 = 0, spins = 0
+            while value < total && !gaveUp.load(ordering: .relaxed) {
+                value = counter.load(ordering: .acquiring)
+                if value % 2 == me {
+                    if value == warm && me == 0 { start = DispatchTime.now().uptimeNanoseconds }
+                    counter.store(value + 1, ordering: .releasing)
+                    value += 1
+                } else {
+                    spins += 1
+                    if spins & 1023 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { gaveUp.store(true, ordering: .relaxed) }
+                }
+            }
+            if me == 0 && !gaveUp.load(ordering: .relaxed) {
+                elapsed.store(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed)
+            }
+        }
+        if gaveUp.load(ordering: .relaxed) { return nil }
+        return Double(elapsed.load(ordering: .relaxed)) / Double(handoffs)
+    }
+}
+
