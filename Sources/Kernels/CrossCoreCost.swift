@@ -27,25 +27,26 @@ public enum CrossCoreCost {
     static func assume(far value: Bool) { far.store(value, ordering: .relaxed) }
 
     /// Measures the handoff time (`handoffs` one-way handoffs, a few microseconds for 64) and sets
-    /// `flushesSharedLines` from it; returns the time, or nil when no second thread joined in time
-    /// (then the setting is left as it was).
+    /// `flushesSharedLines` from it; returns the time, or nil when the pool was in use or its worker
+    /// did not join within 2 ms (then the setting is left as it was).
     @discardableResult
     public static func refresh(handoffs: Int = 64) -> Double? {
-        guard let ns = handoffTime(handoffs: handoffs) else { return nil }
+        guard let ns = handoffTime(handoffs: handoffs, timeout: 2_000_000) else { return nil }
         far.store(ns > farThreshold, ordering: .relaxed)
         return ns
     }
 
     /// Mean one-way time, in nanoseconds, for a value written by the caller or a pool worker to be
     /// seen by the other, over `handoffs` handoffs of one counter after a few untimed ones. Nil
-    /// when the worker did not join within 50 ms (there is then no second thread to time).
-    public static func handoffTime(handoffs: Int) -> Double? {
+    /// when the pool is in use (by another thread's job) or its worker did not join within
+    /// `timeout` nanoseconds: there is then no second thread to time.
+    public static func handoffTime(handoffs: Int, timeout: UInt64 = 50_000_000) -> Double? {
         precondition(handoffs >= 2)
         let counter = Atomic<Int>(0), gaveUp = Atomic<Bool>(false), elapsed = Atomic<Int>(0)
         let warm = 16, total = warm + handoffs
-        Parallel.run(parts: 2, threads: 2) { part in
+        let ran = Parallel.runOnPool(parts: 2, threads: 2) { part in
             let me = part.index
-            let deadline = DispatchTime.now().uptimeNanoseconds + 50_000_000
+            let deadline = DispatchTime.now().uptimeNanoseconds + timeout
             var value = 0, start: UInt64 = 0, spins = 0
             while value < total && !gaveUp.load(ordering: .relaxed) {
                 value = counter.load(ordering: .acquiring)
@@ -62,7 +63,7 @@ public enum CrossCoreCost {
                 elapsed.store(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed)
             }
         }
-        if gaveUp.load(ordering: .relaxed) { return nil }
+        if !ran || gaveUp.load(ordering: .relaxed) { return nil }
         return Double(elapsed.load(ordering: .relaxed)) / Double(handoffs)
     }
 }

@@ -9,16 +9,26 @@ import Kernels
     /// (On one CPU the two threads take turns through the scheduler, so the test does not run there.)
     @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
     func crossCoreHandoffTimesTheTwoThreads() {
-        let times = (0..<3).compactMap { _ in ForwardBenchmark.crossCoreHandoff() }
+        // Other suites use the pool too: a probe that finds it in use gives nil and is retried.
+        let times = (0..<500).lazy.compactMap { _ -> Double? in
+            if let t = ForwardBenchmark.crossCoreHandoff() { return t }
+            usleep(1000)
+            return nil
+        }.prefix(3).map { $0 }
         #expect(!times.isEmpty, "the pool worker never joined the probe")
         for t in times { #expect(t > 1 && t < 100_000, "handoff of \(t) ns") }
     }
 
     /// The short probe a batch-1 pass takes before it runs (64 handoffs) gives a time in the same
-    /// range, and the flush setting it makes follows the threshold.
+    /// range. (While other suites hold the pool, the probe gives nil at once; it is retried.)
     @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
-    func shortProbeSetsTheFlushSetting() {
-        guard let t = CrossCoreCost.refresh() else {
+    func shortProbeTimesTheTwoThreads() {
+        let probe = (0..<500).lazy.compactMap { _ -> Double? in
+            if let t = CrossCoreCost.refresh() { return t }
+            usleep(1000)
+            return nil
+        }.first
+        guard let t = probe else {
             Issue.record("the pool worker never joined the probe")
             return
         }
