@@ -88,6 +88,14 @@ public final class Conv2D: Sendable {
         }
     }
 
+    /// Whether a pass over `images` images split into `parts` gives each part its own stretch of the
+    /// image (Winograd on layer1-sized weights) rather than a slice of the channels: such passes
+    /// use their scratch differently, and a caller may want to give them memory of their own.
+    public func splitsSpatially(images: Int, parts: Int) -> Bool {
+        guard let tile = algorithm.winogradTile else { return false }
+        return Winograd.splitsSpatially(geometry, tile: tile, transforms: transforms, images: images, parts: parts)
+    }
+
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         (geometry.outputHeight(height), geometry.outputWidth(width))
     }

@@ -23,4 +23,19 @@ extension Winograd {
         cxr_winograd_output_4x4(m, Int64(positionStride), Int64(tilesY), Int64(tilesX), out, Int64(h), Int64(w),
                                 bias, residual, relu ? 1 : 0)
     }
+
+    /// `transformInputAVX512` for the tiles `tiles` only (numbered row by row), tile t at column t − tiles.lowerBound.
+    static func transformInputTilesAVX512(_ src: UnsafeMutablePointer<Float>, height h: Int, width w: Int, tilesX: Int, tiles: Range<Int>,
+                                          into dst: UnsafeMutablePointer<Float>, positionStride: Int) {
+        cxr_winograd_input_4x4_tiles(src, Int64(h), Int64(w), Int64(tilesX), Int64(tiles.lowerBound), Int64(tiles.upperBound), dst,
+                                     Int64(positionStride))
+    }
+
+    /// `transformOutputAVX512` for the tiles `tiles` only, tile t read from column t − tiles.lowerBound of M.
+    static func transformOutputTilesAVX512(_ m: UnsafeMutablePointer<Float>, positionStride: Int, tilesX: Int, tiles: Range<Int>,
+                                           into out: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
+                                           bias: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+        cxr_winograd_output_4x4_tiles(m, Int64(positionStride), Int64(tilesX), Int64(tiles.lowerBound), Int64(tiles.upperBound), out,
+                                      Int64(h), Int64(w), bias, residual, relu ? 1 : 0)
+    }
 }

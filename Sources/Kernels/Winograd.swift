@@ -71,7 +71,25 @@ enum Winograd {
 
     static func scratchCount(_ g: ConvGeometry, tile: Tile, height: Int, width: Int, images: Int, parts: Int) -> Int {
         let (ty, tx) = tiles(tile, height: height, width: width)
-        return tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
+        let shared = tile.positions * (g.inChannels + g.outChannels) * images * ty * tx + parts * tempCount(tile, width: width) + 4
+        guard images == 1 && parts > 1 && tile == .f4x4 else { return shared }
+        return max(shared, parts * spatialPartCount(g, tiles: ty * tx, parts: parts))
+    }
+
+    /// Whether a pass over one image split into `parts` gives each part a stretch of the image's tiles
+    /// (all channels) instead of a slice of the channels. Each thread then transforms, multiplies
+    /// and writes back only its own tiles, in its own V and M; the threads share only the weights
+    /// (read-only) and the rows of feature maps at the edges of their stretches. That suits layer1,
+    /// whose maps are the largest and whose transformed weights (36·64·64 floats, 0.6 MB) fit each
+    /// core's L2; with bigger weights, each thread streaming all of them costs more than it saves.
+    static func splitsSpatially(_ g: ConvGeometry, tile: Tile, transforms: Transforms, images: Int, parts: Int) -> Bool {
+        images == 1 && parts > 1 && tile == .f4x4 && transforms == .avx512
+            && tile.positions * g.inChannels * g.outChannels * MemoryLayout<Float>.size <= 1 << 20
+    }
+
+    /// Floats of one part's V and M in a spatial split.
+    private static func spatialPartCount(_ g: ConvGeometry, tiles: Int, parts: Int) -> Int {
+        Tile.f4x4.positions * (g.inChannels + g.outChannels) * ((tiles + parts - 1) / parts) + 16
     }
 
     /// Bytes of transform-domain data (V and M) one pass over a group may use. The group's images
@@ -90,6 +108,10 @@ enum Winograd {
 
     static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile, transforms: Transforms,
                         budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+        if splitsSpatially(g, tile: tile, transforms: transforms, images: input.images, parts: parts) {
+            forwardSpatially(input, weights: u, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+            return
+        }
         let step = imagesPerPass(g, tile: tile, height: input.height, width: input.width, images: input.images, budget: budget)
         for first in stride(from: 0, to: input.images, by: step) {
             forward(input, images: first..<min(input.images, first + step), weights: u, geometry: g, tile: tile,
@@ -177,6 +199,34 @@ enum Winograd {
                                          height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
                     }
                 }
+            }
+        }
+    }
+
+    /// One image, F(4×4) with the AVX-512 transforms, part i taking the i-th stretch of the tiles
+    /// (row by row): its own V and M, all channels (see `splitsSpatially`).
+    private static func forwardSpatially(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry,
+                                         into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+        let h = input.height, w = input.width, positions = Tile.f4x4.positions
+        let (tilesY, tilesX) = tiles(.f4x4, height: h, width: w)
+        let total = tilesY * tilesX, cin = g.inChannels, cout = g.outChannels
+        let perPart = spatialPartCount(g, tiles: total, parts: parts)
+        Parallel.run(parts: parts, threads: parts) { part in
+            let stretch = part.range(of: total), n = stretch.count
+            guard n > 0 else { return }
+            let v = scratch.base + part.index * perPart, m = v + positions * cin * n
+            for c in 0..<cin {
+                transformInputTilesAVX512(input.plane(channel: c, image: 0), height: h, width: w, tilesX: tilesX, tiles: stretch,
+                                          into: v + c * n, positionStride: cin * n)
+            }
+            for xi in 0..<positions {
+                u[xi].multiply(n: n, b: v + xi * cin * n, ldb: n, c: m + xi * cout * n, ldc: n)
+            }
+            for o in 0..<cout {
+                let dst = output.plane(channel: o, image: 0)
+                transformOutputTilesAVX512(m + o * n, positionStride: cout * n, tilesX: tilesX, tiles: stretch, into: dst,
+                                           height: h, width: w, bias: epilogue.bias[o],
+                                           residual: epilogue.residual.map { $0 + (dst - output.base) }, relu: epilogue.relu)
             }
         }
     }

@@ -42,10 +42,9 @@ struct BasicBlock: Sendable {
     }
 
     /// Runs the block on `x` (one image or a group); `mid`, `shortcut` and `out` are free buffers of the output size.
-    /// The Winograd convolutions use `winogradScratch`, the others `scratch` (the two may overlap).
+    /// Each convolution takes its scratch from `scratch` (ForwardLayout decides which memory each kind uses).
     func forward(_ x: FeatureMap, mid: UnsafeMutablePointer<Float>, shortcut: UnsafeMutablePointer<Float>,
-                 out: UnsafeMutablePointer<Float>, scratch im2colScratch: Scratch, winogradScratch: Scratch, parts: Int) -> FeatureMap {
-        func scratch(_ conv: Conv2D) -> Scratch { conv.algorithm == .im2col ? im2colScratch : winogradScratch }
+                 out: UnsafeMutablePointer<Float>, scratch: (Conv2D) -> Scratch, parts: Int) -> FeatureMap {
         let (oh, ow) = outputSize(height: x.height, width: x.width)
         let c = outChannels
         let g = x.images

@@ -163,9 +163,7 @@ public final class ResNet18: Sendable {
     /// Stem, max pool and the eight blocks for a group of images already in the workspace; returns layer4's output.
     private func forwardGroup(_ x: FeatureMap, space: Workspace, layout: ForwardLayout, parts: Int) -> FeatureMap {
         let g = x.images
-        let scratch = space.scratch(at: layout.scratchOffset, count: layout.im2colScratchCount)
-        let winogradScratch = space.scratch(at: layout.winogradScratchOffset,
-                                            count: layout.scratchOffset + layout.scratchCount - layout.winogradScratchOffset)
+        let scratch = layout.scratch(for: stem, in: space)
         let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels, images: g,
                                        height: layout.stemHeight, width: layout.stemWidth)
         stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
@@ -179,7 +177,7 @@ public final class ResNet18: Sendable {
         // Four rotating buffers: the block's input, conv1's output, the shortcut, the block's output.
         var slots = layout.slotOffsets.map { space.scratch(at: $0, count: 0).base }
         for block in blocks {
-            y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: scratch, winogradScratch: winogradScratch,
+            y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: { layout.scratch(for: $0, in: space) },
                                 parts: parts)
             slots = [slots[3], slots[0], slots[1], slots[2]]
         }
@@ -208,9 +206,21 @@ struct ForwardLayout: Hashable {
     let inputOffset: Int, stemOffset: Int
     let slotOffsets: [Int]
     let scratchOffset: Int, scratchCount: Int
-    /// The Winograd convolutions' scratch; the rest use the first `im2colScratchCount` floats at `scratchOffset`.
-    let winogradScratchOffset: Int, im2colScratchCount: Int
+    /// Where each kind of convolution keeps its scratch, and how much it needs.
+    let scratchOffsets: [ScratchKind: Int], scratchCounts: [ScratchKind: Int]
     let capacity: Int
+
+    enum ScratchKind: Hashable { case im2col, winograd, spatial }
+
+    static func kind(_ conv: Conv2D, images: Int, parts: Int) -> ScratchKind {
+        if conv.algorithm == .im2col { return .im2col }
+        return conv.splitsSpatially(images: images, parts: parts) ? .spatial : .winograd
+    }
+
+    func scratch(for conv: Conv2D, in space: Workspace) -> Scratch {
+        let kind = Self.kind(conv, images: images, parts: parts)
+        return space.scratch(at: scratchOffsets[kind]!, count: scratchCounts[kind]!)
+    }
 
     init(model: ResNet18, height: Int, width: Int, images g: Int, parts: Int) {
         self.height = height
@@ -222,13 +232,17 @@ struct ForwardLayout: Hashable {
         poolHeight = MaxPool2D.outputSize(stemHeight, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         poolWidth = MaxPool2D.outputSize(stemWidth, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         var scratch = model.stem.scratchCount(height: height, width: width, images: g, parts: parts)
-        var winograd = 0
+        var winograd = 0, spatial = 0
         var largest = g * model.stem.geometry.outChannels * poolHeight * poolWidth
         var (h, w) = (poolHeight, poolWidth)
         for block in model.blocks {
             for (conv, ch, cw) in block.convolutions(height: h, width: w) {
                 let count = conv.scratchCount(height: ch, width: cw, images: g, parts: parts)
-                if conv.algorithm == .im2col { scratch = max(scratch, count) } else { winograd = max(winograd, count) }
+                switch ForwardLayout.kind(conv, images: g, parts: parts) {
+                case .im2col: scratch = max(scratch, count)
+                case .winograd: winograd = max(winograd, count)
+                case .spatial: spatial = max(spatial, count)
+                }
             }
             (h, w) = block.outputSize(height: h, width: w)
             largest = max(largest, g * block.outChannels * h * w)
@@ -243,12 +257,15 @@ struct ForwardLayout: Hashable {
         slotOffsets = [slot0, stemOffset, stemOffset + largest, stemOffset + 2 * largest]
         scratchOffset = stemOffset + max(stemCount, 3 * largest)
         // The Winograd convolutions reuse the others' scratch, except when the pass is split between
-        // threads: then the two split the work differently (V by channel and M by position; the
-        // unfolded matrices by channel or by column), and reusing the memory would mean writing
-        // lines the other thread holds, each at the cost of invalidating its copy (cxr_cache.h).
-        im2colScratchCount = scratch
-        winogradScratchOffset = parts > 1 ? scratchOffset + scratch : scratchOffset
-        scratchCount = parts > 1 ? scratch + winograd : max(scratch, winograd)
+        // threads: then each kind splits its data between the threads differently (the unfolded
+        // matrices by channel or by column, V by channel and M by position, or a stretch of the
+        // image per thread), and reusing memory across kinds would mean writing lines the other
+        // thread holds, each at the cost of invalidating its copy (cxr_cache.h).
+        let split = parts > 1
+        scratchCounts = [.im2col: scratch, .winograd: winograd, .spatial: spatial]
+        scratchOffsets = [.im2col: scratchOffset, .winograd: split ? scratchOffset + scratch : scratchOffset,
+                          .spatial: split ? scratchOffset + scratch + winograd : scratchOffset]
+        scratchCount = split ? scratch + winograd + spatial : max(scratch, winograd, spatial)
         capacity = scratchOffset + scratchCount
     }
 }

@@ -109,9 +109,11 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
     /// including sizes that are not multiples of the 4×4 tile, with the fused residual + ReLU.
     /// Tolerance atol 1e-4 (outputs of order 1): F(4×4, 3×3)'s transforms (coefficients up to 8)
     /// amplify float32 rounding about tenfold over a direct sum; measured max error 2.4e-5 at 64 channels
-    /// for F(4×4), well below that for F(2×2).
+    /// for F(4×4), well below that for F(2×2). Split passes cover both F(4×4) splits: each part a
+    /// stretch of the tiles (weights up to 1 MB, with 3 parts ending mid-row or holding no tile) and
+    /// channel slices (160 channels: 3.7 MB of transformed weights).
     @Test(arguments: [Conv2D.Algorithm.winograd4x4, .winograd2x2],
-          [(64, 56, 56), (32, 28, 28), (16, 14, 14), (8, 7, 7), (4, 5, 9), (3, 1, 1), (5, 6, 2), (6, 3, 11)])
+          [(64, 56, 56), (32, 28, 28), (16, 14, 14), (8, 7, 7), (4, 5, 9), (3, 1, 1), (5, 6, 2), (6, 3, 11), (160, 9, 10)])
     func winogradMatchesIm2col(algorithm: Conv2D.Algorithm, shape: (channels: Int, height: Int, width: Int)) {
         let (c, h, w) = shape
         let std = (2.0 / Double(9 * c)).squareRoot() * 1.7
@@ -122,7 +124,7 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         let direct = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1)
         let wino = Conv2D(weight: weight, bias: bias, stride: 1, padding: 1, algorithm: algorithm)
         let reference = ReLU.forward(Add.forward(direct(x), residual))
-        for parts in [1, 2] {
+        for parts in [1, 2, 3] {
             let space = Workspace(capacity: 3 * c * h * w + wino.scratchCount(height: h, width: w, parts: parts))
             let input = space.featureMap(at: 0, channels: c, height: h, width: w)
             let res = space.featureMap(at: c * h * w, channels: c, height: h, width: w)

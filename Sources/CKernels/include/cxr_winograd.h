@@ -26,6 +26,16 @@ void cxr_winograd_input_4x4(const float *src, int64_t h, int64_t w, int64_t tile
 void cxr_winograd_output_4x4(const float *m, int64_t position_stride, int64_t tiles_y, int64_t tiles_x,
                              float *out, int64_t h, int64_t w, float bias, const float *residual, int relu);
 
+/// The same for the tiles first ..< end of the plane, numbered row by row (t = ty · tiles_x + tx):
+/// tile t goes to dst[ξ · position_stride + t − first]. Lets a thread transform its own stretch of
+/// the image's tiles.
+void cxr_winograd_input_4x4_tiles(const float *src, int64_t h, int64_t w, int64_t tiles_x, int64_t first, int64_t end,
+                                  float *dst, int64_t position_stride);
+
+/// The output pixels of tiles first ..< end only, tile t read from m[ξ · position_stride + t − first].
+void cxr_winograd_output_4x4_tiles(const float *m, int64_t position_stride, int64_t tiles_x, int64_t first, int64_t end,
+                                   float *out, int64_t h, int64_t w, float bias, const float *residual, int relu);
+
 #ifdef __cplusplus
 }
 #endif
