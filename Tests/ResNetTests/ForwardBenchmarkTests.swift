@@ -4,35 +4,27 @@ import Kernels
 @testable import ResNet
 
 @Suite struct ForwardBenchmarkTests {
-    /// The handoff probe passes a counter between the caller and a pool worker and returns a time
-    /// per handoff; a cache-line handoff takes tens to hundreds of nanoseconds, never milliseconds.
+    /// Up to `count` results of `probe`, which gives nil while other suites hold the pool: retried
+    /// every millisecond, for half a second at most.
+    static func probes(_ count: Int, _ probe: () -> Double?) -> [Double] {
+        var times: [Double] = []
+        for _ in 0..<500 where times.count < count {
+            if let t = probe() { times.append(t) } else { usleep(1000) }
+        }
+        return times
+    }
+
+    /// The handoff probes pass a counter between the caller and a pool worker and return a time per
+    /// handoff; a cache-line handoff takes tens to hundreds of nanoseconds, never milliseconds: the
+    /// benchmark's (2,000 handoffs) and the short one a batch-1 pass takes before it runs (64).
     /// (On one CPU the two threads take turns through the scheduler, so the test does not run there.)
     @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
     func crossCoreHandoffTimesTheTwoThreads() {
-        // Other suites use the pool too: a probe that finds it in use gives nil and is retried.
-        let times = (0..<500).lazy.compactMap { _ -> Double? in
-            if let t = ForwardBenchmark.crossCoreHandoff() { return t }
-            usleep(1000)
-            return nil
-        }.prefix(3).map { $0 }
-        #expect(!times.isEmpty, "the pool worker never joined the probe")
-        for t in times { #expect(t > 1 && t < 100_000, "handoff of \(t) ns") }
-    }
-
-    /// The short probe a batch-1 pass takes before it runs (64 handoffs) gives a time in the same
-    /// range. (While other suites hold the pool, the probe gives nil at once; it is retried.)
-    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
-    func shortProbeTimesTheTwoThreads() {
-        let probe = (0..<500).lazy.compactMap { _ -> Double? in
-            if let t = CrossCoreCost.refresh() { return t }
-            usleep(1000)
-            return nil
-        }.first
-        guard let t = probe else {
-            Issue.record("the pool worker never joined the probe")
-            return
+        for (name, times) in [("benchmark", Self.probes(3) { ForwardBenchmark.crossCoreHandoff() }),
+                              ("per-pass", Self.probes(3) { CrossCoreCost.refresh() })] {
+            #expect(!times.isEmpty, "\(name) probe: the pool worker never joined")
+            for t in times { #expect(t > 1 && t < 100_000, "\(name) probe: handoff of \(t) ns") }
         }
-        #expect(t > 1 && t < 100_000, "handoff of \(t) ns")
         #expect(CrossCoreCost.farThreshold > 35 && CrossCoreCost.farThreshold < 150)
     }
 
