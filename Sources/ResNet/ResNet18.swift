@@ -113,7 +113,10 @@ public final class ResNet18: Sendable {
     /// Returns logits [N, classes] and layer4 features [N, 512, 7, 7]. Input [N, 3, H, W].
     ///
     /// With `threads` > 1 and N ≥ `threads`, each thread runs whole groups of up to 4 images; images
-    /// left over (N not a multiple of `threads`, or batch 1) are split across the threads layer by layer.
+    /// left over (N not a multiple of `threads`, or batch 1) are split across the threads layer by
+    /// layer: layer1 by stretches of the image, the rest by channels (or along K), part i of each
+    /// step on the same thread, and with cache flushes when sharing data between the threads is
+    /// costly (`CrossCoreCost`, measured before such passes).
     public func forward(_ input: Tensor, threads: Int = 2) -> ResNetOutput {
         precondition(input.shape.count == 4 && input.shape[1] == 3 && input.shape[2] > 0 && input.shape[3] > 0,
                      "ResNet18 input must be [N, 3, H, W], got \(input.shape)")

@@ -130,7 +130,7 @@ struct BenchmarkCommand: ParsableCommand {
             if !handoffs.isEmpty {
                 let each = handoffs.map { $0.map { String(format: "%.0f", $0) } ?? "-" }.joined(separator: " ")
                 print("         cross-core handoff before each batch-1 round: \(each) ns (about 35: one core complex; "
-                      + "150-250: the host has put the two CPUs in different ones, and batch 1 runs slower; see README)")
+                      + "150-250: the host has put the two CPUs in different ones, where batch 1 runs about 3 ms slower; see README)")
             }
         }
         if training { try trainingBenchmark(threads: threads) }
