@@ -7,10 +7,10 @@ import Synchronization
 /// and sometimes in two, switching every few seconds to minutes. In the second placement, handing a
 /// cache line from one CPU to the other takes 150-250 ns instead of about 35, and writing a line
 /// the other CPU has read costs about 35 ns per line (cxr_cache.h). A batch-1 pass, whose two
-/// threads exchange data at every layer, then takes about 25 ms instead of 17. Flushing the lines
-/// a thread has finished reading wins back most of that in the far placement (about 21 ms) but
-/// costs about 1 ms in the near one, so the pass measures the placement first (`refresh`) and the
-/// kernels flush only when it is far (`flushesSharedLines`). The value describes the machine, not
+/// threads exchange data at every layer, took about 27 ms there instead of 17. Flushing the lines
+/// a thread has finished reading saves about 1.5 ms of that in the far placement but costs about
+/// as much in the near one, so the pass measures the placement first (`refresh`) and the kernels
+/// flush only when it is far (`flushesSharedLines`). The value describes the machine, not
 /// one pass, hence a process-wide setting; a stale value only costs speed, never correctness.
 public enum CrossCoreCost {
     /// Mean one-way handoff time above which the CPUs count as far apart, in nanoseconds: between
@@ -67,4 +67,3 @@ public enum CrossCoreCost {
         return Double(elapsed.load(ordering: .relaxed)) / Double(handoffs)
     }
 }
-
