@@ -175,15 +175,8 @@ enum Winograd {
             }
         }
         Parallel.run(parts: Parallel.parts(units: cout, threads: threads), threads: threads) { part in
-            defer {
-                if threads > 1 && CrossCoreCost.flushesSharedLines {
-                    let channels = part.range(of: cout)
-                    for xi in 0..<positions where positionWriter[xi] != Int32(part.thread) {
-                        CacheLines.flush(m + xi * cout * t + channels.lowerBound * t, count: channels.count * t)
-                    }
-                }
-            }
-            for o in part.range(of: cout) {
+            let channels = part.range(of: cout)
+            for o in channels {
                 for i in 0..<images {
                     let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: firstImage + i)
                     let residual = epilogue.residual.map { $0 + (dst - output.base) }
@@ -198,6 +191,11 @@ enum Winograd {
                         transformOutput2(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
                                          height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
                     }
+                }
+            }
+            if threads > 1 && CrossCoreCost.flushesSharedLines {
+                for xi in 0..<positions where positionWriter[xi] != Int32(part.thread) {
+                    CacheLines.flush(m + xi * cout * t + channels.lowerBound * t, count: channels.count * t)
                 }
             }
         }
