@@ -81,8 +81,7 @@ public final class PackedMatrix: @unchecked Sendable {
         let r = r ?? 0..<rows
         precondition(r.isEmpty || (r.lowerBound % Self.panelRows == 0 && r.lowerBound >= 0 && r.upperBound <= rows),
                      "PackedMatrix: rows \(r) must start at a panel and lie in 0..<\(rows)")
-        precondition(n >= 0 && ldb >= n && ldc >= n, "PackedMatrix: bad n \(n), ldb \(ldb), ldc \(ldc)")
-        precondition(variant.isSupported, "PackedMatrix: this CPU cannot run the \(variant) kernels")
+        checkOperands(n: n, ldb: ldb, ldc: ldc, variant: variant)
         guard !r.isEmpty, n > 0 else { return }
         let first = r.lowerBound
         cxr_gemm_packed(variant.raw, Int64(r.count), Int64(n), Int64(columns), base + first * columns, b, Int64(ldb),
@@ -97,10 +96,15 @@ public final class PackedMatrix: @unchecked Sendable {
     public func multiply(depth: Range<Int>, n: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                          variant: GEMMVariant = .best) {
         precondition(depth.lowerBound >= 0 && depth.upperBound <= columns, "PackedMatrix: depth \(depth) outside 0..<\(columns)")
-        precondition(n >= 0 && ldb >= n && ldc >= n, "PackedMatrix: bad n \(n), ldb \(ldb), ldc \(ldc)")
-        precondition(variant.isSupported, "PackedMatrix: this CPU cannot run the \(variant) kernels")
+        checkOperands(n: n, ldb: ldb, ldc: ldc, variant: variant)
         guard n > 0 else { return }
         cxr_gemm_packed_columns(variant.raw, Int64(rows), Int64(n), Int64(columns), Int64(depth.lowerBound), Int64(depth.count),
                                 base, b, Int64(ldb), c, Int64(ldc), nil, nil, Int64(ldc), 0)
+    }
+
+    /// The checks both multiplies make on B, C and the kernel variant.
+    private func checkOperands(n: Int, ldb: Int, ldc: Int, variant: GEMMVariant) {
+        precondition(n >= 0 && ldb >= n && ldc >= n, "PackedMatrix: bad n \(n), ldb \(ldb), ldc \(ldc)")
+        precondition(variant.isSupported, "PackedMatrix: this CPU cannot run the \(variant) kernels")
     }
 }
