@@ -328,31 +328,107 @@ static AVX2 void rows_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int
 }
 #endif
 
-void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
-                     const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
-                     const float *bias, const float *residual, int64_t ldr, int relu) {
-    cxr_gemm_packed_columns(variant, m, n, k, 0, k, packed_a, b, ldb, c, ldc, bias, residual, ldr, relu);
+void cxr_gemm_pack_a_transposed(int64_t m, int64_t k, const float *at, int64_t ldat, float *packed) {
+    for (int64_t p0 = 0; p0 < m; p0 += MR) {
+        float *panel = packed + p0 * k;
+        int rows = (int)min64(MR, m - p0);
+        for (int64_t p = 0; p < k; p++) {
+            const float *src = at + p * ldat + p0;
+            float *dst = panel + p * MR;
+            int r = 0;
+            for (; r < rows; r++) dst[r] = src[r];
+            for (; r < MR; r++) dst[r] = 0.0f;
+        }
+    }
 }
 
-void cxr_gemm_packed_columns(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k_total, int64_t k_first, int64_t k,
-                             const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
-                             const float *bias, const float *residual, int64_t ldr, int relu) {
+/// The driver of every multiply: C (+)= epilogue(A[:, k_first ..< k_first+k] · B) in blocks of
+/// NC columns and KC depths. With `accumulate` the first depth block adds to C instead of
+/// overwriting it.
+static void drive(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k_total, int64_t k_first, int64_t k,
+                  const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc, epilogue ep, int accumulate) {
     rows_fn rows = rows_portable;
 #ifdef CXR_X86
     if (variant == CXR_GEMM_AVX512) rows = rows_avx512;
     else if (variant == CXR_GEMM_AVX2) rows = rows_avx2;
 #endif
     if (m <= 0 || n <= 0) return;
-    epilogue ep = {bias, residual, ldr, relu};
     const float *a = packed_a + k_first * MR;  // panels stay MR·k_total floats apart
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = min64(NC, n - j0);
         int64_t k0 = 0;
         do {
             int64_t kc = min64(KC, k - k0);
-            rows(m, nc, kc, a + k0 * MR, MR * k_total, b + k0 * ldb + j0, ldb, c + j0, ldc, k0 == 0, k0 + kc >= k,
-                 offset(ep, 0, j0));
+            rows(m, nc, kc, a + k0 * MR, MR * k_total, b + k0 * ldb + j0, ldb, c + j0, ldc, k0 == 0 && !accumulate,
+                 k0 + kc >= k, offset(ep, 0, j0));
             k0 += kc;
         } while (k0 < k);
+    }
+}
+
+void cxr_gemm_packed(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k,
+                     const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                     const float *bias, const float *residual, int64_t ldr, int relu) {
+    epilogue ep = {bias, residual, ldr, relu};
+    drive(variant, m, n, k, 0, k, packed_a, b, ldb, c, ldc, ep, 0);
+}
+
+void cxr_gemm_packed_columns(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k_total, int64_t k_first, int64_t k,
+                             const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                             const float *bias, const float *residual, int64_t ldr, int relu) {
+    epilogue ep = {bias, residual, ldr, relu};
+    drive(variant, m, n, k_total, k_first, k, packed_a, b, ldb, c, ldc, ep, 0);
+}
+
+void cxr_gemm_packed_add(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k, const float *packed_a,
+                         const float *b, int64_t ldb, float *c, int64_t ldc) {
+    epilogue ep = {NULL, NULL, 0, 0};
+    drive(variant, m, n, k, 0, k, packed_a, b, ldb, c, ldc, ep, 1);
+}
+
+// MARK: - im2row
+
+void cxr_im2row(const float *x, int64_t channels, int64_t h, int64_t w, int64_t kernel, int64_t stride,
+                int64_t padding, float *out) {
+    const int64_t oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1;
+    const int64_t depth = channels * kernel * kernel, plane = h * w;
+    // Output row by output row, so the writes are sequential; a patch that lies inside the image is
+    // copied without bounds checks (unrolled for 3x3), one at the border checks each tap.
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const int64_t iy0 = oy * stride - padding;
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const int64_t ix0 = ox * stride - padding;
+            float *d = out + (oy * ow + ox) * depth;
+            const int inside_x = ix0 >= 0 && ix0 + kernel <= w;
+            const int inside_y = iy0 >= 0 && iy0 + kernel <= h;
+            if (inside_x && inside_y) {
+                const float *src = x + iy0 * w + ix0;
+                if (kernel == 3) {
+                    for (int64_t c = 0; c < channels; c++, src += plane, d += 9) {
+                        d[0] = src[0]; d[1] = src[1]; d[2] = src[2];
+                        d[3] = src[w]; d[4] = src[w + 1]; d[5] = src[w + 2];
+                        d[6] = src[2 * w]; d[7] = src[2 * w + 1]; d[8] = src[2 * w + 2];
+                    }
+                } else if (kernel == 1) {
+                    for (int64_t c = 0; c < channels; c++) d[c] = src[c * plane];
+                } else {
+                    for (int64_t c = 0; c < channels; c++, src += plane)
+                        for (int64_t ky = 0; ky < kernel; ky++, d += kernel)
+                            for (int64_t kx = 0; kx < kernel; kx++) d[kx] = src[ky * w + kx];
+                }
+                continue;
+            }
+            for (int64_t c = 0; c < channels; c++) {
+                const float *p = x + c * plane;
+                for (int64_t ky = 0; ky < kernel; ky++, d += kernel) {
+                    const int64_t iy = iy0 + ky;
+                    if (iy < 0 || iy >= h) { for (int64_t kx = 0; kx < kernel; kx++) d[kx] = 0.0f; continue; }
+                    for (int64_t kx = 0; kx < kernel; kx++) {
+                        const int64_t ix = ix0 + kx;
+                        d[kx] = (ix >= 0 && ix < w) ? p[iy * w + ix] : 0.0f;
+                    }
+                }
+            }
+        }
     }
 }

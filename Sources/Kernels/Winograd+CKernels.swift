@@ -7,7 +7,8 @@ extension Winograd {
     enum Transforms: Sendable, Equatable, CaseIterable {
         case swift, avx512
 
-        static let best: Transforms = cxr_winograd_supported() != 0 ? .avx512 : .swift
+        /// AVX-512F where the CPU has it, unless `CXR_KERNEL` forces a narrower GEMM family.
+        static let best: Transforms = cxr_winograd_supported() != 0 && GEMMVariant.best == .avx512 ? .avx512 : .swift
 
         var isSupported: Bool { self == .swift || cxr_winograd_supported() != 0 }
     }

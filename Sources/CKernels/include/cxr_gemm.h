@@ -56,6 +56,22 @@ void cxr_gemm_packed_columns(cxr_gemm_variant variant, int64_t m, int64_t n, int
                              const float *packed_a, const float *b, int64_t ldb, float *c, int64_t ldc,
                              const float *bias, const float *residual, int64_t ldr, int relu);
 
+/// Packs op(A) = Aᵀ [m×k], for A stored row-major as [k×m] (leading dimension ldat), into the
+/// layout of cxr_gemm_pack_a.
+void cxr_gemm_pack_a_transposed(int64_t m, int64_t k, const float *at, int64_t ldat, float *packed);
+
+/// C[m×n] += Apacked[m×k] · B[k×n] (row-major B and C): a product added to what C holds, for
+/// gradients summed over the images of a batch.
+void cxr_gemm_packed_add(cxr_gemm_variant variant, int64_t m, int64_t n, int64_t k, const float *packed_a,
+                         const float *b, int64_t ldb, float *c, int64_t ldc);
+
+/// The transpose of im2col for one image x [channels × h × w]: out [oh·ow × channels·kernel²],
+/// row oy·ow + ox holding x[c, oy·stride − padding + ky, ox·stride − padding + kx] at column
+/// (c·kernel + ky)·kernel + kx (zero outside the image). It is the right-hand matrix of a weight
+/// gradient dW = dY · im2col(x)ᵀ, read in place by the multiply.
+void cxr_im2row(const float *x, int64_t channels, int64_t h, int64_t w, int64_t kernel, int64_t stride,
+                int64_t padding, float *out);
+
 #ifdef __cplusplus
 }
 #endif
