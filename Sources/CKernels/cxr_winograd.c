@@ -205,3 +205,51 @@ void cxr_winograd_output_4x4_tiles(const float *m, int64_t ps, int64_t tiles_x, 
 }
 
 #endif
+
+// MARK: - Transformed weights for training (portable C)
+
+void cxr_winograd_pack_weights(int tile, const float *w, int64_t cout, int64_t cin, int transpose,
+                               float *const *packed) {
+    static const float g4[6][3] = {
+        {1.0f / 4, 0, 0},
+        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+        {1.0f / 24, 1.0f / 12, 1.0f / 6},
+        {1.0f / 24, -1.0f / 12, 1.0f / 6},
+        {0, 0, 1},
+    };
+    static const float g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    const int alpha = tile == 4 ? 6 : 4;
+    const float(*G)[3] = tile == 4 ? g4 : g2;
+    const int64_t rows = transpose ? cin : cout, columns = transpose ? cout : cin;
+    enum { L = 16 };  // rows per packed panel (CXR_GEMM_MR), one lane each
+    for (int64_t r0 = 0; r0 < rows; r0 += L) {
+        for (int64_t j = 0; j < columns; j++) {
+            float g[9][L], gg[6][3][L], u[36][L];
+            for (int l = 0; l < L; l++) {
+                int64_t r = r0 + l;
+                if (r >= rows) {
+                    for (int i = 0; i < 9; i++) g[i][l] = 0.0f;
+                    continue;
+                }
+                int64_t o = transpose ? j : r, c = transpose ? r : j;
+                const float *src = w + (o * cin + c) * 9;
+                // The input gradient convolves with the kernel turned by 180°.
+                for (int i = 0; i < 9; i++) g[i][l] = transpose ? src[8 - i] : src[i];
+            }
+            for (int i = 0; i < alpha; i++)
+                for (int k = 0; k < 3; k++)
+                    for (int l = 0; l < L; l++)
+                        gg[i][k][l] = G[i][0] * g[k][l] + G[i][1] * g[3 + k][l] + G[i][2] * g[6 + k][l];
+            for (int i = 0; i < alpha; i++)
+                for (int k = 0; k < alpha; k++)
+                    for (int l = 0; l < L; l++)
+                        u[i * alpha + k][l] = gg[i][0][l] * G[k][0] + gg[i][1][l] * G[k][1] + gg[i][2][l] * G[k][2];
+            // Panel r0 / 16 of position ξ: column j's 16 rows are consecutive.
+            for (int xi = 0; xi < alpha * alpha; xi++) {
+                float *dst = packed[xi] + r0 * columns + j * L;
+                for (int l = 0; l < L; l++) dst[l] = u[xi][l];
+            }
+        }
+    }
+}

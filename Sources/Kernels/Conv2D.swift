@@ -15,6 +15,9 @@ public final class Conv2D: Sendable {
         /// Winograd F(2×2, 3×3): 16 sgemms, 2.25× fewer multiplies; better on small maps. 3×3, stride 1, padding 1 only.
         case winograd2x2
 
+        /// The Winograd output tile side (4 or 2), or nil for im2col.
+        public var winogradTileSize: Int? { winogradTile?.size }
+
         var winogradTile: Winograd.Tile? {
             switch self {
             case .im2col: return nil

@@ -8,7 +8,7 @@ public enum Linear {
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
         let (n, k, m) = (x.shape[0], x.shape[1], weight.shape[0])
         if let bias { precondition(bias.shape == [m], "linear bias must be [\(m)], got \(bias.shape)") }
-        var y = GEMM.multiply(x.scalars, weight.scalars, m: n, n: m, k: k, transB: true)
+        var y = PackedGEMM.multiply(x.scalars, weight.scalars, m: n, n: m, k: k, transB: true)
         if let bias {
             for i in 0..<n { for j in 0..<m { y[i * m + j] += bias.scalars[j] } }
         }

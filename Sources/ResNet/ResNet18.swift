@@ -38,7 +38,7 @@ public final class ResNet18: Sendable {
     /// F(4×4) where maps are large; F(2×2) on layer3's 14×14 (F(4×4) would pad it to 16×16 and cost 4×
     /// the weights); im2col on layer4, where 7×7 maps give too few tiles and Winograd weights would
     /// take 16/9–4× the 28 MB of its 3×3 weights.
-    static let stageAlgorithms: [String: Conv2D.Algorithm] = [
+    public static let stageAlgorithms: [String: Conv2D.Algorithm] = [
         "layer1": .winograd4x4, "layer2": .winograd4x4, "layer3": .winograd2x2, "layer4": .im2col,
     ]
     static let maxPool = (kernel: 3, stride: 2, padding: 1)

@@ -37,8 +37,11 @@ public final class ResNet18Training {
 
     /// Builds a trainer from torchvision-named tensors (`num_batches_tracked` and a `module.` prefix accepted).
     /// - Throws: the missing, unexpected or mis-shaped tensors.
+    /// `winograd: false` runs every convolution on im2col/im2row: slower, but summed like a direct
+    /// convolution, for tests that compare gradients with PyTorch at float32 rounding (Winograd's
+    /// F(4×4) forward moves pre-activations by ~1e-5 relative, enough to flip ReLUs that sit at zero).
     public init(parameters source: [String: Tensor], classes: Int, optimizer configuration: Adam.Configuration = .init(),
-                threads: Int = 2) throws(ModelError) {
+                threads: Int = 2, winograd: Bool = true) throws(ModelError) {
         let canonical = WeightRemap.canonical(source)
         let problems = WeightRemap.problems(canonical, classes: classes)
         if problems.count == 1 { throw problems[0] }
@@ -81,11 +84,13 @@ public final class ResNet18Training {
             batchesTracked[bn] = Int(tracked?.scalars.first ?? 0)
         }
 
-        func conv(_ name: String, stride: Int, padding: Int) -> ConvLayer {
+        /// 3×3 stride-1 convolutions run their forward and input gradient on Winograd where inference
+        /// does (the same tile), unless `winograd` is off.
+        func conv(_ name: String, stride: Int, padding: Int, algorithm: Conv2D.Algorithm = .im2col) -> ConvLayer {
             let s = slots["\(name).weight"]!
-            return ConvLayer(name: name, weight: s.offset,
-                             geometry: ConvGeometry(inChannels: s.shape[1], outChannels: s.shape[0], kernel: s.shape[2],
-                                                    stride: stride, padding: padding))
+            let g = ConvGeometry(inChannels: s.shape[1], outChannels: s.shape[0], kernel: s.shape[2], stride: stride, padding: padding)
+            let tile = winograd && WinogradWeights.supports(g) ? algorithm.winogradTileSize : nil
+            return ConvLayer(name: name, weight: s.offset, geometry: g, winograd: tile.map { WinogradWeights(geometry: g, tileSize: $0) })
         }
         func norm(_ name: String) -> NormLayer {
             NormLayer(name: name, channels: slots["\(name).weight"]!.shape[0], gamma: slots["\(name).weight"]!.offset,
@@ -97,8 +102,9 @@ public final class ResNet18Training {
             for b in 0..<WeightRemap.blocksPerStage {
                 let p = "\(stage.name).\(b)", stride = b == 0 ? stage.stride : 1
                 let ds = slots["\(p).downsample.0.weight"] != nil
-                blocks.append(Block(conv1: conv("\(p).conv1", stride: stride, padding: 1), bn1: norm("\(p).bn1"),
-                                    conv2: conv("\(p).conv2", stride: 1, padding: 1), bn2: norm("\(p).bn2"),
+                let algorithm = ResNet18.stageAlgorithms[stage.name] ?? .im2col
+                blocks.append(Block(conv1: conv("\(p).conv1", stride: stride, padding: 1, algorithm: algorithm), bn1: norm("\(p).bn1"),
+                                    conv2: conv("\(p).conv2", stride: 1, padding: 1, algorithm: algorithm), bn2: norm("\(p).bn2"),
                                     downsample: ds ? (conv("\(p).downsample.0", stride: stride, padding: 0), norm("\(p).downsample.1")) : nil))
             }
         }
@@ -108,9 +114,10 @@ public final class ResNet18Training {
     }
 
     /// Builds a trainer from an inference model's raw parameters (its running statistics included).
-    public convenience init(model: ResNet18, optimizer configuration: Adam.Configuration = .init(), threads: Int = 2) throws(ModelError) {
+    public convenience init(model: ResNet18, optimizer configuration: Adam.Configuration = .init(), threads: Int = 2,
+                            winograd: Bool = true) throws(ModelError) {
         try self.init(parameters: model.parameters, classes: model.configuration.classNames.count,
-                      optimizer: configuration, threads: threads)
+                      optimizer: configuration, threads: threads, winograd: winograd)
     }
 
     // MARK: Parameters in and out
@@ -200,9 +207,11 @@ public final class ResNet18Training {
         }
         var x = b.pooled
         for (block, a) in zip(blocks, b.blocks) {
-            Conv2D.forwardBatch(x, weight: p + block.conv1.weight, geometry: block.conv1.geometry, into: a.z1, scratch: b.scratch, threads: t)
+            Conv2D.forwardBatch(x, weight: p + block.conv1.weight, geometry: block.conv1.geometry, into: a.z1, scratch: b.scratch, threads: t,
+                                winograd: block.conv1.winograd)
             normalise(block.bn1, a.z1, into: a.a1, relu: true, buffers: b)
-            Conv2D.forwardBatch(a.a1, weight: p + block.conv2.weight, geometry: block.conv2.geometry, into: a.z2, scratch: b.scratch, threads: t)
+            Conv2D.forwardBatch(a.a1, weight: p + block.conv2.weight, geometry: block.conv2.geometry, into: a.z2, scratch: b.scratch, threads: t,
+                                winograd: block.conv2.winograd)
             var identity = x
             if let (conv, bn) = block.downsample, let zd = a.zd {
                 Conv2D.forwardBatch(x, weight: p + conv.weight, geometry: conv.geometry, into: zd, scratch: b.scratch, threads: t)
@@ -265,12 +274,14 @@ public final class ResNet18Training {
             }
             let da1 = b.gradient(others[2], like: a.a1)
             Conv2D.backwardBatch(input: a.a1, gradOutput: dz2, weight: p + block.conv2.weight, geometry: block.conv2.geometry,
-                                 gradWeight: g + block.conv2.weight, gradInput: da1, scratch: b.scratch, threads: t)
+                                 gradWeight: g + block.conv2.weight, gradInput: da1, scratch: b.scratch, threads: t,
+                                 winograd: block.conv2.winograd)
             ReLU.backward(gradient: da1, output: a.a1, threads: t)
             normBackward(block.bn1, gradOutput: da1, input: a.z1, into: da1, buffers: b)
             let dx = b.gradient(others[0], like: x)
             Conv2D.backwardBatch(input: x, gradOutput: da1, weight: p + block.conv1.weight, geometry: block.conv1.geometry,
-                                 gradWeight: g + block.conv1.weight, gradInput: dx, scratch: b.scratch, threads: t)
+                                 gradWeight: g + block.conv1.weight, gradInput: dx, scratch: b.scratch, threads: t,
+                                 winograd: block.conv1.winograd)
             if let (conv, _) = block.downsample, let dzd {
                 Conv2D.backwardBatch(input: x, gradOutput: dzd, weight: p + conv.weight, geometry: conv.geometry,
                                      gradWeight: g + conv.weight, gradInput: dx, accumulateInput: true, scratch: b.scratch, threads: t)
@@ -299,6 +310,8 @@ struct ConvLayer {
     /// Offset of the weight in the flat parameter buffer.
     let weight: Int
     let geometry: ConvGeometry
+    /// The Winograd weights of a 3×3 stride-1 layer that runs on Winograd, reloaded by every forward.
+    let winograd: WinogradWeights?
 }
 
 struct NormLayer {
@@ -355,7 +368,8 @@ final class StepBuffers {
         let pool = ResNet18Training.maxPool
         let (ph, pw) = (MaxPool2D.outputSize(sh, kernel: pool.kernel, stride: pool.stride, padding: pool.padding),
                         MaxPool2D.outputSize(sw, kernel: pool.kernel, stride: pool.stride, padding: pool.padding))
-        scratch = Conv2D.backwardScratchCount(sg, height: h, width: w, threads: threads)
+        scratch = max(Conv2D.backwardScratchCount(sg, height: h, width: w, threads: threads),
+                      Conv2D.forwardScratchCount(sg, height: h, width: w, threads: threads))
         shapes += [(3, h, w), (sg.outChannels, sh, sw), (sg.outChannels, sh, sw), (sg.outChannels, ph, pw)]
         largestGradient = sg.outChannels * ph * pw
         var (ch, hh, ww) = (sg.outChannels, ph, pw)
@@ -363,10 +377,15 @@ final class StepBuffers {
             let g1 = block.conv1.geometry
             let (oh, ow) = (g1.outputHeight(hh), g1.outputWidth(ww))
             let c = g1.outChannels
-            scratch = max(scratch, Conv2D.backwardScratchCount(g1, height: hh, width: ww, threads: threads),
-                          Conv2D.backwardScratchCount(block.conv2.geometry, height: oh, width: ow, threads: threads))
+            scratch = max(scratch, Conv2D.backwardScratchCount(g1, height: hh, width: ww, threads: threads, winograd: block.conv1.winograd),
+                          Conv2D.forwardScratchCount(g1, height: hh, width: ww, threads: threads, winograd: block.conv1.winograd),
+                          Conv2D.backwardScratchCount(block.conv2.geometry, height: oh, width: ow, threads: threads,
+                                                      winograd: block.conv2.winograd),
+                          Conv2D.forwardScratchCount(block.conv2.geometry, height: oh, width: ow, threads: threads,
+                                                     winograd: block.conv2.winograd))
             if let ds = block.downsample {
-                scratch = max(scratch, Conv2D.backwardScratchCount(ds.conv.geometry, height: hh, width: ww, threads: threads))
+                scratch = max(scratch, Conv2D.backwardScratchCount(ds.conv.geometry, height: hh, width: ww, threads: threads),
+                              Conv2D.forwardScratchCount(ds.conv.geometry, height: hh, width: ww, threads: threads))
             }
             let count = block.downsample == nil ? 4 : 6
             shapes += Array(repeating: (c, oh, ow), count: count)

@@ -42,7 +42,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         let weighted = name == "adam_wd"
         let config = Adam.Configuration(learningRate: 3e-5, weightDecay: weighted ? 1e-4 : 0)
         let classWeights: [Float]? = weighted ? [1, 2, 0.5] : nil
-        let trainer = try ResNet18Training(parameters: generatedStateDict(), classes: 3, optimizer: config, threads: 2)
+        let trainer = try ResNet18Training(parameters: generatedStateDict(), classes: 3, optimizer: config, threads: 2, winograd: false)
         for step in 1...2 {
             let p = "\(name).step\(step)"
             let input = hashUniform("train.input\(step)", [4, 3, 64, 64], -2, 2)

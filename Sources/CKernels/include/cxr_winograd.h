@@ -36,6 +36,15 @@ void cxr_winograd_input_4x4_tiles(const float *src, int64_t h, int64_t w, int64_
 void cxr_winograd_output_4x4_tiles(const float *m, int64_t position_stride, int64_t tiles_x, int64_t first, int64_t end,
                                    float *out, int64_t h, int64_t w, float bias, const float *residual, int relu);
 
+/// The Winograd-domain weights of a 3×3 convolution w [cout, cin, 3, 3] for F(tile×tile, 3×3)
+/// (tile 2 or 4, α = tile + 2), packed for the GEMM (cxr_gemm_pack_a's layout) into packed[ξ] for
+/// each of the α² positions ξ = 6i + k (4i + k for tile 2): U_ξ = (G g Gᵀ)[i][k], computed in float.
+/// transpose = 0: the forward weights, [cout × cin] with g = w[o][c]. transpose = 1: the input
+/// gradient's weights, [cin × cout] with g = w[o][c] turned by 180°. Each packed[ξ] holds
+/// cxr_gemm_packed_count(rows, columns) floats. Portable C, any CPU.
+void cxr_winograd_pack_weights(int tile, const float *w, int64_t cout, int64_t cin, int transpose,
+                               float *const *packed);
+
 #ifdef __cplusplus
 }
 #endif
