@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Pipeline", "XRayCore", "DICOMDecoding", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

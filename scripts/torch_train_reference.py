@@ -5,8 +5,9 @@
 
 The model is torchvision's resnet18 architecture (same module names) defined here with torch.nn,
 because the torchvision wheel does not import cleanly next to the CPU build of torch. 3 classes,
-default init, random input, CrossEntropyLoss, Adam lr 3e-5, torch.set_num_threads(threads).
-Prints one JSON line: {"engine", "version", "batch", "threads", "ms_per_step": {"median", "min",
+default init, random input, CrossEntropyLoss, Adam lr 3e-5, torch.set_num_threads(threads);
+float32, or with `--autocast bf16` the forward pass under torch.autocast("cpu", dtype=torch.bfloat16).
+Prints one JSON line: {"engine", "precision", "version", "batch", "threads", "ms_per_step": {"median", "min",
 "max"}, "images_per_s", "peak_rss_mb"}.
 """
 import argparse
@@ -84,7 +85,12 @@ def time_steps(args):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        if args.autocast == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(model(x), y)
+        else:
+            loss = loss_fn(model(x), y)
+        loss.backward()
         opt.step()
 
     for _ in range(args.warmup):
@@ -96,7 +102,7 @@ def time_steps(args):
         times.append((time.perf_counter() - t0) * 1000)
     med = statistics.median(times)
     print(json.dumps({
-        "engine": "pytorch", "version": torch.__version__, "batch": args.batch, "threads": args.threads,
+        "engine": "pytorch", "precision": "bf16 autocast" if args.autocast == "bf16" else "fp32", "version": torch.__version__, "batch": args.batch, "threads": args.threads,
         "ms_per_step": {"median": round(med, 2), "min": round(min(times), 2), "max": round(max(times), 2)},
         "images_per_s": round(args.batch * 1000 / med, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -112,6 +118,8 @@ def main():
     t.add_argument("--warmup", type=int, default=2)
     t.add_argument("--runs", type=int, default=5)
     t.add_argument("--size", type=int, default=224)
+    t.add_argument("--autocast", choices=["off", "bf16"], default="off",
+                   help="bf16: run forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = ap.parse_args()
     if args.command == "time":
         time_steps(args)

@@ -44,3 +44,12 @@ public enum GEMM {
 
 /// Runs once, before the first multiply: OpenBLAS keeps to the calling thread.
 private let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
+extension GEMM {
+    /// The kernel set OpenBLAS chose for this CPU when it loaded (e.g. "Haswell", "SkylakeX", or
+    /// "Prescott" when it does not know the CPU's model and falls back to SSE3).
+    public static var openBLASCore: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+}

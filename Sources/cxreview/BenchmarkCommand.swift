@@ -1,6 +1,7 @@
 import ArgumentParser
 import DICOMDecoding
 import Foundation
+import Kernels
 import Pipeline
 import Preprocessing
 import ResNet
@@ -41,7 +42,7 @@ struct BenchmarkCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the ONNX Runtime reference.")
     var noReference = false
 
-    @Flag(name: .long, help: "Also time a training step (forward, backward, Adam) at batch 6 and 32 beside PyTorch CPU.")
+    @Flag(name: .long, help: "Instead, time a training step (forward, backward, Adam) at batch 6 and 32 beside PyTorch CPU fp32, and beside PyTorch with bf16 autocast where the CPU has AVX-512 BF16 or AMX.")
     var training = false
 
     @Option(name: .long, help: "The PyTorch training-step reference script.")
@@ -65,9 +66,16 @@ struct BenchmarkCommand: ParsableCommand {
             try WatchBenchmark(model: url, files: watchFiles, threads: modelOptions.threads).run()
             return
         }
+        if training {
+            print("cxreview benchmark --training: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(modelOptions.threads) threads")
+            try trainingBenchmark(threads: modelOptions.threads)
+            print("\n\(Terminal.disclaimer)")
+            return
+        }
         let (model, modelURL) = try modelOptions.load()
         let threads = modelOptions.threads
         print("cxreview benchmark: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) threads, model \(modelURL.lastPathComponent)")
+        print("kernels: inference \(KernelPaths.inference); \(KernelPaths.openBLAS)")
 
         // 1. One 2000x2000 16-bit DICOM, stage by stage.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxreview-bench-\(getpid())")
@@ -133,41 +141,75 @@ struct BenchmarkCommand: ParsableCommand {
                       + "150-250: the host has put the two CPUs in different ones, where batch 1 runs about 3 ms slower; see README)")
             }
         }
-        if training { try trainingBenchmark(threads: threads) }
         print("\n\(Terminal.disclaimer)")
     }
 
-    /// Training steps at batch 6 (the tutorial's) and 32, ours then PyTorch's, same threads.
+    /// Training steps at batch 6 (the tutorial's) and 32, ours then PyTorch's fp32, same threads; and
+    /// PyTorch under bf16 autocast beside them where the CPU has AVX-512 BF16 or AMX.
     func trainingBenchmark(threads: Int) throws {
         let script = URL(fileURLWithPath: trainingReference)
         let haveReference = !noReference && FileManager.default.isExecutableFile(atPath: script.path)
         if !noReference && !haveReference { Terminal.warn("no PyTorch reference at \(script.path); ratios are not printed.") }
+        let bf16 = haveReference && Self.cpuHasBF16
         let steps = max(3, runs / 4)
         print("\ntraining step (forward, backward, Adam), 224x224, \(threads) threads, median of \(steps) steps:")
-        print("  batch  cxreview images/s  ms/step  |  pytorch images/s  ms/step  |  speed ratio (cxreview / PyTorch)")
+        print("  kernels: \(KernelPaths.training)")
+        print("  batch  cxreview images/s  ms/step  |  pytorch fp32 images/s  ms/step  |  ratio"
+              + (bf16 ? "  |  pytorch bf16 autocast images/s  ratio" : ""))
+        var version = ""
         for batch in [6, 32] {
             let ours = TrainingBenchmark.run(batch: batch, threads: threads, warmup: 1, runs: steps)
             var line = "  \(String(batch).padding(5))  \(Self.f1(ours.imagesPerSecond).padding(17))  \(String(format: "%.0f", ours.msPerStep).padding(7))"
             if haveReference {
-                let p = Process()
-                p.executableURL = script
-                p.arguments = ["time", "--batch", String(batch), "--threads", String(threads), "--runs", String(steps), "--warmup", "1"]
-                let out = Pipe()
-                p.standardOutput = out
-                try p.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                p.waitUntilExit()
-                struct Line: Decodable { let version: String; let images_per_s: Double; struct MS: Decodable { let median: Double }; let ms_per_step: MS }
-                if p.terminationStatus == 0, let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-                   let r = try? JSONDecoder().decode(Line.self, from: Data(last.utf8)) {
-                    line += "  |  \(Self.f1(r.images_per_s).padding(16))  \(String(format: "%.0f", r.ms_per_step.median).padding(7))"
-                        + "  |  \(String(format: "%.2f", ours.imagesPerSecond / r.images_per_s))x  (torch \(r.version))"
+                if let r = Self.runTrainingReference(script: script, batch: batch, threads: threads, steps: steps, autocast: nil) {
+                    version = r.version
+                    line += "  |  \(Self.f1(r.images_per_s).padding(21))  \(String(format: "%.0f", r.ms_per_step.median).padding(7))"
+                        + "  |  \(String(format: "%.2f", ours.imagesPerSecond / r.images_per_s))x"
                 } else {
                     line += "  |  reference failed (run \(script.path) time --batch \(batch) by hand to see why)"
                 }
             }
+            if bf16 {
+                if let r = Self.runTrainingReference(script: script, batch: batch, threads: threads, steps: steps, autocast: "bf16") {
+                    line += "  |  \(Self.f1(r.images_per_s).padding(30))  \(String(format: "%.2f", ours.imagesPerSecond / r.images_per_s))x"
+                } else {
+                    line += "  |  bf16 reference failed"
+                }
+            }
             print(line)
         }
+        if !version.isEmpty { print("  (torch \(version); ratio = cxreview images/s ÷ PyTorch images/s)") }
+        if haveReference && !bf16 { print("  (no bf16 reference: this CPU has neither AVX-512 BF16 nor AMX-BF16)") }
+    }
+
+    struct TrainingReferenceLine: Decodable {
+        let version: String
+        let images_per_s: Double
+        struct MS: Decodable { let median: Double }
+        let ms_per_step: MS
+    }
+
+    /// One run of the PyTorch training reference; nil when it fails or prints no result line.
+    static func runTrainingReference(script: URL, batch: Int, threads: Int, steps: Int, autocast: String?) -> TrainingReferenceLine? {
+        let p = Process()
+        p.executableURL = script
+        p.arguments = ["time", "--batch", String(batch), "--threads", String(threads), "--runs", String(steps), "--warmup", "1"]
+            + (autocast.map { ["--autocast", $0] } ?? [])
+        let out = Pipe()
+        p.standardOutput = out
+        guard (try? p.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last else { return nil }
+        return try? JSONDecoder().decode(TrainingReferenceLine.self, from: Data(last.utf8))
+    }
+
+    /// True when /proc/cpuinfo lists AVX-512 BF16 or AMX-BF16 (where PyTorch's bf16 autocast is fast).
+    static var cpuHasBF16: Bool {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let set = Set(flags.split(separator: " ").map(String.init))
+        return set.contains("avx512_bf16") || set.contains("amx_bf16")
     }
 
     struct StageTimes { var decode, preprocess, forward: Double }
