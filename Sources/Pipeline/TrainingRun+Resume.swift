@@ -13,7 +13,7 @@ import XRayCore
 ///   names), and Adam's moments and step count (`optimizer.adam.m.<param>`, `optimizer.adam.v.<param>`,
 ///   `optimizer.adam.step`);
 /// - `cxreview.resume` (JSON, `State`): step, epoch, position in the epoch, the training-loss window,
-///   wall time so far, the validation history and the best record;
+///   images trained, wall time so far, the validation history and the best record;
 /// - `cxreview.resume.options` (JSON): the options the run was started with, which must match on resume;
 /// - `cxreview.resume.scans` (JSON): counts and SHA-256 of the decoded training and validation scans
 ///   and their labels, which must match too;
@@ -34,6 +34,7 @@ extension TrainingRun {
         /// Training loss summed since the last validation, and the steps summed.
         var lossSum = 0.0
         var lossCount = 0
+        var imagesTrained = 0
         /// Wall time of the training loop in all sittings so far, in seconds.
         var elapsed = 0.0
         var history: [Record] = []
@@ -42,10 +43,10 @@ extension TrainingRun {
         init() {}
 
         enum CodingKeys: String, CodingKey {
-            case step, epoch, positionInEpoch, lossSum, lossCount, elapsed, history, best
+            case step, epoch, positionInEpoch, lossSum, lossCount, imagesTrained, elapsed, history, best
         }
 
-        /// Checkpoints written before the loss window was kept start it at 0.
+        /// Checkpoints written before the loss window and image count were kept start those at 0.
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             step = try c.decode(Int.self, forKey: .step)
@@ -53,6 +54,7 @@ extension TrainingRun {
             positionInEpoch = try c.decode(Int.self, forKey: .positionInEpoch)
             lossSum = try c.decodeIfPresent(Double.self, forKey: .lossSum) ?? 0
             lossCount = try c.decodeIfPresent(Int.self, forKey: .lossCount) ?? 0
+            imagesTrained = try c.decodeIfPresent(Int.self, forKey: .imagesTrained) ?? 0
             elapsed = try c.decode(Double.self, forKey: .elapsed)
             history = try c.decode([Record].self, forKey: .history)
             best = try c.decodeIfPresent(Record.self, forKey: .best)

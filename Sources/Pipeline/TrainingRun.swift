@@ -53,7 +53,12 @@ public final class TrainingRun {
         public let history: [Record]
         public let stoppedEarly: Bool
         public let steps: Int
+        /// Wall time of the training loop (validations included) over all sittings.
         public let seconds: Double
+        /// Images trained on (augmented copies counted once each) over all sittings.
+        public let images: Int
+        public let sittingImages: Int
+        public let sittingSeconds: Double
     }
 
     let options: Options
@@ -95,12 +100,15 @@ public final class TrainingRun {
         let sampler = BalancedSampler(labels: labels, classCount: classes.count, seed: options.seed)
         let preprocessor = Preprocessor(inputSize: configuration.inputSize, mean: configuration.mean, std: configuration.std)
         let start = DispatchTime.now()
-        let elapsedBefore = state.elapsed, stepsBefore = state.step
+        let elapsedBefore = state.elapsed
+        let imagesBefore = state.imagesTrained
         func sitting() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         func elapsed() -> Double { elapsedBefore + sitting() }
         let stepsPerEpoch = (labels.count + options.batchSize - 1) / options.batchSize
         var stoppedEarly = false
         let totalSteps = Double(stepsPerEpoch * options.epochs)
+        // The speed line after each validation covers the steps since the one before.
+        var window = (step: state.step, images: state.imagesTrained, seconds: 0.0)
 
         training: while state.epoch <= options.epochs {
             let order = sampler.epoch(state.epoch)
@@ -127,18 +135,27 @@ public final class TrainingRun {
                 state.lossCount += 1
                 state.step += 1
                 state.positionInEpoch += batch.count
+                state.imagesTrained += batch.count
                 Self.progress(epoch: epoch, of: options.epochs, step: (state.positionInEpoch + options.batchSize - 1) / options.batchSize,
-                              of: stepsPerEpoch, loss: loss)
+                              of: stepsPerEpoch, loss: loss, imagesPerSecond: Double(state.imagesTrained - imagesBefore) / sitting())
 
                 if state.step % options.evalEvery == 0 {
                     let record = try validate(elapsed: elapsed())
                     try writeCheckpoint(elapsed: elapsed())
+                    let now = sitting()
+                    let speed = TrainingSpeed(
+                        steps: state.step - window.step, images: state.imagesTrained - window.images, seconds: now - window.seconds,
+                        step: state.step, stepsPerEpoch: TrainingSpeed.steps(images: labels.count, batchSize: options.batchSize),
+                        epochs: options.epochs, evalEvery: options.evalEvery, maxSteps: options.maxSteps,
+                        secondsToTimeLimit: options.maxMinutes.map { $0 * 60 - now })
+                    log(speed.line)
+                    window = (state.step, state.imagesTrained, now)
                     if let limit = options.maxSteps, state.step >= limit {
                         log("step limit of \(limit) reached: stopping (--resume continues the run)")
                         stoppedEarly = true
                         break training
                     }
-                    if let limit = options.maxMinutes, sitting() >= limit * 60 {
+                    if let limit = options.maxMinutes, now >= limit * 60 {
                         log(String(format: "time limit of %g minutes reached: stopping (--resume continues the run)", limit))
                         stoppedEarly = true
                         break training
@@ -153,16 +170,19 @@ public final class TrainingRun {
             state.epoch += 1
             state.positionInEpoch = 0
         }
-        if state.step == stepsBefore && !stoppedEarly { log("all \(options.epochs) epochs are trained already") }
+        if state.imagesTrained == imagesBefore && !stoppedEarly { log("all \(options.epochs) epochs are trained already") }
         // After the last epoch the checkpoint says so (epoch past the last), so a resume trains nothing again.
         if state.history.last?.step != state.step {
             _ = try validate(elapsed: elapsed())
             try writeCheckpoint(elapsed: elapsed())
         }
-        let seconds = elapsed()
+        let seconds = elapsed(), sittingSeconds = sitting()
+        let images = state.imagesTrained, sittingImages = images - imagesBefore
+        log(TrainingSpeed.summary(images: images, seconds: seconds,
+                                  sitting: elapsedBefore > 0 && sittingImages > 0 ? (sittingImages, sittingSeconds) : nil))
         let temperature = try calibrate()
         return Outcome(best: state.best, temperature: temperature, history: state.history, stoppedEarly: stoppedEarly,
-                       steps: state.step, seconds: seconds)
+                       steps: state.step, seconds: seconds, images: images, sittingImages: sittingImages, sittingSeconds: sittingSeconds)
     }
 
     /// Validation loss and accuracy; writes the model file when accuracy improves. Starts a new
@@ -237,11 +257,13 @@ public final class TrainingRun {
     /// A progress bar on stderr when it is a terminal (a log file gets only the validation lines).
     static let interactive = isatty(2) == 1
 
-    static func progress(epoch: Int, of epochs: Int, step: Int, of steps: Int, loss: Float) {
+    static func progress(epoch: Int, of epochs: Int, step: Int, of steps: Int, loss: Float, imagesPerSecond: Double) {
         guard interactive else { return }
         let width = 30
         let filled = min(width, step * width / max(1, steps))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[Kepoch %d/%d %@ %d/%d  loss %.4f", epoch, epochs, bar, step, steps, loss).utf8))
+        let text = String(format: "\r\u{1B}[Kepoch %d/%d %@ %d/%d  loss %.4f  %.1f images/s", epoch, epochs, bar, step, steps, loss,
+                          imagesPerSecond)
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }

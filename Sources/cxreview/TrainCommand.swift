@@ -18,7 +18,8 @@ struct TrainCommand: ParsableCommand {
             a validation/ split, a seeded, stratified part of the training scans is held back (a \
             patient's films stay together when a manifest.csv names patients). The final model carries \
             a temperature fitted on the validation split, so its probabilities are calibrated. \
-            Every validation writes <out>.resume.safetensors, from which --resume continues a \
+            After each validation a line gives the speed (images/s), the time per epoch and the time \
+            left. Every validation writes <out>.resume.safetensors, from which --resume continues a \
             stopped run (--max-minutes, --max-steps or killed) to the same weights, bit for bit, as a \
             run that never stopped, given the same settings and --threads.
             \(Terminal.disclaimer)
