@@ -18,6 +18,15 @@ public struct LabelledScans: Sendable {
 
     public init() {}
 
+    /// Scans already decoded at the network's input size (e.g. made by a test), each with its entry;
+    /// the thumbnails are made from these images.
+    public init(entries: [DatasetIndex.Entry], images: [GrayImage]) {
+        precondition(entries.count == images.count, "\(entries.count) entries for \(images.count) images")
+        self.entries = entries
+        self.images = images
+        thumbnails = images.map { RankThumbnail(thumbnail: PillowResize.bilinear($0, width: RankThumbnail.side, height: RankThumbnail.side)) }
+    }
+
     /// Class index of each entry in `classNames` order.
     public func labels(classNames: [String]) -> [Int] {
         entries.map { e in classNames.firstIndex(of: e.label)! }

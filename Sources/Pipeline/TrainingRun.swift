@@ -7,7 +7,8 @@ import XRayCore
 /// The training loop of the PyTorch tutorial, natively: batches drawn class-balanced and
 /// augmented, validation loss and accuracy every `evalEvery` steps, the best model kept, a stop
 /// as soon as validation accuracy reaches the target, and temperature scaling fitted on the
-/// validation split at the end. Every `evalEvery` steps it also writes a resume checkpoint.
+/// validation split at the end. Every `evalEvery` steps it also writes a resume checkpoint, from
+/// which `init(resuming:…)` continues to the same weights, bit for bit, as a run that never stopped.
 public final class TrainingRun {
     public struct Options: Sendable, Codable {
         public var epochs: Int = 30
@@ -21,8 +22,11 @@ public final class TrainingRun {
         public var augmentation: Augmentation = Augmentation()
         /// Cosine decay of the learning rate from `learningRate` to 1% of it over all epochs (else constant).
         public var cosineSchedule = false
-        /// Stop after this many minutes of training (the best model so far is kept); nil: no limit.
+        /// Stop at the first validation after this many minutes of this sitting (the best model so far
+        /// is kept, and a resume starts the clock afresh); nil: no limit.
         public var maxMinutes: Double?
+        /// Stop at the first validation at or after this step, counted over all sittings; nil: no limit.
+        public var maxSteps: Int?
         /// The validation figure that picks the best model and is compared with `targetAccuracy`:
         /// balanced accuracy (mean per-class recall) by default, since on an imbalanced validation
         /// split plain accuracy rewards a model that favours the largest class.
@@ -49,7 +53,12 @@ public final class TrainingRun {
         public let history: [Record]
         public let stoppedEarly: Bool
         public let steps: Int
+        /// Wall time of the training loop (validations included) over all sittings.
         public let seconds: Double
+        /// Images trained on (augmented copies counted once each) over all sittings.
+        public let images: Int
+        public let sittingImages: Int
+        public let sittingSeconds: Double
     }
 
     let options: Options
@@ -63,12 +72,11 @@ public final class TrainingRun {
     let summary: [String: String]
     let log: (String) -> Void
 
-    public private(set) var history: [Record] = []
-    private var best: Record?
-    private var step = 0
-    private var epoch = 1
-    private var positionInEpoch = 0
-    private var elapsedBefore = 0.0
+    /// Where the run is; the resume checkpoint stores it whole (TrainingRun+Resume.swift).
+    var state = State()
+    /// Of `train` and `validation`, worked out once for the checkpoints.
+    var scansFingerprint: Scans?
+    public var history: [Record] { state.history }
 
     public init(options: Options, configuration: ResNetConfiguration, network: TrainableNetwork,
                 train: LabelledScans, validation: LabelledScans, modelURL: URL, summary: [String: String],
@@ -79,55 +87,9 @@ public final class TrainingRun {
         self.train = train
         self.validation = validation
         self.modelURL = modelURL
-        self.resumeURL = modelURL.deletingPathExtension().appendingPathExtension("resume.safetensors")
+        self.resumeURL = Self.resumeURL(forModel: modelURL)
         self.summary = summary
         self.log = log
-    }
-
-    // MARK: - Resume
-
-    static let positionKey = "cxreview.resume"
-
-    struct Position: Codable {
-        var step: Int
-        var epoch: Int
-        var positionInEpoch: Int
-        var elapsed: Double
-        var history: [Record]
-        var best: Record?
-    }
-
-    /// Parameters and position of a resume checkpoint, or nil when there is none.
-    public static func resumeState(for modelURL: URL) throws -> (parameters: [String: Tensor], optimizer: [String: Tensor], metadata: [String: String])? {
-        let url = modelURL.deletingPathExtension().appendingPathExtension("resume.safetensors")
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let (tensors, metadata) = try SafeTensors.read(contentsOf: url)
-        var params: [String: Tensor] = [:], opt: [String: Tensor] = [:]
-        for (k, v) in tensors {
-            if k.hasPrefix("optimizer.") { opt[String(k.dropFirst("optimizer.".count))] = v } else { params[k] = v }
-        }
-        return (params, opt, metadata)
-    }
-
-    /// Continues from the position stored in a resume checkpoint's metadata.
-    public func restorePosition(_ metadata: [String: String]) throws {
-        guard let json = metadata[Self.positionKey] else { return }
-        let p = try JSONDecoder().decode(Position.self, from: Data(json.utf8))
-        step = p.step
-        epoch = p.epoch
-        positionInEpoch = p.positionInEpoch
-        elapsedBefore = p.elapsed
-        history = p.history
-        best = p.best
-        log("resuming at step \(step) (epoch \(epoch), image \(positionInEpoch) of the epoch)")
-    }
-
-    private func writeResume(elapsed: Double) throws {
-        var tensors = network.exportParameters()
-        for (k, v) in network.optimizerState() { tensors["optimizer." + k] = v }
-        let p = Position(step: step, epoch: epoch, positionInEpoch: positionInEpoch, elapsed: elapsed, history: history, best: best)
-        let json = String(decoding: try JSONEncoder().encode(p), as: UTF8.self)
-        try SafeTensors.write(tensors, metadata: [Self.positionKey: json, ResNetConfiguration.metadataKey: configuration.jsonString()], to: resumeURL)
     }
 
     // MARK: - Loop
@@ -138,46 +100,63 @@ public final class TrainingRun {
         let sampler = BalancedSampler(labels: labels, classCount: classes.count, seed: options.seed)
         let preprocessor = Preprocessor(inputSize: configuration.inputSize, mean: configuration.mean, std: configuration.std)
         let start = DispatchTime.now()
-        func elapsed() -> Double { elapsedBefore + Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
-        var lossSum = 0.0, lossCount = 0
+        let elapsedBefore = state.elapsed
+        let imagesBefore = state.imagesTrained
+        func sitting() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        func elapsed() -> Double { elapsedBefore + sitting() }
         let stepsPerEpoch = (labels.count + options.batchSize - 1) / options.batchSize
         var stoppedEarly = false
         let totalSteps = Double(stepsPerEpoch * options.epochs)
+        // The speed line after each validation covers the steps since the one before.
+        var window = (step: state.step, images: state.imagesTrained, seconds: 0.0)
 
-        training: while epoch <= options.epochs {
-            let order = sampler.epoch(epoch)
-            while positionInEpoch < order.count {
-                let batch = Array(order[positionInEpoch..<min(positionInEpoch + options.batchSize, order.count)])
+        training: while state.epoch <= options.epochs {
+            let order = sampler.epoch(state.epoch)
+            while state.positionInEpoch < order.count {
+                let position = state.positionInEpoch, epoch = state.epoch
+                let batch = Array(order[position..<min(position + options.batchSize, order.count)])
                 if batch.count < 2 {
                     // BatchNorm in training mode needs two images or more (as in PyTorch): drop a last single one.
-                    positionInEpoch += batch.count
+                    state.positionInEpoch += batch.count
                     continue
                 }
                 var images: [GrayImage] = []
                 for (j, i) in batch.enumerated() {
                     // One generator per sample, from (seed, epoch, position): the same draw on resume.
-                    var rng = SplitMix64(seed: options.seed ^ (UInt64(epoch) << 40) ^ UInt64(positionInEpoch + j) &* 0x2545_F491_4F6C_DD1D)
+                    var rng = SplitMix64(seed: options.seed ^ (UInt64(epoch) << 40) ^ UInt64(position + j) &* 0x2545_F491_4F6C_DD1D)
                     images.append(Augmentation.apply(options.augmentation.draw(side: configuration.inputSize, using: &rng), to: train.images[i]))
                 }
                 if options.cosineSchedule {
-                    let progress = min(1, Double(step) / totalSteps)
+                    let progress = min(1, Double(state.step) / totalSteps)
                     network.learningRate = options.learningRate * (0.01 + 0.99 * 0.5 * (1 + cos(.pi * progress)))
                 }
                 let loss = network.trainStep(input: preprocessor.tensor(from: images), labels: batch.map { labels[$0] }, classWeights: nil).loss
-                lossSum += Double(loss)
-                lossCount += 1
-                step += 1
-                positionInEpoch += batch.count
-                Self.progress(epoch: epoch, of: options.epochs, step: (positionInEpoch + options.batchSize - 1) / options.batchSize,
-                              of: stepsPerEpoch, loss: loss)
+                state.lossSum += Double(loss)
+                state.lossCount += 1
+                state.step += 1
+                state.positionInEpoch += batch.count
+                state.imagesTrained += batch.count
+                Self.progress(epoch: epoch, of: options.epochs, step: (state.positionInEpoch + options.batchSize - 1) / options.batchSize,
+                              of: stepsPerEpoch, loss: loss, imagesPerSecond: Double(state.imagesTrained - imagesBefore) / sitting())
 
-                if step % options.evalEvery == 0 {
-                    let record = try validate(trainLoss: lossSum / Double(max(1, lossCount)), elapsed: elapsed())
-                    lossSum = 0
-                    lossCount = 0
-                    try writeResume(elapsed: elapsed())
-                    if let limit = options.maxMinutes, elapsed() >= limit * 60 {
-                        log(String(format: "time limit of %.0f minutes reached: stopping", limit))
+                if state.step % options.evalEvery == 0 {
+                    let record = try validate(elapsed: elapsed())
+                    try writeCheckpoint(elapsed: elapsed())
+                    let now = sitting()
+                    let speed = TrainingSpeed(
+                        steps: state.step - window.step, images: state.imagesTrained - window.images, seconds: now - window.seconds,
+                        step: state.step, stepsPerEpoch: TrainingSpeed.steps(images: labels.count, batchSize: options.batchSize),
+                        epochs: options.epochs, evalEvery: options.evalEvery, maxSteps: options.maxSteps,
+                        secondsToTimeLimit: options.maxMinutes.map { $0 * 60 - now })
+                    log(speed.line)
+                    window = (state.step, state.imagesTrained, now)
+                    if let limit = options.maxSteps, state.step >= limit {
+                        log("step limit of \(limit) reached: stopping (--resume continues the run)")
+                        stoppedEarly = true
+                        break training
+                    }
+                    if let limit = options.maxMinutes, now >= limit * 60 {
+                        log(String(format: "time limit of %g minutes reached: stopping (--resume continues the run)", limit))
                         stoppedEarly = true
                         break training
                     }
@@ -188,20 +167,31 @@ public final class TrainingRun {
                     }
                 }
             }
-            epoch += 1
-            positionInEpoch = 0
+            state.epoch += 1
+            state.positionInEpoch = 0
         }
-        epoch = min(epoch, options.epochs)
-        if best == nil || (step % options.evalEvery != 0 && !stoppedEarly) {
-            _ = try validate(trainLoss: lossSum / Double(max(1, lossCount)), elapsed: elapsed())
-            try writeResume(elapsed: elapsed())
+        if state.imagesTrained == imagesBefore && !stoppedEarly { log("all \(options.epochs) epochs are trained already") }
+        // After the last epoch the checkpoint says so (epoch past the last), so a resume trains nothing again.
+        if state.history.last?.step != state.step {
+            _ = try validate(elapsed: elapsed())
+            try writeCheckpoint(elapsed: elapsed())
         }
+        let seconds = elapsed(), sittingSeconds = sitting()
+        let images = state.imagesTrained, sittingImages = images - imagesBefore
+        log(TrainingSpeed.summary(images: images, seconds: seconds,
+                                  sitting: elapsedBefore > 0 && sittingImages > 0 ? (sittingImages, sittingSeconds) : nil))
         let temperature = try calibrate()
-        return Outcome(best: best, temperature: temperature, history: history, stoppedEarly: stoppedEarly, steps: step, seconds: elapsed())
+        return Outcome(best: state.best, temperature: temperature, history: state.history, stoppedEarly: stoppedEarly,
+                       steps: state.step, seconds: seconds, images: images, sittingImages: sittingImages, sittingSeconds: sittingSeconds)
     }
 
-    /// Validation loss and accuracy; writes the model file when accuracy improves.
-    private func validate(trainLoss: Double, elapsed: Double) throws -> Record {
+    /// Validation loss and accuracy; writes the model file when accuracy improves. Starts a new
+    /// window for the mean training loss.
+    private func validate(elapsed: Double) throws -> Record {
+        let trainLoss = state.lossSum / Double(max(1, state.lossCount))
+        state.lossSum = 0
+        state.lossCount = 0
+        let step = state.step, epoch = min(state.epoch, options.epochs)
         if Self.interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let params = network.exportParameters()
         let model = try ResNet18(parameters: params, configuration: configuration)
@@ -218,10 +208,10 @@ public final class TrainingRun {
         let record = Record(step: step, epoch: epoch, trainLoss: trainLoss, validationLoss: loss,
                             validationAccuracy: Double(correct) / Double(max(1, labels.count)),
                             validationBalancedAccuracy: balanced, seconds: elapsed)
-        history.append(record)
+        state.history.append(record)
         let byBalanced = options.selectByBalancedAccuracy
         let improved: Bool
-        if let b = best, let old = b.score(balanced: byBalanced), let new = record.score(balanced: byBalanced) {
+        if let b = state.best, let old = b.score(balanced: byBalanced), let new = record.score(balanced: byBalanced) {
             improved = new > old || (new == old && record.validationLoss < b.validationLoss)
         } else {
             improved = true
@@ -230,7 +220,7 @@ public final class TrainingRun {
                    step, epoch, trainLoss, loss, record.validationAccuracy * 100, correct, labels.count, balanced * 100,
                    improved ? "  best so far, saved" : ""))
         if improved {
-            best = record
+            state.best = record
             try writeModel(params, temperature: nil)
         }
         return record
@@ -252,11 +242,12 @@ public final class TrainingRun {
         config.trained = true
         config.temperature = temperature
         var training = summary
+        let best = state.best
         training["best_step"] = best.map { String($0.step) }
         training["best_validation_accuracy"] = best.map { String(format: "%.4f", $0.validationAccuracy) }
         training["best_validation_balanced_accuracy"] = best?.validationBalancedAccuracy.map { String(format: "%.4f", $0) }
         training["selected_by"] = options.selectByBalancedAccuracy ? "balanced accuracy" : "accuracy"
-        training["steps"] = String(step)
+        training["steps"] = String(state.step)
         let trainingJSON = String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self)
         try SafeTensors.write(params.filter { !$0.key.hasSuffix("num_batches_tracked") },
                               metadata: [ResNetConfiguration.metadataKey: config.jsonString(), "cxreview.training": trainingJSON],
@@ -266,11 +257,13 @@ public final class TrainingRun {
     /// A progress bar on stderr when it is a terminal (a log file gets only the validation lines).
     static let interactive = isatty(2) == 1
 
-    static func progress(epoch: Int, of epochs: Int, step: Int, of steps: Int, loss: Float) {
+    static func progress(epoch: Int, of epochs: Int, step: Int, of steps: Int, loss: Float, imagesPerSecond: Double) {
         guard interactive else { return }
         let width = 30
         let filled = min(width, step * width / max(1, steps))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[Kepoch %d/%d %@ %d/%d  loss %.4f", epoch, epochs, bar, step, steps, loss).utf8))
+        let text = String(format: "\r\u{1B}[Kepoch %d/%d %@ %d/%d  loss %.4f  %.1f images/s", epoch, epochs, bar, step, steps, loss,
+                          imagesPerSecond)
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }

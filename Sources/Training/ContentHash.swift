@@ -12,6 +12,14 @@ public enum ContentHash {
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
+
+    /// SHA-256 of byte arrays taken in order, as lower-case hex (e.g. the decoded images a run
+    /// trains on, to recognise them again).
+    public static func sha256(of chunks: some Sequence<[UInt8]>) -> String {
+        var hasher = SHA256()
+        for chunk in chunks { chunk.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
 }
 
 /// Files whose bytes are identical, found by SHA-256.

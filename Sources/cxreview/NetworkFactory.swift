@@ -3,8 +3,9 @@ import ResNet
 import Training
 import XRayCore
 
-/// The three ways `train` starts a network: from scratch, from pretrained weights (e.g.
-/// torchvision's ImageNet resnet18, fc re-initialised), or from a resume checkpoint.
+/// The two ways `train` starts a new network: from scratch, or from pretrained weights (e.g.
+/// torchvision's ImageNet resnet18, fc re-initialised). A resumed run's network comes from its
+/// checkpoint (`TrainingRun.init(resuming:…)`).
 enum NetworkFactory {
     static func adam(_ learningRate: Double, _ weightDecay: Double) -> Adam.Configuration {
         Adam.Configuration(learningRate: Float(learningRate), weightDecay: Float(weightDecay))
@@ -21,14 +22,6 @@ enum NetworkFactory {
                                         threads: threads, log: log)
         } catch {
             throw CommandFailure(message: "--init weights: \(error.description)")
-        }
-    }
-
-    static func resume(parameters: [String: Tensor], classes: Int, learningRate: Double, weightDecay: Double, threads: Int) throws -> TrainableNetwork {
-        do {
-            return try ResNet18Training(parameters: parameters, classes: classes, optimizer: adam(learningRate, weightDecay), threads: threads)
-        } catch {
-            throw CommandFailure(message: "the resume checkpoint does not hold a ResNet18: \(error.description)")
         }
     }
 }

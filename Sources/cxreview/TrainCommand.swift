@@ -18,7 +18,10 @@ struct TrainCommand: ParsableCommand {
             a validation/ split, a seeded, stratified part of the training scans is held back (a \
             patient's films stay together when a manifest.csv names patients). The final model carries \
             a temperature fitted on the validation split, so its probabilities are calibrated. \
-            Interrupted runs continue with --resume.
+            After each validation a line gives the speed (images/s), the time per epoch and the time \
+            left. Every validation writes <out>.resume.safetensors, from which --resume continues a \
+            stopped run (--max-minutes, --max-steps or killed) to the same weights, bit for bit, as a \
+            run that never stopped, given the same settings and --threads.
             \(Terminal.disclaimer)
             """)
 
@@ -43,18 +46,23 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Part of the training scans held out entirely (never trained or validated on); listed in <out>.holdout.tsv for `evaluate --files-from`.")
     var holdoutFraction: Double = 0
     @Option(name: .long, help: "Threads.") var threads: Int = 2
-    @Flag(name: .long, help: "Continue from <out>.resume.safetensors.") var resume = false
+    @Flag(name: .long, help: "Continue from <out>.resume.safetensors (written at each validation), with the run's own settings: only --epochs (not with --lr-schedule cosine), --target-accuracy, --threads, --max-minutes and --max-steps may change.")
+    var resume = false
     @Flag(name: .long, help: "No augmentation (the tutorial's setting, apart from its flip).") var noAugmentation = false
     @Option(name: .long, help: "Model name stored in the file.") var name: String = "cxreview-resnet18"
     @Option(name: .long, help: "Learning rate schedule: constant (the tutorial's) or cosine (decay to 1% over the epochs).")
     var lrSchedule: String = "constant"
     @Option(name: .long, help: "Which validation figure picks the best model and meets --target-accuracy: balanced-accuracy (mean per-class recall; right when classes are imbalanced) or accuracy (the tutorial's).")
     var selectBy: String = "balanced-accuracy"
-    @Option(name: .long, help: "Stop after this many minutes (checked at each validation); the best model so far is kept.")
+    @Option(name: .long, help: "Stop after this many minutes of this sitting (checked at each validation); the best model so far is kept, and --resume continues.")
     var maxMinutes: Double?
+    @Option(name: .long, help: "Stop at the first validation at or after this step, counted over all sittings; the best model so far is kept, and --resume continues.")
+    var maxSteps: Int?
 
     func validate() throws {
         guard epochs >= 1, evalEvery >= 1 else { throw ValidationError("--epochs and --eval-every must be at least 1.") }
+        if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1.") }
+        if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive.") }
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images or more per batch in training.") }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive.") }
         guard (0..<0.9).contains(validationFraction), (0..<0.9).contains(holdoutFraction) else {
@@ -127,24 +135,6 @@ struct TrainCommand: ParsableCommand {
         // 3. The network.
         let config = ResNetConfiguration(classNames: classes, inputSize: inputSize, name: name, version: "1",
                                          description: "ResNet18 trained by cxreview train", trained: true)
-        var optimizer: [String: Tensor]?
-        var resumeMetadata: [String: String]?
-        let network: TrainableNetwork
-        if resume, let state = try TrainingRun.resumeState(for: outURL) {
-            network = try NetworkFactory.resume(parameters: state.parameters, classes: classes.count, learningRate: learningRate,
-                                                weightDecay: weightDecay, threads: threads)
-            optimizer = state.optimizer
-            resumeMetadata = state.metadata
-        } else if let initWeights {
-            let (tensors, _) = try SafeTensors.read(contentsOf: URL(fileURLWithPath: initWeights))
-            network = try NetworkFactory.fineTune(from: tensors, classes: classes.count, seed: seed, learningRate: learningRate,
-                                                  weightDecay: weightDecay, threads: threads, log: { Terminal.line($0) })
-        } else {
-            network = NetworkFactory.fromScratch(classes: classes.count, seed: seed, learningRate: learningRate,
-                                                 weightDecay: weightDecay, threads: threads)
-        }
-        if let optimizer { try network.restoreOptimizerState(optimizer) }
-
         var options = TrainingRun.Options()
         options.epochs = epochs
         options.batchSize = batchSize
@@ -156,6 +146,7 @@ struct TrainCommand: ParsableCommand {
         options.threads = threads
         options.cosineSchedule = lrSchedule == "cosine"
         options.maxMinutes = maxMinutes
+        options.maxSteps = maxSteps
         options.selectByBalancedAccuracy = selectBy == "balanced-accuracy"
         if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
 
@@ -169,14 +160,33 @@ struct TrainCommand: ParsableCommand {
             "init": initWeights ?? "from scratch (torchvision's initialisation, seed \(seed))",
             "options": String(decoding: try JSONEncoder().encode(options), as: UTF8.self),
         ]
-        let run = TrainingRun(options: options, configuration: config, network: network, train: trainScans,
+        let run: TrainingRun
+        if resume, let checkpoint = try Self.resumable(TrainingRun.Checkpoint.read(besideModel: outURL)) {
+            run = try Self.resumable(TrainingRun(resuming: checkpoint, options: options, configuration: config, train: trainScans,
+                                                 validation: valScans, modelURL: outURL, summary: summary, log: { Terminal.line($0) }))
+        } else {
+            let network: TrainableNetwork
+            if let initWeights {
+                let (tensors, _) = try SafeTensors.read(contentsOf: URL(fileURLWithPath: initWeights))
+                network = try NetworkFactory.fineTune(from: tensors, classes: classes.count, seed: seed, learningRate: learningRate,
+                                                      weightDecay: weightDecay, threads: threads, log: { Terminal.line($0) })
+            } else {
+                network = NetworkFactory.fromScratch(classes: classes.count, seed: seed, learningRate: learningRate,
+                                                     weightDecay: weightDecay, threads: threads)
+            }
+            run = TrainingRun(options: options, configuration: config, network: network, train: trainScans,
                               validation: valScans, modelURL: outURL, summary: summary, log: { Terminal.line($0) })
-        if let resumeMetadata { try run.restorePosition(resumeMetadata) }
+        }
         let outcome = try run.run()
         Terminal.line(String(format: "done: %d steps in %.1f min; best validation accuracy %.1f%% at step %d; temperature %.3f; model: %@",
                      outcome.steps, outcome.seconds / 60, (outcome.best?.validationAccuracy ?? 0) * 100, outcome.best?.step ?? 0,
                      outcome.temperature, out))
         Terminal.line(Terminal.disclaimer)
+    }
+
+    /// A resume that cannot go ahead ends the command with the reason and what to do.
+    static func resumable<T>(_ value: @autoclosure () throws(ResumeError) -> T) throws(CommandFailure) -> T {
+        do { return try value() } catch { throw CommandFailure(message: error.description) }
     }
 
     /// `path` relative to the folder `base` (with `..` where needed), so a list travels with the repository.

@@ -32,6 +32,8 @@ import TestSupport
         #expect(first.status == 0, "stderr: \(first.stderr)")
         #expect(first.stdout.contains("training on 4 scans (normal 1, viral 1, covid 2); validating on 2 scans (normal 1, viral 0, covid 1)"))
         #expect(first.stdout.contains("step 2 (epoch 1): train loss"))
+        #expect(first.stdout.contains("per epoch; step 2 of 2, 0 s left"))
+        #expect(first.stdout.contains("trained 4 images in "))
         #expect(first.stdout.contains("temperature scaling on the validation split: T = "))
         #expect(FileManager.default.fileExists(atPath: model.path))
 
@@ -40,10 +42,16 @@ import TestSupport
         #expect(again.status == 2)
         #expect(again.stderr.contains("exists"))
 
+        // A resume with other settings is refused, naming them.
+        let other = try CLI.run(common.map { $0 == "3" ? "4" : $0 } + ["--epochs", "2", "--resume"])
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("--seed 3 (this command: 4)"), "stderr: \(other.stderr)")
+
         let resumed = try CLI.run(common + ["--epochs", "2", "--resume"])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
         #expect(resumed.stdout.contains("resuming at step 2 (epoch 1, image 4 of the epoch)"))
         #expect(resumed.stdout.contains("step 4 (epoch 2)"))
+        #expect(resumed.stdout.contains("trained 8 images in ") && resumed.stdout.contains("; this sitting 4 images in "))
 
         let classify = try CLI.run(["classify", "--json", "--model", model.path, "samples/covid19-3way-test-covid-0105.png"])
         #expect(classify.status == 0, "stderr: \(classify.stderr)")
