@@ -1,4 +1,4 @@
-// The only file that calls into OpenBLAS.
+// One of the two files that call into OpenBLAS (single precision; LinearAlgebra+OpenBLAS.swift: double).
 internal import COpenBLAS
 
 /// Single-precision matrix multiply on row-major matrices, backed by OpenBLAS.
@@ -42,5 +42,5 @@ public enum GEMM {
     }
 }
 
-/// Runs once, before the first multiply: OpenBLAS keeps to the calling thread.
-private let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+/// Runs once, before the first multiply or `LinearAlgebra` call: OpenBLAS keeps to the calling thread.
+let singleThreadedBLAS: Void = openblas_set_num_threads(1)
