@@ -24,6 +24,10 @@ public enum GEMM {
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
+    /// The kernel family OpenBLAS chose when it loaded (e.g. "SkylakeX", "Haswell"; "Prescott", its
+    /// SSE3 kernels, when `OPENBLAS_CORETYPE=Prescott` forces them), for test and benchmark logs.
+    public static var openBLASCore: String { String(cString: openblas_get_corename()) }
+
     /// Array convenience for tests and small problems: returns op(A)·op(B) as [m×n].
     public static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
                                 transA: Bool = false, transB: Bool = false) -> [Float] {

@@ -44,7 +44,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
     }
 
     /// How far Adam's step-t update u = m̂ / (√v̂ + ε), in units of lr, can move when each effective
-    /// gradient h_s = g_s + λ·p_s (s = 1…t) of one element moves by at most δ_s.
+    /// gradient h_s = g_s + λ·(the weight before step s), s = 1…t, of one element moves by at most δ_s.
     ///
     /// m̂ = Σ a_s h_s / (1 − β₁ᵗ) with a_s = (1 − β₁) β₁^(t−s), so |Δm̂| ≤ M = Σ a_s δ_s / (1 − β₁ᵗ);
     /// √v̂ is a weighted Euclidean norm of (h_1 … h_t), so by the triangle inequality |Δ√v̂| ≤ S, the
@@ -64,6 +64,36 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         let largest = zip(a, b).reduce(0.0) { $0 + $1.0 * $1.0 / $1.1 }.squareRoot() * c2.squareRoot() / c1
         let bound = (bigM * (s + epsilon) + abs(m) * bigS) / ((max(s - bigS, 0) + epsilon) * (s + epsilon))
         return min(bound, 2 * largest)
+    }
+
+    /// `adamUpdateBound` against Adam's update recomputed at the corners and random points of the
+    /// box h ± δ, at t = 1 and 2, for gradients from 1e-9 (below ε) to 1 and errors up to 3·|h|.
+    @Test func adamUpdateBoundHoldsInsideItsBox() {
+        func update(_ h: [Double]) -> Double {
+            let t = h.count
+            var m = 0.0, v = 0.0
+            for g in h { m = 0.9 * m + 0.1 * g; v = 0.999 * v + 0.001 * g * g }
+            return (m / (1 - pow(0.9, Double(t)))) / ((v / (1 - pow(0.999, Double(t)))).squareRoot() + 1e-8)
+        }
+        var rng = SplitMix64(seed: 11)
+        func uniform() -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+        var checked = 0
+        for _ in 0..<2000 {
+            let t = 1 + Int(rng.next() % 2)
+            let h = (0..<t).map { _ in (uniform() < 0.5 ? -1.0 : 1) * pow(10, -9 + 9 * uniform()) }
+            let delta = h.map { abs($0) * 3 * uniform() * uniform() }
+            let bound = Self.adamUpdateBound(h: h, delta: delta)
+            let u = update(h)
+            for corner in 0..<(1 << t) + 8 {
+                let shifted = (0..<t).map { s in
+                    h[s] + delta[s] * (corner < 1 << t ? (corner >> s & 1 == 0 ? -1 : 1) : 2 * uniform() - 1)
+                }
+                let moved = abs(update(shifted) - u)
+                #expect(moved <= bound * (1 + 1e-12) + 1e-15, "h \(h) δ \(delta): moved \(moved) > bound \(bound)")
+                checked += 1
+            }
+        }
+        #expect(checked > 20000)
     }
 
     /// Two training steps (forward, backward, Adam) against PyTorch in float64.
@@ -91,6 +121,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         let lr = Double(config.learningRate), decay = Double(config.weightDecay)
         let classWeights: [Float]? = weighted ? [1, 2, 0.5] : nil
         let trainer = try ResNet18Training(parameters: generatedStateDict(), classes: 3, optimizer: config, threads: 2)
+        print("\(name): OpenBLAS kernels \(GEMM.openBLASCore)")
         // Per parameter, at its stored elements: effective gradients h_s = g_s + λ·p of the reference and
         // our error in them, one entry per step so far.
         var history: [String: (h: [[Double]], delta: [[Double]])] = [:]
