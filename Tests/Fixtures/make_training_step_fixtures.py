@@ -12,7 +12,7 @@ Cases:  adam     lr 3e-5, no weight decay, unweighted loss
 
 Why step 2 starts from a stated state. Adam's first update moves every weight by about
 lr * sign(g) whatever |g| is, so where a step-1 gradient is within rounding of 0 its sign, and that
-weight after step 1, depend on summation order (BLAS kernel, FMA, threads). A few hundred such
+weight after step 1, depend on summation order (BLAS kernel, FMA, threads). A few dozen such
 weights, each off by 2 lr, change step 2's gradients by up to 1e-2 relative: two correct float32
 implementations disagree at step 2 by far more than the 1e-4 the test asks. So the float32
 implementation takes step 1 itself, and then, only at the elements where step 1's own tolerance

@@ -102,15 +102,15 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
     /// elements where step 1's gradient tolerance leaves the direction of Adam's first update open
     /// (|g + λp| ≤ 1e-4·max|g|, ~0.6% of the weights): there it takes the reference's weights (the
     /// fixture's `patch`). Adam's first update is about lr·sign(g) whatever |g| is, so without this
-    /// a few hundred near-zero step-1 gradients whose sign depends on the summation order (BLAS
-    /// kernel, FMA) move step 2's gradients by up to 1e-2 relative, and two correct implementations
-    /// disagree (see make_training_step_fixtures.py). With it, step 2 tests backward at a second,
+    /// the few dozen near-zero step-1 gradients whose sign depends on the summation order (BLAS
+    /// kernel, FMA; the run prints how many) move step 2's gradients by up to 1e-2 relative, and
+    /// two correct implementations disagree (see make_training_step_fixtures.py). With it, step 2 tests backward at a second,
     /// known state and Adam with non-zero moments and t = 2, both as tightly as step 1.
     ///
     /// - loss, logits, gradients, BN running statistics: 1e-4 relative per tensor, both steps.
     /// - Adam: each stored element's update (value after − value before) must match the reference's
     ///   to lr·B + 2 ulp + 1e-4·lr, where B (`adamUpdateBound`) is how far our gradient errors at that
-    ///   element, as measured, can move Adam's update. B is ~1e-3 for most elements and reaches
+    ///   element, as measured, can move Adam's update. B is 1e-5 to 1e-4 for most elements and reaches
     ///   2 only where |g| is within our gradient error of 0, so a wrong bias correction, moment or
     ///   weight-decay term fails on the other elements.
     @Test(arguments: ["adam", "adam_wd"])
