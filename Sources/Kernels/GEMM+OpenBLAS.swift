@@ -1,4 +1,4 @@
-// The only file that calls into OpenBLAS.
+// One of the two files that call into OpenBLAS (single precision; LinearAlgebra+OpenBLAS.swift: double).
 internal import COpenBLAS
 
 /// Single-precision matrix multiply on row-major matrices, backed by OpenBLAS.
@@ -24,6 +24,10 @@ public enum GEMM {
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
+    /// The kernel family OpenBLAS chose when it loaded (e.g. "SkylakeX", "Haswell"; "Prescott", its
+    /// SSE3 kernels, when `OPENBLAS_CORETYPE=Prescott` forces them), for test and benchmark logs.
+    public static var openBLASCore: String { String(cString: openblas_get_corename()) }
+
     /// Array convenience for tests and small problems: returns op(A)·op(B) as [m×n].
     public static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
                                 transA: Bool = false, transB: Bool = false) -> [Float] {
@@ -42,14 +46,5 @@ public enum GEMM {
     }
 }
 
-/// Runs once, before the first multiply: OpenBLAS keeps to the calling thread.
-private let singleThreadedBLAS: Void = openblas_set_num_threads(1)
-
-extension GEMM {
-    /// The kernel set OpenBLAS chose for this CPU when it loaded (e.g. "Haswell", "SkylakeX", or
-    /// "Prescott" when it does not know the CPU's model and falls back to SSE3).
-    public static var openBLASCore: String {
-        guard let name = openblas_get_corename() else { return "unknown" }
-        return String(cString: name)
-    }
-}
+/// Runs once, before the first multiply or `LinearAlgebra` call: OpenBLAS keeps to the calling thread.
+let singleThreadedBLAS: Void = openblas_set_num_threads(1)

@@ -18,15 +18,16 @@ public enum OutOfDistributionCalibration {
 
     /// Features of `entries` (test-split scans are the caller's to leave out) through `model`,
     /// then `MahalanobisFit.fit`. Entries whose label is not one of the model's classes are skipped.
+    /// - Throws: when the features' covariance cannot be inverted (degenerate scans).
     public static func fit(model: ResNet18, entries: [DatasetIndex.Entry], percentile: Double, folds: Int, seed: UInt64,
                            threads: Int, provenance: String,
-                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> Outcome {
+                           progress: (@Sendable (Int, Int) -> Void)? = nil) throws(MahalanobisFit.Failure) -> Outcome {
         let classes = model.configuration.classNames
         let usable = entries.filter { classes.contains($0.label) }
         let scans = LabelledScans.load(usable, inputSize: model.configuration.inputSize, threads: threads, progress: progress)
         let features = Classifier(model: model, threads: threads).pooledFeatures(for: scans.images)
         let labels = scans.labels(classNames: classes)
-        let result = MahalanobisFit.fit(features: features, labels: labels, classNames: classes, percentile: percentile,
+        let result = try MahalanobisFit.fit(features: features, labels: labels, classNames: classes, percentile: percentile,
                                         folds: folds, seed: seed, provenance: provenance)
         let counts = Dictionary(grouping: scans.entries, by: \.label).mapValues(\.count)
         return Outcome(statistics: result.statistics, counts: counts, outOfFoldScores: result.outOfFoldScores,

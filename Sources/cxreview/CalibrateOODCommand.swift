@@ -62,9 +62,12 @@ struct CalibrateOODCommand: ParsableCommand {
         let start = Date()
         let stamp = ISO8601DateFormatter().string(from: start)
         let provenance = "fitted \(stamp) by cxreview calibrate-ood on \(data.joined(separator: ", ")) (test splits left out), \(folds) folds, seed \(seed)"
-        let outcome = OutOfDistributionCalibration.fit(
-            model: model, entries: entries, percentile: percentile, folds: folds, seed: seed, threads: modelOptions.threads,
-            provenance: provenance)
+        let outcome: OutOfDistributionCalibration.Outcome
+        do {
+            outcome = try OutOfDistributionCalibration.fit(
+                model: model, entries: entries, percentile: percentile, folds: folds, seed: seed, threads: modelOptions.threads,
+                provenance: provenance)
+        } catch { throw CommandFailure(message: error.description) }
         for f in outcome.failures { Terminal.warn("left out: \(f.description)") }
         guard outcome.statistics.sampleCount > folds else { throw CommandFailure(message: "only \(outcome.statistics.sampleCount) scans decoded; need more than \(folds).") }
         let s = outcome.statistics

@@ -1,25 +1,43 @@
-"""Reference for one and two full training steps of ResNet18 (Tests/TrainingTests), with PyTorch on the CPU.
+"""Reference for two full training steps of ResNet18 (Tests/TrainingTests), with PyTorch on the CPU.
 
     /root/.cache/cxr-fixtures-venv/bin/python Tests/Fixtures/make_training_step_fixtures.py
 
 torchvision's resnet18 (3 classes) with the hash-generated weights of make_resnet_fixtures.py
 (imported, not copied: the Swift tests regenerate the same values), BatchNorm in train mode,
-CrossEntropyLoss, torch.optim.Adam; two steps on hash-generated 64x64 batches of 4.
+CrossEntropyLoss, torch.optim.Adam; two steps on hash-generated 64x64 batches of 4. The reference
+runs in float64, so what the test measures is the float32 implementation's own error.
 
 Cases:  adam     lr 3e-5, no weight decay, unweighted loss
         adam_wd  lr 3e-5, weight_decay 1e-4, class weights (1.0, 2.0, 0.5)
+
+Why step 2 starts from a stated state. Adam's first update moves every weight by about
+lr * sign(g) whatever |g| is, so where a step-1 gradient is within rounding of 0 its sign, and that
+weight after step 1, depend on summation order (BLAS kernel, FMA, threads). A few dozen such
+weights, each off by 2 lr, change step 2's gradients by up to 1e-2 relative: two correct float32
+implementations disagree at step 2 by far more than the 1e-4 the test asks. So the float32
+implementation takes step 1 itself, and then, only at the elements where step 1's own tolerance
+leaves the update's direction open, takes the reference's weights:
+    nonzero g and |g + weight_decay * p| <= PATCH_TOLERANCE * max|g| (per tensor)
+(exact zeros are channels that no image activates; they are zero in every summation order, so
+their update is determined.) Step 2 then runs from the same state on both sides, up to rounding,
+and its gradients are not chaotic: they are compared as tightly as step 1's.
 
 Writes Tests/Fixtures/training/step.safetensors with, per case and step s in {1, 2}:
   <case>.step<s>.loss [1], .logits [4, 3]
   <case>.step<s>.grad.<param> and .value.<param> (after the update): the whole tensor when it has
       <= 8192 elements, else .norm [1] (L2), .sum [1] and .sample [512] at index.<param> (int64,
-      seeded by the name) -- keeps the file near 1 MB
+      seeded by the name) -- keeps the file small
   <case>.step<s>.running.<bn>.running_mean / running_var (after the step), and num_batches_tracked
-  <case>.step<s>.spread.grad.<param> / .spread.value.<param> [1]: max|f32 - f64| / max|f64| of
-      PyTorch's own float32 run against a float64 run of the same steps. Without weight decay, step 1
-      gives some gradients at rounding level; Adam scales every update to about lr whatever the
-      gradient's size, so their signs (and the float32 step-2 results) are not determined by the
-      reference itself: the test allows max(1e-4, 3 x spread) per tensor.
+and per case the step-2 start:
+  <case>.patch.<param>.index [k] (int32, flat) and .value [k]: the reference's weights after
+      step 1 at the elements above (tensors with none are left out)
+Step 2 of the reference starts from its step-1 weights and buffers rounded to float32 (the patch
+values are exact) and its Adam moments as they are.
+
+Conditioning: a fixture is only a test if the reference's float32 rounding cannot move it. For each
+step, float32 runs from the same start state in three summation orders (default, channels_last,
+oneDNN off) must match the float64 gradients to CONDITIONING_LIMIT per tensor; a case that sits on
+a ReLU kink (a pre-activation within rounding of 0) fails here rather than in the Swift test.
 """
 import os
 
@@ -42,6 +60,10 @@ CASES = {
     "adam": dict(lr=3e-5, weight_decay=0.0, class_weights=None),
     "adam_wd": dict(lr=3e-5, weight_decay=1e-4, class_weights=[1.0, 2.0, 0.5]),
 }
+# The Swift test's gradient tolerance (relative to the tensor's largest gradient).
+PATCH_TOLERANCE = 1e-4
+# Half the test's tolerance: summation order alone gives up to ~4e-5 (channels_last), a ReLU kink 1e-3 or more.
+CONDITIONING_LIMIT = 5e-5
 
 
 def generated_model():
@@ -61,9 +83,9 @@ def indices(name, n):
 
 
 def store(out, key, name, t):
-    t = t.detach().contiguous().float()
+    t = t.detach().contiguous()
     if t.numel() <= FULL_LIMIT:
-        out[key] = t.clone()
+        out[key] = t.float().clone()
         return
     flat = t.flatten().double()
     idx = indices(name, t.numel())
@@ -73,24 +95,41 @@ def store(out, key, name, t):
     out[f"{key}.sample"] = flat[torch.from_numpy(idx)].float().contiguous()
 
 
-def run(cfg, dtype):
-    """Both steps; returns [(grads, values)] per step, as float64."""
-    model = generated_model().to(dtype)
+def loss_fn(cfg, dtype):
     weight = torch.tensor(cfg["class_weights"], dtype=dtype) if cfg["class_weights"] else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    steps = []
-    for step in (1, 2):
-        opt.zero_grad()
-        loss_fn(model(step_input(step).to(dtype)), torch.tensor(LABELS[step - 1])).backward()
-        grads = {n: p.grad.detach().double().clone() for n, p in model.named_parameters()}
-        opt.step()
-        steps.append((grads, {n: p.detach().double().clone() for n, p in model.named_parameters()}))
-    return steps
+    return nn.CrossEntropyLoss(weight=weight)
 
 
-def spread(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).float().reshape(1)
+def gradients(model, cfg, step, dtype, channels_last=False):
+    """Forward in train mode and backward; returns (loss, logits, {name: grad})."""
+    x = step_input(step).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = loss_fn(cfg, dtype)(logits, torch.tensor(LABELS[step - 1]))
+    loss.backward()
+    return loss, logits, {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+
+
+def check_conditioning(case, step, cfg, start, reference):
+    """float32 gradients from `start` in three summation orders against the float64 `reference`."""
+    worst = (0.0, "")
+    for order in ("default", "channels_last", "onednn_off"):
+        model = generated_model()
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start.items()})
+        if order == "channels_last":
+            model = model.to(memory_format=torch.channels_last)
+        with torch.backends.mkldnn.flags(enabled=order != "onednn_off"):
+            _, _, grads = gradients(model, cfg, step, torch.float32, channels_last=order == "channels_last")
+        for name, g in grads.items():
+            ref = reference[name]
+            e = ((g.double() - ref).abs().max() / ref.abs().max()).item()
+            worst = max(worst, (e, f"{order} {name}"))
+    print(f"{case} step {step}: float32 vs float64 gradients, worst {worst[0]:.2e} ({worst[1]})")
+    if worst[0] > CONDITIONING_LIMIT:
+        raise SystemExit(f"{case} step {step} is ill-conditioned: float32 rounding alone moves a gradient by "
+                         f"{worst[0]:.2e} > {CONDITIONING_LIMIT} ({worst[1]}); choose other inputs or settings")
 
 
 def main():
@@ -98,25 +137,18 @@ def main():
     torch.set_num_threads(1)
     out = {}
     for case, cfg in CASES.items():
-        f32, f64 = run(cfg, torch.float32), run(cfg, torch.float64)
-        for step in (1, 2):
-            for name in f64[step - 1][0]:
-                for i, kind in enumerate(("grad", "value")):
-                    out[f"{case}.step{step}.spread.{kind}.{name}"] = spread(f32[step - 1][i][name], f64[step - 1][i][name])
-        model = generated_model()
-        weight = torch.tensor(cfg["class_weights"]) if cfg["class_weights"] else None
-        loss_fn = nn.CrossEntropyLoss(weight=weight)
+        model = generated_model().double()
         opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         for step in (1, 2):
             p = f"{case}.step{step}"
-            opt.zero_grad()
-            logits = model(step_input(step))
-            loss = loss_fn(logits, torch.tensor(LABELS[step - 1]))
-            loss.backward()
+            start = {k: v.clone() for k, v in model.state_dict().items()}
+            before = {n: q.detach().clone() for n, q in model.named_parameters()}
+            loss, logits, grads = gradients(model, cfg, step, torch.float64)
+            check_conditioning(case, step, cfg, start, grads)
             out[f"{p}.loss"] = loss.detach().reshape(1).float()
-            out[f"{p}.logits"] = logits.detach().contiguous()
-            for name, param in model.named_parameters():
-                store(out, f"{p}.grad.{name}", name, param.grad)
+            out[f"{p}.logits"] = logits.detach().float().contiguous()
+            for name, g in grads.items():
+                store(out, f"{p}.grad.{name}", name, g)
             opt.step()
             for name, param in model.named_parameters():
                 store(out, f"{p}.value.{name}", name, param)
@@ -124,12 +156,29 @@ def main():
                 if name.endswith("num_batches_tracked"):
                     out[f"{p}.running.{name}"] = buf.detach().float().reshape(1)
                 else:
-                    out[f"{p}.running.{name}"] = buf.detach().contiguous().clone()
+                    out[f"{p}.running.{name}"] = buf.detach().float().contiguous()
+            if step == 1:
+                # Step 2 starts from float32 weights and buffers, so the patch values are exact.
+                with torch.no_grad():
+                    for t in list(model.parameters()) + [b for b in model.buffers() if b.is_floating_point()]:
+                        t.copy_(t.float())
+                patched = 0
+                for name, param in model.named_parameters():
+                    g = grads[name]
+                    h = g + cfg["weight_decay"] * before[name]
+                    open_ = ((g != 0) & (h.abs() <= PATCH_TOLERANCE * g.abs().max())).flatten()
+                    if open_.any():
+                        idx = open_.nonzero().flatten()
+                        out[f"{case}.patch.{name}.index"] = idx.to(torch.int32)
+                        out[f"{case}.patch.{name}.value"] = param.detach().flatten()[idx].float().contiguous()
+                        patched += idx.numel()
+                print(f"{case}: step 2 starts from the reference's weights at {patched} elements")
             print(case, step, "loss %.6f" % loss.item())
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     save_file(out, OUT, metadata={"generator": "make_training_step_fixtures.py", "torch": torch.__version__,
+                                  "reference": "float64",
                                   "input": "hash_uniform('train.input<step>', [4,3,64,64], -2, 2)",
-                                  "labels": str(LABELS)})
+                                  "labels": str(LABELS), "patch_tolerance": str(PATCH_TOLERANCE)})
     print(OUT, os.path.getsize(OUT), "bytes,", len(out), "tensors")
 
 

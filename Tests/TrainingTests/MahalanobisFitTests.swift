@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import ResNet
 import Testing
 import TestSupport
@@ -23,7 +24,7 @@ import TestSupport
 
     var features: [[Float]] { (0..<Self.fixture.n).map { Array(Self.fixture.x[($0 * Self.fixture.p)..<(($0 + 1) * Self.fixture.p)]) } }
 
-    @Test func ledoitWolfMatchesScikitLearn() {
+    @Test func ledoitWolfMatchesScikitLearn() throws {
         let f = Self.fixture
         let centred = features.enumerated().map { i, row in
             row.enumerated().map { j, v in Double(v) - f.means[f.labels[i] * f.p + j] }
@@ -32,13 +33,13 @@ import TestSupport
         // Float64 throughout: agreement to rounding (1e-12 relative).
         #expect(abs(shrinkage - f.shrinkage) <= 1e-12, "shrinkage \(shrinkage) vs sklearn \(f.shrinkage)")
         for (a, b) in zip(covariance, f.covariance) { #expect(abs(a - b) <= 1e-12 * max(1, abs(b)), "covariance \(a) vs \(b)") }
-        let inverse = MahalanobisFit.symmetricInverse(covariance, f.p)
+        let inverse = try LinearAlgebra.inverseOfPositiveDefinite(covariance, order: f.p)
         for (a, b) in zip(inverse, f.precision) { #expect(abs(a - b) <= 1e-9 * max(1, abs(b)), "precision \(a) vs numpy \(b)") }
     }
 
-    @Test func scoresAndPercentileMatchNumPy() {
+    @Test func scoresAndPercentileMatchNumPy() throws {
         let f = Self.fixture
-        let stats = MahalanobisFit.estimate(features: features, labels: f.labels, classNames: ["a", "b", "c"])
+        let stats = try MahalanobisFit.estimate(features: features, labels: f.labels, classNames: ["a", "b", "c"])
         for (a, b) in zip(stats.means, f.means) { #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b))) }
         for q in 0..<f.scores.count {
             let s = stats.score(Array(f.queries[(q * f.p)..<((q + 1) * f.p)]))
@@ -51,7 +52,7 @@ import TestSupport
 
     @Test func thresholdComesFromOutOfFoldScoresAndFlagsFarPoints() throws {
         let f = Self.fixture
-        let result = MahalanobisFit.fit(features: features, labels: f.labels, classNames: ["a", "b", "c"], percentile: 95, folds: 5, seed: 1)
+        let result = try MahalanobisFit.fit(features: features, labels: f.labels, classNames: ["a", "b", "c"], percentile: 95, folds: 5, seed: 1)
         let stats = result.statistics
         #expect(stats.sampleCount == f.n && stats.percentile == 95)
         #expect(stats.threshold == MahalanobisFit.percentile(result.outOfFoldScores, 95))
@@ -73,5 +74,21 @@ import TestSupport
         #expect(back == stats)
         #expect(throws: ModelError.self) { try OutOfDistributionStatistics.decode(json: stats.jsonString(), classNames: ["x", "b", "c"]) }
         #expect(throws: ModelError.self) { try OutOfDistributionStatistics.decode(json: "{}", classNames: ["a", "b", "c"]) }
+    }
+
+    /// Scans whose features are all the same have a zero covariance (and no shrinkage target):
+    /// the fit reports it instead of trapping.
+    @Test func degenerateFeaturesGiveAnErrorNotATrap() {
+        let same = [[Float]](repeating: [1, 2, 3, 4], count: 12)
+        let labels = (0..<12).map { $0 % 3 }
+        #expect(throws: MahalanobisFit.Failure.self) {
+            try MahalanobisFit.fit(features: same, labels: labels, classNames: ["a", "b", "c"], folds: 3)
+        }
+        do {
+            _ = try MahalanobisFit.fit(features: same, labels: labels, classNames: ["a", "b", "c"], folds: 3)
+        } catch {
+            #expect(error.cause == .notPositiveDefinite(order: 1) && error.fold == 0 && error.dimension == 4, "\(error)")
+            #expect(error.description.contains("cannot be inverted"), "\(error)")
+        }
     }
 }

@@ -36,41 +36,146 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         return max(relativeError(index.map { ours.scalars[$0] }, sample), normError, sumError / Double(ours.count).squareRoot())
     }
 
+    /// The elements of one parameter the fixture holds (all of a small tensor, 512 samples of a large
+    /// one) and the reference's values there.
+    static func stored(_ key: String, name: String, count: Int, fixture f: [String: Tensor]) -> (indices: [Int], values: [Float]) {
+        if let whole = f[key] { return (Array(0..<count), whole.scalars) }
+        return (f["index.\(name)"]!.scalars.map { Int($0) }, f["\(key).sample"]!.scalars)
+    }
+
+    /// How far Adam's step-t update u = m̂ / (√v̂ + ε), in units of lr, can move when each effective
+    /// gradient h_s = g_s + λ·(the weight before step s), s = 1…t, of one element moves by at most δ_s.
+    ///
+    /// m̂ = Σ a_s h_s / (1 − β₁ᵗ) with a_s = (1 − β₁) β₁^(t−s), so |Δm̂| ≤ M = Σ a_s δ_s / (1 − β₁ᵗ);
+    /// √v̂ is a weighted Euclidean norm of (h_1 … h_t), so by the triangle inequality |Δ√v̂| ≤ S, the
+    /// same norm of (δ_1 … δ_t). Then |Δu| ≤ (M (√v̂ + ε) + |m̂| S) / ((max(√v̂ − S, 0) + ε)(√v̂ + ε)),
+    /// exactly, not to first order; and never more than twice the largest |u| Adam can give.
+    static func adamUpdateBound(h: [Double], delta: [Double], beta1: Double = 0.9, beta2: Double = 0.999,
+                                epsilon: Double = 1e-8) -> Double {
+        let t = h.count
+        let a = (1...t).map { (1 - beta1) * pow(beta1, Double(t - $0)) }
+        let b = (1...t).map { (1 - beta2) * pow(beta2, Double(t - $0)) }
+        let c1 = 1 - pow(beta1, Double(t)), c2 = 1 - pow(beta2, Double(t))
+        let m = zip(a, h).reduce(0.0) { $0 + $1.0 * $1.1 } / c1
+        let s = (zip(b, h).reduce(0.0) { $0 + $1.0 * $1.1 * $1.1 } / c2).squareRoot()
+        let bigM = zip(a, delta).reduce(0.0) { $0 + $1.0 * $1.1 } / c1
+        let bigS = (zip(b, delta).reduce(0.0) { $0 + $1.0 * $1.1 * $1.1 } / c2).squareRoot()
+        // |m̂| ≤ √(Σ a_s² / b_s) · √v̂ · √(1 − β₂ᵗ) / (1 − β₁ᵗ) (Cauchy–Schwarz): 1 at t = 1, 1.001 at t = 2.
+        let largest = zip(a, b).reduce(0.0) { $0 + $1.0 * $1.0 / $1.1 }.squareRoot() * c2.squareRoot() / c1
+        let bound = (bigM * (s + epsilon) + abs(m) * bigS) / ((max(s - bigS, 0) + epsilon) * (s + epsilon))
+        return min(bound, 2 * largest)
+    }
+
+    /// `adamUpdateBound` against Adam's update recomputed at the corners and random points of the
+    /// box h ± δ, at t = 1 and 2, for gradients from 1e-9 (below ε) to 1 and errors up to 3·|h|.
+    @Test func adamUpdateBoundHoldsInsideItsBox() {
+        func update(_ h: [Double]) -> Double {
+            let t = h.count
+            var m = 0.0, v = 0.0
+            for g in h { m = 0.9 * m + 0.1 * g; v = 0.999 * v + 0.001 * g * g }
+            return (m / (1 - pow(0.9, Double(t)))) / ((v / (1 - pow(0.999, Double(t)))).squareRoot() + 1e-8)
+        }
+        var rng = SplitMix64(seed: 11)
+        func uniform() -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+        var checked = 0
+        for _ in 0..<2000 {
+            let t = 1 + Int(rng.next() % 2)
+            let h = (0..<t).map { _ in (uniform() < 0.5 ? -1.0 : 1) * pow(10, -9 + 9 * uniform()) }
+            let delta = h.map { abs($0) * 3 * uniform() * uniform() }
+            let bound = Self.adamUpdateBound(h: h, delta: delta)
+            let u = update(h)
+            for corner in 0..<(1 << t) + 8 {
+                let shifted = (0..<t).map { s in
+                    h[s] + delta[s] * (corner < 1 << t ? (corner >> s & 1 == 0 ? -1 : 1) : 2 * uniform() - 1)
+                }
+                let moved = abs(update(shifted) - u)
+                #expect(moved <= bound * (1 + 1e-12) + 1e-15, "h \(h) δ \(delta): moved \(moved) > bound \(bound)")
+                checked += 1
+            }
+        }
+        #expect(checked > 20000)
+    }
+
+    /// Two training steps (forward, backward, Adam) against PyTorch in float64.
+    ///
+    /// Step 1 runs from the generated weights. Step 2 runs from our own step-1 state, except at the
+    /// elements where step 1's gradient tolerance leaves the direction of Adam's first update open
+    /// (|g + λp| ≤ 1e-4·max|g|, ~0.6% of the weights): there it takes the reference's weights (the
+    /// fixture's `patch`). Adam's first update is about lr·sign(g) whatever |g| is, so without this
+    /// the few dozen near-zero step-1 gradients whose sign depends on the summation order (BLAS
+    /// kernel, FMA; the run prints how many) move step 2's gradients by up to 1e-2 relative, and
+    /// two correct implementations disagree (see make_training_step_fixtures.py). With it, step 2 tests backward at a second,
+    /// known state and Adam with non-zero moments and t = 2, both as tightly as step 1.
+    ///
+    /// - loss, logits, gradients, BN running statistics: 1e-4 relative per tensor, both steps.
+    /// - Adam: each stored element's update (value after − value before) must match the reference's
+    ///   to lr·B + 2 ulp + 1e-4·lr, where B (`adamUpdateBound`) is how far our gradient errors at that
+    ///   element, as measured, can move Adam's update. B is 1e-5 to 1e-4 for most elements and reaches
+    ///   2 only where |g| is within our gradient error of 0, so a wrong bias correction, moment or
+    ///   weight-decay term fails on the other elements.
     @Test(arguments: ["adam", "adam_wd"])
     func twoStepsMatchPyTorch(_ name: String) throws {
         let f = TrainingFixture.step
         let weighted = name == "adam_wd"
         let config = Adam.Configuration(learningRate: 3e-5, weightDecay: weighted ? 1e-4 : 0)
+        let lr = Double(config.learningRate), decay = Double(config.weightDecay)
         let classWeights: [Float]? = weighted ? [1, 2, 0.5] : nil
         let trainer = try ResNet18Training(parameters: generatedStateDict(), classes: 3, optimizer: config, threads: 2, winograd: false)
+        print("\(name): \(KernelPaths.training); \(KernelPaths.openBLAS)")
+        // Per parameter, at its stored elements: effective gradients h_s = g_s + λ·p of the reference and
+        // our error in them, one entry per step so far.
+        var history: [String: (h: [[Double]], delta: [[Double]])] = [:]
+        func group(_ param: String) -> String {
+            param.hasPrefix("fc.") ? "fc" : param.contains("bn") || param.contains("downsample.1") ? "bn" : "conv"
+        }
         for step in 1...2 {
             let p = "\(name).step\(step)"
+            if step == 2 { startStepTwo(trainer, case: name, fixture: f) }
+            let before = trainer.exportParameters()
             let input = hashUniform("train.input\(step)", [4, 3, 64, 64], -2, 2)
             let (loss, logits) = trainer.computeGradients(input: input, labels: Self.labels[step - 1], classWeights: classWeights)
             var worst: [String: (Double, String)] = [:]
-            // 1e-4 per tensor, or 3× PyTorch's own float32-vs-float64 spread where that is larger
-            // (plain Adam's step 2: see make_training_step_fixtures.py).
-            var loosened = 0
-            func record(_ group: String, _ e: Double, _ tensor: String, kind: String? = nil) {
+            func record(_ group: String, _ e: Double, _ tensor: String, limit: Double = 1e-4) {
                 if e > (worst[group]?.0 ?? -1) { worst[group] = (e, tensor) }
-                let spread = kind.flatMap { f["\(p).spread.\($0).\(tensor)"] }.map { 3 * Double($0.scalars[0]) } ?? 0
-                if e > 1e-4 { loosened += 1 }
-                #expect(e <= max(1e-4, spread), "\(p) \(group) \(tensor): relative error \(e) (reference spread \(spread / 3))")
+                #expect(e <= limit, "\(p) \(group) \(tensor): \(e) > \(limit)")
             }
             record("loss", relativeError([loss], f["\(p).loss"]!.scalars), "loss")
             record("logits", relativeError(logits.scalars, f["\(p).logits"]!.scalars), "logits")
             let grads = trainer.gradients
             for (param, _) in trainer.parameterLayout {
-                let group = param.hasPrefix("fc.") ? "fc" : param.contains("bn") || param.contains("downsample.1") ? "bn" : "conv"
-                record("grad." + group, Self.compare(grads[param]!, key: "\(p).grad.\(param)", name: param, fixture: f), param, kind: "grad")
+                record("grad." + group(param), Self.compare(grads[param]!, key: "\(p).grad.\(param)", name: param, fixture: f), param)
             }
             trainer.optimizer.update(parameters: trainer.values.base, gradients: trainer.grads.base, threads: 2)
-            let exported = trainer.exportParameters()
-            for (param, _) in trainer.parameterLayout {
-                let group = param.hasPrefix("fc.") ? "fc" : param.contains("bn") || param.contains("downsample.1") ? "bn" : "conv"
-                record("value." + group, Self.compare(exported[param]!, key: "\(p).value.\(param)", name: param, fixture: f), param, kind: "value")
+            let after = trainer.exportParameters()
+            var undetermined = 0, stored = 0
+            for (param, shape) in trainer.parameterLayout {
+                let count = shape.reduce(1, *)
+                let (index, gRef) = Self.stored("\(p).grad.\(param)", name: param, count: count, fixture: f)
+                let (_, afterRef) = Self.stored("\(p).value.\(param)", name: param, count: count, fixture: f)
+                let beforeRef = step == 1 ? index.map { before[param]!.scalars[$0] }
+                    : Self.stored("\(name).step1.value.\(param)", name: param, count: count, fixture: f).values
+                var entry = history[param] ?? (Array(repeating: [], count: index.count), Array(repeating: [], count: index.count))
+                let (g, b, a) = (grads[param]!.scalars, before[param]!.scalars, after[param]!.scalars)
+                var worstRatio = 0.0
+                for (k, i) in index.enumerated() {
+                    let ours = (g: Double(g[i]), before: Double(b[i]), after: Double(a[i]))
+                    let h = Double(gRef[k]) + decay * Double(beforeRef[k])
+                    // Our error in h, plus the float32 rounding of the stored reference and of g + λp.
+                    let delta = abs(ours.g - Double(gRef[k])) + decay * abs(ours.before - Double(beforeRef[k]))
+                        + 2.4e-7 * (abs(Double(gRef[k])) + decay * abs(Double(beforeRef[k])))
+                    entry.h[k].append(h)
+                    entry.delta[k].append(delta)
+                    let bound = Self.adamUpdateBound(h: entry.h[k], delta: entry.delta[k])
+                    if bound >= 0.5 { undetermined += 1 }
+                    let error = abs((ours.after - ours.before) - (Double(afterRef[k]) - Double(beforeRef[k])))
+                    let allowed = lr * bound + 2 * Double(afterRef[k].ulp) + 1e-4 * lr
+                    worstRatio = max(worstRatio, error / allowed)
+                }
+                stored += index.count
+                history[param] = entry
+                record("update." + group(param), worstRatio, param, limit: 1)
             }
-            for (key, tensor) in exported where key.contains("running_") || key.hasSuffix("num_batches_tracked") {
+            for (key, tensor) in after where key.contains("running_") || key.hasSuffix("num_batches_tracked") {
                 let ref = f["\(p).running.\(key)"]!
                 if key.hasSuffix("num_batches_tracked") {
                     #expect(tensor.scalars == ref.scalars, "\(key): \(tensor.scalars) vs \(ref.scalars)")
@@ -78,11 +183,31 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
                     record("running", relativeError(tensor.scalars, ref.scalars), key)
                 }
             }
-            print("\(p): \(loosened) tensors above 1e-4, within 3× the reference's own float32/float64 spread")
+            print("\(p): Adam's update undetermined (bound ≥ lr/2) at \(undetermined) of \(stored) stored elements")
             for (group, (e, tensor)) in worst.sorted(by: { $0.key < $1.key }) {
-                print("\(p) worst relative error \(group): \(String(format: "%.2e", e)) (\(tensor))")
+                let what = group.hasPrefix("update.") ? "update error / allowed" : "relative error"
+                print("\(p) worst \(what) \(group): \(String(format: "%.2e", e)) (\(tensor))")
             }
         }
+    }
+
+    /// Puts the reference's step-1 weights into `trainer` at the fixture's `patch` elements (where the
+    /// direction of Adam's first update is not determined by step 1's gradient tolerance).
+    func startStepTwo(_ trainer: ResNet18Training, case name: String, fixture f: [String: Tensor]) {
+        var patched = 0, moved = 0, total = 0
+        let lr = trainer.optimizer.configuration.learningRate
+        for (param, shape) in trainer.parameterLayout {
+            total += shape.reduce(1, *)
+            guard let index = f["\(name).patch.\(param).index"], let value = f["\(name).patch.\(param).value"] else { continue }
+            let base = trainer.values.base + trainer.slots[param]!.offset
+            for (i, v) in zip(index.scalars, value.scalars) {
+                if abs(base[Int(i)] - v) > lr / 2 { moved += 1 }
+                base[Int(i)] = v
+            }
+            patched += index.count
+        }
+        print("\(name).step2 starts from the reference's step-1 weights at \(patched) of \(total) elements; "
+              + "\(moved) of them differed by more than lr/2 after our step 1")
     }
 
     // MARK: Learning
