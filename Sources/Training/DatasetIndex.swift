@@ -25,14 +25,22 @@ public struct DatasetIndex: Sendable {
         public let source: String?
         /// Patient ID from a `manifest.csv` beside the class folders, when one names this file.
         public let patientID: String?
+        /// `child` or `adult`: the manifest's `age_group` column, else the age-groups table given to
+        /// `scan` for this source and class; nil when neither knows.
+        public let ageGroup: String?
 
-        public init(path: String, label: String, split: Split?, source: String?, patientID: String?) {
+        public init(path: String, label: String, split: Split?, source: String?, patientID: String?, ageGroup: String? = nil) {
             self.path = path
             self.label = label
             self.split = split
             self.source = source
             self.patientID = patientID
+            self.ageGroup = ageGroup
         }
+
+        /// The group whose recall training validates by and whose balance it keeps:
+        /// "<age group>/<source>", with "unknown" for a missing age group or source.
+        public var group: String { "\(ageGroup ?? "unknown")/\(source ?? "unknown")" }
     }
 
     /// Canonical class names, in the order the tutorial's model outputs them.
@@ -75,6 +83,7 @@ public struct DatasetIndex: Sendable {
     public enum Failure: Error, Sendable, CustomStringConvertible, Equatable {
         case notAFolder(String)
         case noLabelledScans(String, skipped: [String])
+        case badAgeGroups(String, String)
 
         public var description: String {
             switch self {
@@ -84,12 +93,33 @@ public struct DatasetIndex: Sendable {
                 return "\(p) holds no scans in folders named covid, normal or viral (case and spacing do not matter)"
                     + (skipped.isEmpty ? "" : "; skipped: " + skipped.joined(separator: "; "))
                     + ". Arrange the scans as <class>/<file> or <split>/<class>/<file>."
+            case let .badAgeGroups(p, why):
+                return "age-groups table \(p): \(why). Give one row per source and class, e.g. covid19-3way,normal,child."
             }
         }
     }
 
-    /// Walks `root`, not following symbolic links, skipping hidden files and folders.
-    public static func scan(_ root: URL) throws(Failure) -> DatasetIndex {
+    /// Age groups by (source, class) for sources whose manifests do not say (or say `unknown`):
+    /// a CSV with the columns `source`, `class` and `age_group` (`child` or `adult`). Returns the
+    /// table keyed "source/class"; throws a message naming the line that is wrong.
+    public static func loadAgeGroups(_ url: URL) throws(Failure) -> [String: String] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw .badAgeGroups(url.path, "cannot be read") }
+        let rows = CSV.parse(text)
+        guard let header = rows.first, let si = header.firstIndex(of: "source"), let ci = header.firstIndex(of: "class"),
+              let ai = header.firstIndex(of: "age_group")
+        else { throw .badAgeGroups(url.path, "needs the columns source, class and age_group") }
+        var table: [String: String] = [:]
+        for (n, row) in rows.dropFirst().enumerated() where row.count > max(si, ci, ai) {
+            guard let label = canonicalClass(row[ci]) else { throw .badAgeGroups(url.path, "line \(n + 2): \(row[ci]) is not a class") }
+            guard ["child", "adult"].contains(row[ai]) else { throw .badAgeGroups(url.path, "line \(n + 2): age_group must be child or adult") }
+            table["\(row[si])/\(label)"] = row[ai]
+        }
+        return table
+    }
+
+    /// Walks `root`, not following symbolic links, skipping hidden files and folders. `ageGroups`
+    /// (from `loadAgeGroups`) fills in age groups that no manifest gives.
+    public static func scan(_ root: URL, ageGroups: [String: String] = [:]) throws(Failure) -> DatasetIndex {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
             throw .notAFolder(root.path)
@@ -105,7 +135,7 @@ public struct DatasetIndex: Sendable {
         }()
         var entries: [Entry] = []
         var skipped: [String: Int] = [:]
-        var manifests: [String: [String: String]] = [:]  // folder path → file (relative) → patient ID
+        var manifests: [String: [String: ManifestRow]] = [:]  // folder path → file (relative) → row
         let keys: [URLResourceKey] = [.isRegularFileKey, .isDirectoryKey, .isSymbolicLinkKey]
         guard let walker = FileManager.default.enumerator(
             at: root, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles])
@@ -144,8 +174,10 @@ public struct DatasetIndex: Sendable {
             let manifest = manifests[parent.path] ?? loadManifest(parent.appendingPathComponent("manifest.csv"))
             manifests[parent.path] = manifest
             let relToParent = rel[classIndex...].joined(separator: "/")
+            let row = manifest[relToParent]
+            let age = row?.ageGroup ?? source.flatMap { ageGroups["\($0)/\(label)"] }
             entries.append(Entry(path: url.path, label: label, split: split, source: source,
-                                 patientID: manifest[relToParent].flatMap { $0.isEmpty ? nil : $0 }))
+                                 patientID: row?.patientID, ageGroup: age))
         }
         let notices = skipped.sorted { $0.key < $1.key }.map { "skipped \($0.key)/ (\($0.value) files): not a covid, normal or viral folder" }
         guard !entries.isEmpty else { throw .noLabelledScans(root.path, skipped: notices) }
@@ -153,14 +185,28 @@ public struct DatasetIndex: Sendable {
         return DatasetIndex(root: root, entries: entries, notices: notices)
     }
 
-    /// `file` → `patient_id` from a manifest with those two columns; empty when there is none.
-    static func loadManifest(_ url: URL) -> [String: String] {
+    /// What a manifest says of one file: a patient ID and an age group (`child` or `adult`), each nil
+    /// when empty or `unknown`.
+    struct ManifestRow {
+        var patientID: String?
+        var ageGroup: String?
+    }
+
+    /// `file` → its row, from a manifest with a `file` column and `patient_id` and/or `age_group`;
+    /// empty when there is none.
+    static func loadManifest(_ url: URL) -> [String: ManifestRow] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
         let rows = CSV.parse(text)
-        guard let header = rows.first, let fi = header.firstIndex(of: "file"), let pi = header.firstIndex(of: "patient_id")
-        else { return [:] }
-        var map: [String: String] = [:]
-        for row in rows.dropFirst() where row.count > max(fi, pi) { map[row[fi]] = row[pi] }
+        guard let header = rows.first, let fi = header.firstIndex(of: "file") else { return [:] }
+        let pi = header.firstIndex(of: "patient_id"), ai = header.firstIndex(of: "age_group")
+        func value(_ row: [String], _ i: Int?) -> String? {
+            guard let i, i < row.count, !row[i].isEmpty, row[i] != "unknown" else { return nil }
+            return row[i]
+        }
+        var map: [String: ManifestRow] = [:]
+        for row in rows.dropFirst() where row.count > fi {
+            map[row[fi]] = ManifestRow(patientID: value(row, pi), ageGroup: value(row, ai))
+        }
         return map
     }
 
