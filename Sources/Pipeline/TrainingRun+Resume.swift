@@ -201,7 +201,10 @@ extension TrainingRun {
         if saved.cosineSchedule && now.cosineSchedule {
             check("--epochs", saved.epochs, now.epochs) { "\($0) (the cosine schedule spans them)" }
         }
-        check("--select-by", saved.selectByBalancedAccuracy, now.selectByBalancedAccuracy) { $0 ? "balanced-accuracy" : "accuracy" }
+        check("--select-by", saved.selectBy, now.selectBy) { $0.rawValue }
+        check("--balance", saved.balance, now.balance) { $0.rawValue }
+        check("--min-cell", saved.minimumCell, now.minimumCell) { "\($0)" }
+        check("--min-validation-cell", saved.minimumValidationCell, now.minimumValidationCell) { "\($0)" }
         if saved.augmentation != now.augmentation {
             out.append("augmentation \(saved.augmentation.maxRotationDegrees == 0 ? "off (--no-augmentation)" : "on") (this command: \(now.augmentation.maxRotationDegrees == 0 ? "off" : "on"))")
         }

@@ -27,11 +27,35 @@ public final class TrainingRun {
         public var maxMinutes: Double?
         /// Stop at the first validation at or after this step, counted over all sittings; nil: no limit.
         public var maxSteps: Int?
-        /// The validation figure that picks the best model and is compared with `targetAccuracy`:
-        /// balanced accuracy (mean per-class recall) by default, since on an imbalanced validation
-        /// split plain accuracy rewards a model that favours the largest class.
-        public var selectByBalancedAccuracy = true
+        /// The validation figure that picks the best model and is compared with `targetAccuracy`.
+        public var selectBy: Selection = .worstGroupRecall
+        /// What the batches are balanced over (see `BalancedSampler`).
+        public var balance: Balance = .groups
+        /// With `.groups`: the fewest training scans a (age group, class, source) cell needs to be drawn from.
+        public var minimumCell = 20
+        /// The fewest validation scans of a class in a group for its recall to count towards the worst group.
+        public var minimumValidationCell = 10
         public init() {}
+    }
+
+    /// Which validation figure picks the best model.
+    public enum Selection: String, Sendable, Codable, CaseIterable {
+        /// The lowest recall of any class in any group (age group and source) that is trained on and
+        /// has `minimumValidationCell` validation scans of that class: a model that learned the
+        /// patient's age or the hospital instead of the disease scores low here however well it does overall.
+        case worstGroupRecall = "worst-group-recall"
+        /// Mean per-class recall: plain accuracy rewards a model that favours the largest class.
+        case balancedAccuracy = "balanced-accuracy"
+        /// The tutorial's.
+        case accuracy
+    }
+
+    /// What training batches are balanced over.
+    public enum Balance: String, Sendable, Codable, CaseIterable {
+        /// Age group, then class within it, then source within that (`BalancedSampler`).
+        case groups
+        /// Classes only (the tutorial's, with every class equally likely).
+        case classes
     }
 
     public struct Record: Sendable, Codable {
@@ -43,8 +67,17 @@ public final class TrainingRun {
         /// Mean per-class recall (nil in checkpoints written before it was recorded).
         public let validationBalancedAccuracy: Double?
         public let seconds: Double
+        /// The lowest recall of a class in a trained group, and which ("viral in child/kermany-paediatric").
+        public var worstGroupRecall: Double? = nil
+        public var worstGroup: String? = nil
 
-        func score(balanced: Bool) -> Double? { balanced ? validationBalancedAccuracy : validationAccuracy }
+        func score(_ selection: Selection) -> Double? {
+            switch selection {
+            case .accuracy: return validationAccuracy
+            case .balancedAccuracy: return validationBalancedAccuracy
+            case .worstGroupRecall: return worstGroupRecall ?? validationBalancedAccuracy
+            }
+        }
     }
 
     public struct Outcome: Sendable {
@@ -97,7 +130,7 @@ public final class TrainingRun {
     public func run() throws -> Outcome {
         let classes = configuration.classNames
         let labels = train.labels(classNames: classes)
-        let sampler = BalancedSampler(labels: labels, classCount: classes.count, seed: options.seed)
+        let sampler = Self.sampler(train.entries, options: options)
         let preprocessor = Preprocessor(inputSize: configuration.inputSize, mean: configuration.mean, std: configuration.std)
         let start = DispatchTime.now()
         let elapsedBefore = state.elapsed
@@ -160,8 +193,8 @@ public final class TrainingRun {
                         stoppedEarly = true
                         break training
                     }
-                    if let score = record.score(balanced: options.selectByBalancedAccuracy), score >= options.targetAccuracy {
-                        log("validation \(options.selectByBalancedAccuracy ? "balanced accuracy" : "accuracy") \(String(format: "%.1f%%", score * 100)) reached the target \(String(format: "%.1f%%", options.targetAccuracy * 100)): stopping")
+                    if let score = record.score(options.selectBy), score >= options.targetAccuracy {
+                        log("validation \(options.selectBy.rawValue) \(String(format: "%.1f%%", score * 100)) reached the target \(String(format: "%.1f%%", options.targetAccuracy * 100)): stopping")
                         stoppedEarly = true
                         break training
                     }
@@ -205,20 +238,27 @@ public final class TrainingRun {
         let balanced = present.map { c in
             Double(zip(predicted, labels).filter { $1 == c && $0 == c }.count) / Double(labels.filter { $0 == c }.count)
         }.reduce(0, +) / Double(max(1, present.count))
-        let record = Record(step: step, epoch: epoch, trainLoss: trainLoss, validationLoss: loss,
+        let groups = GroupRecalls(entries: validation.entries, predicted: predicted.map { configuration.classNames[$0] },
+                                  trained: trainedCells, minimum: options.minimumValidationCell)
+        var record = Record(step: step, epoch: epoch, trainLoss: trainLoss, validationLoss: loss,
                             validationAccuracy: Double(correct) / Double(max(1, labels.count)),
                             validationBalancedAccuracy: balanced, seconds: elapsed)
+        record.worstGroupRecall = groups.worst?.recall
+        record.worstGroup = groups.worst?.cell
         state.history.append(record)
-        let byBalanced = options.selectByBalancedAccuracy
         let improved: Bool
-        if let b = state.best, let old = b.score(balanced: byBalanced), let new = record.score(balanced: byBalanced) {
-            improved = new > old || (new == old && record.validationLoss < b.validationLoss)
+        if let b = state.best, let old = b.score(options.selectBy), let new = record.score(options.selectBy) {
+            let oldBalanced = b.validationBalancedAccuracy ?? 0, newBalanced = record.validationBalancedAccuracy ?? 0
+            improved = new > old || (new == old && (newBalanced > oldBalanced
+                || (newBalanced == oldBalanced && record.validationLoss < b.validationLoss)))
         } else {
             improved = true
         }
-        log(String(format: "step %d (epoch %d): train loss %.4f, validation loss %.4f, accuracy %.1f%% (%d/%d), balanced accuracy %.1f%%%@",
+        log(String(format: "step %d (epoch %d): train loss %.4f, validation loss %.4f, accuracy %.1f%% (%d/%d), balanced accuracy %.1f%%%@%@",
                    step, epoch, trainLoss, loss, record.validationAccuracy * 100, correct, labels.count, balanced * 100,
+                   groups.worst.map { String(format: ", worst group recall %.1f%% (%@)", $0.recall * 100, $0.cell) } ?? "",
                    improved ? "  best so far, saved" : ""))
+        log("  recall by group: " + groups.summary)
         if improved {
             state.best = record
             try writeModel(params, temperature: nil)
@@ -246,12 +286,36 @@ public final class TrainingRun {
         training["best_step"] = best.map { String($0.step) }
         training["best_validation_accuracy"] = best.map { String(format: "%.4f", $0.validationAccuracy) }
         training["best_validation_balanced_accuracy"] = best?.validationBalancedAccuracy.map { String(format: "%.4f", $0) }
-        training["selected_by"] = options.selectByBalancedAccuracy ? "balanced accuracy" : "accuracy"
+        training["selected_by"] = options.selectBy.rawValue
+        training["best_worst_group_recall"] = best?.worstGroupRecall.map { String(format: "%.4f", $0) }
+        training["best_worst_group"] = best?.worstGroup
+        training["balance"] = options.balance.rawValue
         training["steps"] = String(state.step)
         let trainingJSON = String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self)
         try SafeTensors.write(params.filter { !$0.key.hasSuffix("num_batches_tracked") },
                               metadata: [ResNetConfiguration.metadataKey: config.jsonString(), "cxreview.training": trainingJSON],
                               to: modelURL)
+    }
+
+    /// The sampler `options.balance` asks for, over these training entries.
+    public static func sampler(_ entries: [DatasetIndex.Entry], options: Options) -> BalancedSampler {
+        switch options.balance {
+        case .classes:
+            return BalancedSampler(labels: entries.map { DatasetIndex.classes.firstIndex(of: $0.label)! },
+                                   classCount: DatasetIndex.classes.count, seed: options.seed)
+        case .groups:
+            return BalancedSampler(paths: entries.map(Self.cellPath), seed: options.seed, minimumLeaf: options.minimumCell, classLevel: 1)
+        }
+    }
+
+    /// (age group, class, source): the sampler's path of an entry.
+    public static func cellPath(_ e: DatasetIndex.Entry) -> [String] { [e.ageGroup ?? "unknown", e.label, e.source ?? "unknown"] }
+
+    /// "class in age/source" of every cell the sampler draws from: the cells whose recall selects the model.
+    var trainedCells: Set<String> {
+        Set(Self.sampler(train.entries, options: options).leaves.flatMap { leaf in
+            leaf.members.map { GroupRecalls.cell(train.entries[$0]) }
+        })
     }
 
     /// A progress bar on stderr when it is a terminal (a log file gets only the validation lines).

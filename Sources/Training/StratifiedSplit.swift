@@ -2,7 +2,8 @@
 ///
 /// Entries are grouped first (by patient when a manifest names one, and identical files share a
 /// group), so that films of one patient and copies of one image never sit on both sides; groups
-/// are then shuffled per class with the seed and dealt until each class has its share.
+/// are then shuffled per stratum, a class within one age group and source (`Entry.group`), with
+/// the seed and dealt until each stratum has its share, so every group is validated on.
 public enum StratifiedSplit {
     public static func split(
         _ entries: [DatasetIndex.Entry], validationFraction: Double, seed: UInt64,
@@ -16,8 +17,12 @@ public enum StratifiedSplit {
         }
         var train: [DatasetIndex.Entry] = [], validation: [DatasetIndex.Entry] = []
         var rng = SplitMix64(seed: seed)
-        for label in DatasetIndex.classes {
-            let ofClass = entries.filter { $0.label == label }
+        let strata = Set(entries.map { "\($0.label)|\($0.group)" }).sorted {
+            ($0.split(separator: "|").first.flatMap { DatasetIndex.classes.firstIndex(of: String($0)) } ?? 0, $0)
+                < ($1.split(separator: "|").first.flatMap { DatasetIndex.classes.firstIndex(of: String($0)) } ?? 0, $1)
+        }
+        for stratum in strata {
+            let ofClass = entries.filter { "\($0.label)|\($0.group)" == stratum }
             var groups: [String: [DatasetIndex.Entry]] = [:]
             for e in ofClass { groups[key(e), default: []].append(e) }
             var keys = groups.keys.sorted()

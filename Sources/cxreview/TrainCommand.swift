@@ -52,8 +52,16 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Model name stored in the file.") var name: String = "cxreview-resnet18"
     @Option(name: .long, help: "Learning rate schedule: constant (the tutorial's) or cosine (decay to 1% over the epochs).")
     var lrSchedule: String = "constant"
-    @Option(name: .long, help: "Which validation figure picks the best model and meets --target-accuracy: balanced-accuracy (mean per-class recall; right when classes are imbalanced) or accuracy (the tutorial's).")
-    var selectBy: String = "balanced-accuracy"
+    @Option(name: .long, help: "Which validation figure picks the best model and meets --target-accuracy: worst-group-recall (the lowest recall of a class within one age group and source that training draws from), balanced-accuracy (mean per-class recall) or accuracy (the tutorial's).")
+    var selectBy: String = "worst-group-recall"
+    @Option(name: .long, help: "What batches are balanced over: groups (age group, then class within it, then source within that) or classes (the tutorial's).")
+    var balance: String = "groups"
+    @Option(name: .long, help: "With --balance groups: the fewest scans an (age group, class, source) cell needs to be trained on; smaller cells are validated on instead, unless their class has no larger cell.")
+    var minCell: Int = 20
+    @Option(name: .long, help: "Age groups (child, adult) by source and class for scans whose manifest.csv does not give age_group: a CSV with columns source, class, age_group. Default: models/age-groups.csv when it exists.")
+    var ageGroups: String?
+    @Option(name: .long, help: "Leave this source (the folder below DATA, e.g. ieee8023-covid-chestxray) out of training and validation, to measure the model on a hospital it never saw; its scans are listed in <out>.holdout.tsv for `evaluate --files-from`. Repeatable.")
+    var holdOutSource: [String] = []
     @Option(name: .long, help: "Stop after this many minutes of this sitting (checked at each validation); the best model so far is kept, and --resume continues.")
     var maxMinutes: Double?
     @Option(name: .long, help: "Stop at the first validation at or after this step, counted over all sittings; the best model so far is kept, and --resume continues.")
@@ -68,7 +76,11 @@ struct TrainCommand: ParsableCommand {
         guard (0..<0.9).contains(validationFraction), (0..<0.9).contains(holdoutFraction) else {
             throw ValidationError("--validation-fraction and --holdout-fraction must be between 0 and 0.9.")
         }
-        guard ["balanced-accuracy", "accuracy"].contains(selectBy) else { throw ValidationError("--select-by must be balanced-accuracy or accuracy.") }
+        guard TrainingRun.Selection(rawValue: selectBy) != nil else {
+            throw ValidationError("--select-by must be worst-group-recall, balanced-accuracy or accuracy.")
+        }
+        guard TrainingRun.Balance(rawValue: balance) != nil else { throw ValidationError("--balance must be groups or classes.") }
+        guard minCell >= 1 else { throw ValidationError("--min-cell must be at least 1.") }
         guard ["constant", "cosine"].contains(lrSchedule) else { throw ValidationError("--lr-schedule must be constant or cosine.") }
         guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must end in .safetensors.") }
     }
@@ -81,9 +93,16 @@ struct TrainCommand: ParsableCommand {
         }
 
         // 1. The scans, their splits and their copies.
+        var ageTable: [String: String] = [:]
+        if let path = ageGroups ?? (FileManager.default.fileExists(atPath: Self.defaultAgeGroups) ? Self.defaultAgeGroups : nil) {
+            do { ageTable = try DatasetIndex.loadAgeGroups(URL(fileURLWithPath: path)) } catch { throw CommandFailure(message: error.description) }
+            Terminal.line("age groups not given by a manifest come from \(path)")
+        }
         var indexes: [DatasetIndex] = []
         for root in data {
-            do { indexes.append(try DatasetIndex.scan(URL(fileURLWithPath: root))) } catch { throw CommandFailure(message: error.description) }
+            do { indexes.append(try DatasetIndex.scan(URL(fileURLWithPath: root), ageGroups: ageTable)) } catch {
+                throw CommandFailure(message: error.description)
+            }
         }
         for i in indexes { i.notices.forEach { Terminal.warn($0) } }
         let all = indexes.flatMap(\.entries)
@@ -110,17 +129,43 @@ struct TrainCommand: ParsableCommand {
         if !leaveOut.isEmpty { Terminal.line("\(leaveOut.count) identical copies left out of training (one copy kept; none of a test scan).") }
 
         var holdout: [DatasetIndex.Entry] = []
+        if !holdOutSource.isEmpty {
+            let known = Set(all.compactMap(\.source))
+            for name in holdOutSource where !known.contains(name) {
+                throw CommandFailure(message: "--hold-out-source \(name): no such source; the sources are \(known.sorted().joined(separator: ", ")).")
+            }
+            let left = Set(holdOutSource)
+            holdout = (pool + validation).filter { $0.source.map(left.contains) ?? false }
+            pool.removeAll { $0.source.map(left.contains) ?? false }
+            validation.removeAll { $0.source.map(left.contains) ?? false }
+            Terminal.line("left out of training and validation (sources \(holdOutSource.joined(separator: ", "))): \(Self.describe(holdout))")
+        }
         if holdoutFraction > 0 {
-            (pool, holdout) = StratifiedSplit.split(pool, validationFraction: holdoutFraction, seed: seed &+ 1)
+            let part: [DatasetIndex.Entry]
+            (pool, part) = StratifiedSplit.split(pool, validationFraction: holdoutFraction, seed: seed &+ 1)
+            holdout += part
+        }
+        if !holdout.isEmpty {
             let list = outURL.deletingPathExtension().appendingPathExtension("holdout.tsv")
             let base = list.deletingLastPathComponent()
             let text = holdout.map { "\($0.label)\t\($0.source ?? "")\t\(Self.relativePath($0.path, from: base))" }.joined(separator: "\n") + "\n"
             try Data(text.utf8).write(to: list, options: .atomic)
             Terminal.line("\(holdout.count) scans held out (never trained or validated on): \(list.path)")
         }
+        // Cells too small to balance on are validated on instead (and never trained on).
+        var untrainable: [DatasetIndex.Entry] = []
+        if balance == TrainingRun.Balance.groups.rawValue {
+            let small = Set(BalancedSampler(paths: pool.map(TrainingRun.cellPath), seed: seed, minimumLeaf: minCell, classLevel: 1).excluded)
+            untrainable = small.sorted().map { pool[$0] }
+            pool = pool.indices.filter { !small.contains($0) }.map { pool[$0] }
+            for (cell, n) in Dictionary(grouping: untrainable, by: { TrainingRun.cellPath($0).joined(separator: "/") }).mapValues(\.count).sorted(by: { $0.key < $1.key }) {
+                Terminal.line("\(n) scans of \(cell) are too few to train on (--min-cell \(minCell)): validated on only")
+            }
+        }
         if validation.isEmpty {
             (pool, validation) = StratifiedSplit.split(pool, validationFraction: validationFraction, seed: seed)
         }
+        validation += untrainable
         Terminal.line("training on \(Self.describe(pool)); validating on \(Self.describe(validation))")
 
         // 2. Decode once, at input size.
@@ -147,7 +192,9 @@ struct TrainCommand: ParsableCommand {
         options.cosineSchedule = lrSchedule == "cosine"
         options.maxMinutes = maxMinutes
         options.maxSteps = maxSteps
-        options.selectByBalancedAccuracy = selectBy == "balanced-accuracy"
+        options.selectBy = TrainingRun.Selection(rawValue: selectBy)!
+        options.balance = TrainingRun.Balance(rawValue: balance)!
+        options.minimumCell = minCell
         if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
 
         let summary: [String: String] = [
@@ -183,6 +230,8 @@ struct TrainCommand: ParsableCommand {
                      outcome.temperature, out))
         Terminal.line(Terminal.disclaimer)
     }
+
+    static let defaultAgeGroups = "models/age-groups.csv"
 
     /// A resume that cannot go ahead ends the command with the reason and what to do.
     static func resumable<T>(_ value: @autoclosure () throws(ResumeError) -> T) throws(CommandFailure) -> T {

@@ -57,6 +57,56 @@ import XRayCore
     }
 }
 
+/// The acquisition-style changes: gamma, resolution, blur and noise.
+@Suite struct AcquisitionAugmentationTests {
+    static let flat = GrayImage(width: 32, height: 32, pixels: [UInt8](repeating: 100, count: 32 * 32))
+    static let ramp = GrayImage(width: 32, height: 32, pixels: (0..<(32 * 32)).map { UInt8(($0 % 32) * 8) })
+
+    @Test func gammaFollowsItsFormula() {
+        var d = Augmentation.Draw.identity
+        d.gamma = 2
+        let img = GrayImage(width: 4, height: 1, pixels: [0, 64, 128, 255])
+        // 255 · (v/255)²: 0, 16.06, 64.25, 255
+        #expect(Augmentation.apply(d, to: img).pixels == [0, 16, 64, 255])
+    }
+
+    @Test func resolutionAndBlurKeepAFlatImageFlatAndSoftenEdges() {
+        for (resolution, sigma) in [(0.4, 0.0), (1.0, 1.2), (0.5, 0.8)] {
+            var d = Augmentation.Draw.identity
+            d.resolution = resolution
+            d.blurSigma = sigma
+            #expect(Augmentation.apply(d, to: Self.flat).pixels.allSatisfy { $0 == 100 }, "resolution \(resolution) σ \(sigma)")
+            // A ramp stays a ramp on average but loses its steps' sharpness somewhere.
+            let out = Augmentation.apply(d, to: Self.ramp).pixels
+            let meanIn = Self.ramp.pixels.reduce(0) { $0 + Int($1) }, meanOut = out.reduce(0) { $0 + Int($1) }
+            #expect(abs(meanIn - meanOut) < 32 * 32 * 6, "mean moved: \(meanIn) → \(meanOut)")
+            #expect(out != Self.ramp.pixels)
+        }
+    }
+
+    @Test func noiseHasItsSigmaAndItsSeedFixesIt() {
+        var d = Augmentation.Draw.identity
+        d.noiseSigma = 5
+        d.noiseSeed = 42
+        let a = Augmentation.apply(d, to: Self.flat).pixels, b = Augmentation.apply(d, to: Self.flat).pixels
+        #expect(a == b)
+        let values = a.map { Double($0) - 100 }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
+        #expect(abs(mean) < 0.6 && abs(sd - 5) < 0.5, "mean \(mean), sd \(sd)")
+        d.noiseSeed = 43
+        #expect(Augmentation.apply(d, to: Self.flat).pixels != a)
+    }
+
+    @Test func defaultDrawsUseEveryChangeAndNoneUsesNone() {
+        var rng = SplitMix64(seed: 9)
+        let draws = (0..<400).map { _ in Augmentation().draw(side: 224, using: &rng) }
+        #expect(draws.contains { $0.blurSigma > 0 } && draws.contains { $0.resolution < 1 } && draws.contains { $0.noiseSigma > 0 })
+        #expect(draws.allSatisfy { (0.7...1.4).contains($0.gamma) })
+        #expect((0..<50).allSatisfy { _ in Augmentation.none.draw(side: 224, using: &rng) == .identity })
+    }
+}
+
 @Suite struct BalancedSamplerTests {
     @Test func classesAreDrawnAboutEquallyAndTheEpochIsReproducible() {
         let labels = [Int](repeating: 0, count: 900) + [Int](repeating: 1, count: 80) + [Int](repeating: 2, count: 20)
@@ -70,5 +120,34 @@ import XRayCore
         // The small class cycles through all its images before repeating one.
         let rare = e1.filter { labels[$0] == 2 }
         #expect(Set(rare.prefix(20)).count == 20)
+    }
+
+    /// (age group, class, source): ages equal, classes equal within an age, sources equal within a
+    /// class; a leaf below the minimum is never drawn and is reported.
+    @Test func groupsAreBalancedLevelByLevelAndSmallLeavesAreLeftOut() {
+        var paths: [[String]] = []
+        func add(_ n: Int, _ path: [String]) { paths += Array(repeating: path, count: n) }
+        add(1000, ["child", "normal", "kermany"])
+        add(100, ["child", "viral", "kermany"])
+        add(2000, ["adult", "normal", "rsna"])
+        add(300, ["adult", "covid", "bimcv"])
+        add(100, ["adult", "covid", "ieee"])
+        add(10, ["adult", "viral", "ieee"])
+        add(5, ["child", "covid", "c3w"])  // covid's only child leaf: too small, and covid has larger leaves
+        add(8, ["adult", "bacterial", "x"])  // a class with no leaf at the minimum is still drawn
+        let s = BalancedSampler(paths: paths, seed: 3, minimumLeaf: 20, classLevel: 1)
+        #expect(s.excluded.count == 15 && s.excluded.allSatisfy { ["adult/viral", "child/covid"].contains(paths[$0][0] + "/" + paths[$0][1]) })
+        let p = Dictionary(uniqueKeysWithValues: zip(s.leaves.map { $0.path.joined(separator: "/") }, s.leafProbabilities))
+        #expect(p["child/normal/kermany"] == 0.25 && p["child/viral/kermany"] == 0.25)
+        #expect(p["adult/normal/rsna"] == 0.5 / 3 && p["adult/covid/bimcv"] == 0.5 / 6 && p["adult/covid/ieee"] == 0.5 / 6)
+        #expect(p["adult/bacterial/x"] == 0.5 / 3)
+        let e = s.epoch(0)
+        #expect(e.count == paths.count - 15)
+        let drawn = Dictionary(grouping: e, by: { paths[$0].joined(separator: "/") }).mapValues(\.count)
+        for (leaf, probability) in p {
+            let expected = probability * Double(e.count)
+            #expect(abs(Double(drawn[leaf] ?? 0) - expected) < 5 * expected.squareRoot(), "\(leaf): \(drawn[leaf] ?? 0) vs \(expected)")
+        }
+        #expect(e == s.epoch(0) && e != s.epoch(1))
     }
 }
