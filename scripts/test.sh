@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite. The suites that sweep ../shared/data run when that
-# folder exists (or CXR_SHARED_DATA points at one).
+# Sets up and runs the whole test suite, then the numerical suites once more on the portable
+# kernels. The suites that sweep ../shared/data run when that folder exists (or CXR_SHARED_DATA
+# points at one). Arguments (e.g. --filter X) run just those tests, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -17,4 +18,12 @@ echo "test: shared data sweep: ${CXR_SHARED_DATA:-off (no ../shared/data)}" >&2
 echo "test: kernels: CXR_KERNEL=${CXR_KERNEL:-auto}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}" >&2
 # The CLI tests run the cxreview binary, so build the products before the tests.
 swift build
-exec swift test "$@"
+if [ $# -gt 0 ] || [ -n "${CXR_KERNEL:-}" ]; then
+  exec swift test "$@"
+fi
+# The whole suite on the kernels this CPU gets, then the numerical suites again on the portable
+# ones, so that a result which holds only for one kernel family fails here.
+swift test
+echo "test: the numerical suites again with CXR_KERNEL=portable OPENBLAS_CORETYPE=Prescott" >&2
+CXR_KERNEL=portable OPENBLAS_CORETYPE=Prescott exec swift test --skip-build \
+  --filter 'TrainingTests|KernelsTests|ResNetTests|CAMTests'
