@@ -83,7 +83,7 @@ public struct Evaluation: Sendable {
             ? "it flattens every probability towards 1/\(classCount), so the confidences and the calibration figures mean little"
             : "it pushes every probability to 0 or 1, so the confidences and the calibration figures mean little"
         return "the model's fitted temperature T = \(String(format: "%.3f", t)) is outside "
-            + "\(plausibleTemperatures.lowerBound)–\(plausibleTemperatures.upperBound): \(effect) (the predicted classes are unchanged). "
+            + "\(String(format: "%g", plausibleTemperatures.lowerBound))–\(String(format: "%g", plausibleTemperatures.upperBound)): \(effect) (the predicted classes are unchanged). "
             + "Such a fit comes from a tiny or one-sided validation split; retrain with more validation scans (--validation-fraction)."
     }
 
