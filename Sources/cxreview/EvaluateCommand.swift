@@ -273,7 +273,7 @@ struct EvaluationReport: Encodable {
     }
 
     func text() -> String {
-        var lines = ["Evaluation of \(model) on \(data.isEmpty ? "the listed scans" : data.joined(separator: ", ")); "
+        var lines = ["Evaluation of \(Self.display(model)) on \(data.isEmpty ? "the listed scans" : data.joined(separator: ", ")); "
             + "probabilities calibrated with temperature \(String(format: "%.3f", temperature))",
             splitStatement]
         if let all {
@@ -291,7 +291,7 @@ struct EvaluationReport: Encodable {
             let scans = groupsWithoutCopies != nil
                 ? "the \(withoutCopies?.count ?? 0) scans without copies of training scans (--json gives all \(all?.count ?? 0) too)"
                 : "all \(all?.count ?? 0) scans"
-            let source = ageGroupsTable.map { "the manifests' age_group, else \($0)" } ?? "the manifests' age_group (no age-groups table)"
+            let source = ageGroupsTable.map { "the manifests' age_group, else \(Self.display($0))" } ?? "the manifests' age_group (no age-groups table)"
             lines.append("\nBy group, \(scans); age groups from \(source):")
             lines += g.textLines().map { "  " + $0 }
         }
@@ -302,6 +302,13 @@ struct EvaluationReport: Encodable {
         if !failures.isEmpty { lines.append("\n\(failures.count) files could not be decoded and were left out (listed on stderr).") }
         lines.append("\n\(disclaimer)")
         return lines.joined(separator: "\n")
+    }
+
+    /// `path` relative to the current folder when it is inside it, for the text.
+    static func display(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     static func confusionLines(_ m: EvaluationMetrics) -> [String] {
