@@ -63,7 +63,7 @@ import TestSupport
         let dir = Self.temporaryFolder("groups")
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data")
-        let a = data.appendingPathComponent("hospA"), b = data.appendingPathComponent("hospB")
+        let a = data.appendingPathComponent("hospA")
         let layout: [(String, String, String, String, String?)] = [  // source, class, file, name, manifest's age group
             ("hospA", "normal", "samples/covid19-3way-test-normal-0121.jpeg", "n1.jpeg", "child"),
             ("hospA", "normal", "Tests/Fixtures/images/normal_rgb.jpeg", "n2.jpeg", "adult"),
