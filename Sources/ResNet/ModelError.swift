@@ -14,6 +14,8 @@ public indirect enum ModelError: Error, Sendable, Equatable, CustomStringConvert
     case invalidConfiguration(reason: String)
     /// A weights file has no "cxreview.config" entry in its safetensors metadata.
     case missingConfiguration(path: String)
+    /// A weights file has no configuration and its head's class count has no default names.
+    case unnamedClasses(path: String, outputs: Int)
     /// The file could not be read at all.
     case unreadable(path: String, reason: String)
     /// The file was read but is not a valid safetensors file (or holds an unsupported dtype).
@@ -37,7 +39,9 @@ public indirect enum ModelError: Error, Sendable, Equatable, CustomStringConvert
         case .invalidConfiguration(let reason):
             return "invalid model configuration: \(reason)"
         case .missingConfiguration(let path):
-            return "\(path) has no \"\(ResNetConfiguration.metadataKey)\" entry in its safetensors __metadata__; pass a configuration explicitly (ResNet18.load(contentsOf:configuration:)) or re-save the model with one"
+            return "\(path) has no \"\(ResNetConfiguration.metadataKey)\" entry in its safetensors __metadata__, so its class names and preprocessing are unknown; load it as plain torchvision weights (naming the classes) or re-save it with a configuration"
+        case .unnamedClasses(let path, let outputs):
+            return "\(path) has no \"\(ResNetConfiguration.metadataKey)\" entry in its safetensors __metadata__ and its fc layer has \(outputs) outputs, so its class names cannot be assumed (only a 3-output head is taken to be \(ResNetConfiguration.projectClassNames.joined(separator: ", "))); name the \(outputs) classes in logit order with --classes"
         case .unreadable(let path, let reason):
             return "cannot read \(path): \(reason); check that the path exists and is readable"
         case .malformed(let path, let reason):

@@ -130,6 +130,12 @@ public struct OutOfDistributionStatistics: Sendable, Equatable {
             percentile: stored.percentile, shrinkage: stored.shrinkage, sampleCount: stored.sampleCount, provenance: stored.provenance)
     }
 
+    /// The class names a metadata value was fitted for, without checking the rest; nil when unreadable.
+    public static func classNames(json: String) -> [String]? {
+        struct Names: Decodable { let classNames: [String] }
+        return try? JSONDecoder().decode(Names.self, from: Data(json.utf8)).classNames
+    }
+
     private static func base64(_ values: [Float]) -> String {
         var bytes = [UInt8]()
         bytes.reserveCapacity(values.count * 4)

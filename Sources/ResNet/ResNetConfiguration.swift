@@ -26,6 +26,8 @@ public struct ResNetConfiguration: Codable, Sendable, Equatable {
     public static let metadataKey = "cxreview.config"
     public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
     public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
+    /// This project's classes in its logit order: what a 3-output head without a configuration is taken to be.
+    public static let projectClassNames = ["normal", "viral", "covid"]
 
     public init(classNames: [String], inputSize: Int = 224, mean: [Float] = imageNetMean, std: [Float] = imageNetStd,
                 name: String? = nil, version: String? = nil, description: String? = nil, trained: Bool? = nil,

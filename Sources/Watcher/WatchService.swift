@@ -46,13 +46,15 @@ public enum WatchService {
         if audit.opened.tornTail != nil { logger.warning("the audit log's last line was cut off by a crash; it was repaired and the repair audited") }
 
         let modelURL: URL
-        let model: ResNet18
+        let loaded: LoadedModel
         do {
             modelURL = try ModelLocator.locate(explicit: settings.model)
-            model = try ResNet18.load(contentsOf: modelURL)
+            loaded = try LoadedModel.load(modelURL, classNames: settings.classes)
         } catch {
             throw WatchError("cannot load the model: \(error)")
         }
+        let model = loaded.network
+        for line in loaded.warnings { logger.warning("\(line)") }
         var template = ReportTemplate.default
         if let path = settings.template {
             do { template = try ReportTemplate.load(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -71,13 +73,14 @@ public enum WatchService {
         let processor = ScanProcessor(
             classifier: Classifier(model: model, threads: settings.threads), writer: writer, audit: audit, hasher: hasher,
             settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger)
-        if model.outOfDistribution == nil {
+        if model.outOfDistribution == nil, loaded.configuration == .stored {  // else a warning said so
             logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")
         }
         let watcher = Watcher(settings: settings, processor: processor, audit: audit, logger: logger)
         do throws(AuditError) {
             try watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,
-                                             "model": modelURL.path, "modelSHA256": modelSHA])
+                                             "model": modelURL.path, "modelSHA256": modelSHA,
+                                             "modelConfiguration": loaded.configuration.name])
         } catch {
             throw WatchError(error.description)
         }

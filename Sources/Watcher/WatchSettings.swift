@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import Reporting
 
 /// Everything `cxreview watch` can be told, from flags or a YAML file (`--config`); flags win.
@@ -16,6 +17,8 @@ public struct WatchSettings: Sendable, Equatable {
     /// The audit log. Default: STATE/audit.jsonl.
     public var audit: String?
     public var model: String?
+    /// Class names in logit order for a model file without a cxreview config (a plain PyTorch state_dict).
+    public var classes: [String]?
     public var template: String?
     /// The saliency map the reports overlay: "layer4" (CAM) or "layer3" (Grad-CAM).
     public var saliency: String = "layer4"
@@ -44,7 +47,7 @@ public struct WatchSettings: Sendable, Equatable {
 
     static let keys = [
         "inbox", "out", "archive", "failed", "state", "audit", "model", "template", "poll", "settle", "grace", "retry",
-        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency",
+        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency", "classes",
     ]
 
     /// Settings from a YAML file; relative paths are taken relative to the file's folder.
@@ -77,6 +80,12 @@ public struct WatchSettings: Sendable, Equatable {
             case "audit": s.audit = path(v.value)
             case "model": s.model = path(v.value)
             case "template": s.template = path(v.value)
+            case "classes":
+                guard let names = LoadedModel.classNames(v.value) else {
+                    throw YAMLSettings.invalid(v, path: url.path, "classes must be distinct names separated by commas, not '\(v.value)'",
+                                               fix: "Write e.g. classes: normal,viral,covid (in the model's logit order).")
+                }
+                s.classes = names
             case "poll": s.poll = try number(min: 0.1, max: 86400)
             case "settle": s.settle = try number(min: 0, max: 3600)
             case "grace": s.grace = try number(min: 0, max: 86400)

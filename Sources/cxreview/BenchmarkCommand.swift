@@ -91,7 +91,7 @@ struct BenchmarkCommand: ParsableCommand {
 
         // 2. Peak memory of `cxreview classify` on it, in a child process (before any reference runs,
         //    because getrusage reports the largest child so far).
-        if let peak = try Self.peakMemoryOfClassify(dicom: dicom, model: modelURL, threads: threads) {
+        if let peak = try Self.peakMemoryOfClassify(dicom: dicom, model: modelURL, classes: modelOptions.classes, threads: threads) {
             print("  peak memory of `cxreview classify` on it: \(Self.f1(peak)) MB (target < 300 MB)")
         }
 
@@ -263,11 +263,11 @@ struct BenchmarkCommand: ParsableCommand {
     }
 
     /// Runs `cxreview classify` on the file as a child and returns its peak resident memory in MB.
-    static func peakMemoryOfClassify(dicom: URL, model: URL, threads: Int) throws -> Double? {
+    static func peakMemoryOfClassify(dicom: URL, model: URL, classes: String?, threads: Int) throws -> Double? {
         guard let exe = Bundle.main.executableURL else { return nil }
         let p = Process()
         p.executableURL = exe
-        p.arguments = ["classify", dicom.path, "--model", model.path, "--threads", String(threads)]
+        p.arguments = ["classify", dicom.path, "--model", model.path, "--threads", String(threads)] + (classes.map { ["--classes", $0] } ?? [])
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

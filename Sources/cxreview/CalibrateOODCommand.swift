@@ -58,6 +58,11 @@ struct CalibrateOODCommand: ParsableCommand {
         var seen = Set<String>()
         entries = entries.filter { seen.insert($0.path).inserted }
         guard !entries.isEmpty else { throw CommandFailure(message: "no labelled scans outside a test/ split in \(data.joined(separator: ", ")).") }
+        let classes = model.configuration.classNames
+        guard entries.contains(where: { classes.contains($0.label) }) else {
+            let labels = Set(entries.map(\.label)).sorted().joined(separator: ", ")
+            throw CommandFailure(message: "none of the \(entries.count) labelled scans is of the model's classes (\(classes.joined(separator: ", "))); their labels are \(labels).")
+        }
 
         let start = Date()
         let stamp = ISO8601DateFormatter().string(from: start)

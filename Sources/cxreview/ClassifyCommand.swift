@@ -45,7 +45,8 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (model, modelURL) = try modelOptions.load()
+        let loaded = try modelOptions.loadModel()
+        let (model, modelURL) = (loaded.network, loaded.url)
         let classifier = Classifier(model: model, threads: modelOptions.threads)
         var writer: ReportWriter?
         if let report {
@@ -106,7 +107,9 @@ struct ClassifyCommand: ParsableCommand {
             let doc = ClassifyReport(
                 disclaimer: Terminal.disclaimer,
                 model: .init(path: modelURL.path, name: model.configuration.name, version: model.configuration.version,
-                             trained: model.configuration.trained ?? false, classes: model.configuration.classNames),
+                             trained: model.configuration.trained ?? false, classes: model.configuration.classNames,
+                             configuration: loaded.configuration.name, temperature: model.configuration.temperature ?? 1),
+                warnings: loaded.warnings,
                 results: results.compactMap { try? $0.get() },
                 failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) },
                 summary: summaryURL?.path)
@@ -144,6 +147,11 @@ struct ClassifyReport: Encodable {
         let version: String?
         let trained: Bool
         let classes: [String]
+        /// "stored": the file's cxreview.config; "assumed": it has none (a plain PyTorch state_dict),
+        /// so ImageNet preprocessing at 224 px and the classes named in `warnings` were assumed.
+        let configuration: String
+        /// The softmax temperature the probabilities were computed with (1: uncalibrated).
+        let temperature: Double
     }
     struct Failure: Encodable {
         let file: String
@@ -152,6 +160,8 @@ struct ClassifyReport: Encodable {
     }
     let disclaimer: String
     let model: Model
+    /// What the user should know about the model (also printed on stderr): untrained, or configuration assumed.
+    let warnings: [String]
     let results: [Classification]
     let failures: [Failure]
     /// The batch summary PDF, with --summary.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Pipeline
 import Reporting
 import Watcher
 
@@ -25,7 +26,7 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "Folder for the reports.")
     var out: String?
 
-    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
     var config: String?
 
     @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
@@ -38,6 +39,8 @@ struct WatchCommand: ParsableCommand {
     var audit: String?
     @Option(name: .long, help: "Model file. Default: $CXREVIEW_MODEL, then models/cxreview-resnet18.safetensors.")
     var model: String?
+    @Option(name: .long, help: ArgumentHelp("Class names, comma-separated in logit order, for a model file without a cxreview config (a plain PyTorch state_dict). Default for 3 outputs: normal,viral,covid.", valueName: "names"))
+    var classes: String?
     @Option(name: .long, help: "Report template (YAML).")
     var template: String?
     @Option(name: .long, help: "Rescan every SECONDS instead of using inotify (for network shares that send no events).")
@@ -77,6 +80,12 @@ struct WatchCommand: ParsableCommand {
         if let state { s.state = state }
         if let audit { s.audit = audit }
         if let model { s.model = model }
+        if let classes {
+            guard let names = LoadedModel.classNames(classes) else {
+                throw ValidationError("--classes needs distinct names separated by commas (e.g. normal,viral,covid), not '\(classes)'.")
+            }
+            s.classes = names
+        }
         if let template { s.template = template }
         if let poll { s.poll = poll }
         if let settle { s.settle = settle }

@@ -316,6 +316,32 @@ import Glibc
         #expect(accessed.allSatisfy { $0.eventOutcomeDescription?.contains("Grad-CAM (layer3") == true })
     }
 
+    /// A plain PyTorch state_dict (no cxreview config) is watched with the classes `classes:` names,
+    /// and the log and the audit log say that its configuration was assumed.
+    @Test func aPlainStateDictIsWatchedAndWhatWasAssumedIsLogged() throws {
+        let w = try WatchFolder("plain")
+        let plain = w.root.appendingPathComponent("plain.safetensors")
+        try FileManager.default.copyItem(
+            at: WatchFolder.packageRoot.appendingPathComponent("Tests/Fixtures/interop/resnet18-plain-f16.safetensors"), to: plain)
+        chmod(plain.path, 0o644)
+        try w.drop("scan.dcm", try Inputs.dicom(900))
+        let config = w.root.appendingPathComponent("watch.yaml")
+        try "inbox: inbox\nout: reports\nmodel: plain.safetensors\nclasses: clear, pneumonia, covid-19\nsettle: 0\nonce: true\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let run = try WatchProcess(arguments: ["watch", "--config", config.path], log: w.root.appendingPathComponent("p.log"))
+        #expect(run.waitForExit(upTo: 120) == 0, "\(run.output)")
+        #expect(w.files(in: w.reports).count == 1)
+        #expect(run.output.contains("model plain.safetensors has no cxreview config: assuming ImageNet preprocessing at 224 px and classes clear, pneumonia, covid-19 (as --classes names them)"), "\(run.output)")
+        #expect(run.output.contains("its probabilities are uncalibrated (temperature 1) and out-of-distribution checks are off"))
+        let start = try w.audit().records.first { $0.eventTypeCode.contains(.applicationStart) }
+        #expect(start?.participantObject.first?.detail["modelConfiguration"] == "assumed")
+
+        try "inbox: inbox\nout: reports\nclasses: a,,b\n".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try w.cxreview(["watch", "--config", config.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("line 3") && bad.stderr.contains("classes must be distinct names separated by commas"), "\(bad.stderr)")
+    }
+
     /// A configuration file sets what the flags set; a mistake names its line.
     @Test func aConfigurationFileIsReadAndCheckedByLine() throws {
         let w = try WatchFolder("config")
