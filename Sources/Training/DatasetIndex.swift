@@ -185,6 +185,22 @@ public struct DatasetIndex: Sendable {
         return DatasetIndex(root: root, entries: entries, notices: notices)
     }
 
+    /// What the `manifest.csv` beside a file's class folder says of it (`<source>/manifest.csv`
+    /// naming `<class>/<file>`): its patient ID and age group, each nil when not given. For scans
+    /// named one by one (`evaluate --files-from`), which no folder scan has read. `cache` keeps each
+    /// manifest read once.
+    public static func manifestFacts(forFile path: String, cache: inout [String: [String: (String?, String?)]])
+        -> (patientID: String?, ageGroup: String?) {
+        let url = URL(fileURLWithPath: path)
+        let classFolder = url.deletingLastPathComponent()
+        let manifest = classFolder.deletingLastPathComponent().appendingPathComponent("manifest.csv").path
+        if cache[manifest] == nil {
+            cache[manifest] = loadManifest(URL(fileURLWithPath: manifest)).mapValues { ($0.patientID, $0.ageGroup) }
+        }
+        let row = cache[manifest]?["\(classFolder.lastPathComponent)/\(url.lastPathComponent)"]
+        return (row?.0, row?.1)
+    }
+
     /// What a manifest says of one file: a patient ID and an age group (`child` or `adult`), each nil
     /// when empty or `unknown`.
     struct ManifestRow {

@@ -171,6 +171,7 @@ struct EvaluateCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw CommandFailure(message: "cannot read the list \(path); check the path.")
         }
+        var manifests: [String: [String: (String?, String?)]] = [:]
         return try text.split(separator: "\n").enumerated().map { n, line in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard f.count == 3, DatasetIndex.classes.contains(f[0]) else {
@@ -178,8 +179,10 @@ struct EvaluateCommand: ParsableCommand {
             }
             let file = f[2].hasPrefix("/") ? f[2] : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(f[2]).standardizedFileURL.path
             let source = f[1].isEmpty ? nil : f[1]
-            return DatasetIndex.Entry(path: file, label: f[0], split: nil, source: source, patientID: nil,
-                                      ageGroup: source.flatMap { ageGroups["\($0)/\(f[0])"] })
+            // As a folder scan would: the manifest beside the class folder first, then the table.
+            let facts = DatasetIndex.manifestFacts(forFile: file, cache: &manifests)
+            return DatasetIndex.Entry(path: file, label: f[0], split: nil, source: source, patientID: facts.patientID,
+                                      ageGroup: facts.ageGroup ?? source.flatMap { ageGroups["\($0)/\(f[0])"] })
         }
     }
 

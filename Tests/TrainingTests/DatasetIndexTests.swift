@@ -63,6 +63,28 @@ struct TempTree {
         #expect(index.entries.map(\.patientID) == ["17", nil])
     }
 
+    /// age_group from the manifest (unknown counts as not given), else the table by source and
+    /// class; a file named on its own finds its manifest the same way.
+    @Test func ageGroupsComeFromTheManifestThenTheTable() throws {
+        let t = try TempTree([
+            "kids/normal/a.png": "a", "kids/viral/b.png": "b", "kids/covid/c.png": "c",
+            "kids/manifest.csv": "file,class,patient_id,age_group\nnormal/a.png,normal,1,child\nviral/b.png,viral,2,unknown\n",
+            "ages.csv": "source,class,age_group\nkids,viral,child\nkids,covid,adult\n",
+        ])
+        defer { t.remove() }
+        let table = try DatasetIndex.loadAgeGroups(t.root.appendingPathComponent("ages.csv"))
+        let index = try DatasetIndex.scan(t.root.appendingPathComponent("kids"), ageGroups: table)
+        #expect(index.entries.map(\.ageGroup) == ["adult", "child", "child"])  // covid, normal, viral by path
+        #expect(index.entries.map(\.group) == ["adult/kids", "child/kids", "child/kids"])
+        var cache: [String: [String: (String?, String?)]] = [:]
+        let facts = DatasetIndex.manifestFacts(forFile: t.root.appendingPathComponent("kids/normal/a.png").path, cache: &cache)
+        #expect(facts.patientID == "1" && facts.ageGroup == "child")
+        #expect(DatasetIndex.manifestFacts(forFile: t.root.appendingPathComponent("kids/viral/b.png").path, cache: &cache).ageGroup == nil)
+        #expect(throws: DatasetIndex.Failure.self) {
+            try DatasetIndex.loadAgeGroups(t.root.appendingPathComponent("kids/manifest.csv"))
+        }
+    }
+
     @Test func aFolderWithoutClassFoldersSaysHowToArrangeIt() throws {
         let t = try TempTree(["scans/1.png": "1", "Lung Opacity/2.png": "2"])
         defer { t.remove() }
