@@ -238,13 +238,18 @@ public final class TrainingRun {
         let balanced = present.map { c in
             Double(zip(predicted, labels).filter { $1 == c && $0 == c }.count) / Double(labels.filter { $0 == c }.count)
         }.reduce(0, +) / Double(max(1, present.count))
-        let groups = GroupRecalls(entries: validation.entries, predicted: predicted.map { configuration.classNames[$0] },
-                                  trained: trainedCells, minimum: options.minimumValidationCell)
+        let trained = trainedCells
+        let probabilities = logits.map { TemperatureScaling.probabilities($0, temperature: 1) }
+        let groups = GroupBreakdown(labels: labels, probabilities: probabilities,
+                                    sources: validation.entries.map(\.source), ageGroups: validation.entries.map(\.ageGroup),
+                                    classNames: configuration.classNames, minGroupSize: options.minimumValidationCell,
+                                    counts: { trained.contains("\($0) in \($1)") })
+        let worst = groups.worstGroupRecall.map { (recall: $0.recall, cell: "\($0.className) in \($0.group)") }
         var record = Record(step: step, epoch: epoch, trainLoss: trainLoss, validationLoss: loss,
                             validationAccuracy: Double(correct) / Double(max(1, labels.count)),
                             validationBalancedAccuracy: balanced, seconds: elapsed)
-        record.worstGroupRecall = groups.worst?.recall
-        record.worstGroup = groups.worst?.cell
+        record.worstGroupRecall = worst?.recall
+        record.worstGroup = worst?.cell
         state.history.append(record)
         let improved: Bool
         if let b = state.best, let old = b.score(options.selectBy), let new = record.score(options.selectBy) {
@@ -256,9 +261,17 @@ public final class TrainingRun {
         }
         log(String(format: "step %d (epoch %d): train loss %.4f, validation loss %.4f, accuracy %.1f%% (%d/%d), balanced accuracy %.1f%%%@%@",
                    step, epoch, trainLoss, loss, record.validationAccuracy * 100, correct, labels.count, balanced * 100,
-                   groups.worst.map { String(format: ", worst group recall %.1f%% (%@)", $0.recall * 100, $0.cell) } ?? "",
+                   worst.map { String(format: ", worst group recall %.1f%% (%@)", $0.recall * 100, $0.cell) } ?? "",
                    improved ? "  best so far, saved" : ""))
-        log("  recall by group: " + groups.summary)
+        var cells: [String] = []
+        for g in groups.byAgeGroupAndSource {
+            for p in g.perClass where p.support > 0 {
+                let recall = Double(p.correct) / Double(p.support) * 100
+                let note = trained.contains("\(p.className) in \(g.name)") ? "" : " (not trained on)"
+                cells.append("\(p.className) in \(g.name) \(Int(recall.rounded()))% of \(p.support)\(note)")
+            }
+        }
+        log("  recall by group: " + cells.joined(separator: "; "))
         if improved {
             state.best = record
             try writeModel(params, temperature: nil)
@@ -314,7 +327,7 @@ public final class TrainingRun {
     /// "class in age/source" of every cell the sampler draws from: the cells whose recall selects the model.
     var trainedCells: Set<String> {
         Set(Self.sampler(train.entries, options: options).leaves.flatMap { leaf in
-            leaf.members.map { GroupRecalls.cell(train.entries[$0]) }
+            leaf.members.map { "\(train.entries[$0].label) in \(train.entries[$0].group)" }
         })
     }
 

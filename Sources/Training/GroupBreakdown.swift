@@ -111,8 +111,10 @@ public struct GroupBreakdown: Sendable, Codable, Equatable {
     ///   - probabilities: one row per scan, in `classNames` order.
     ///   - sources, ageGroups: each scan's source and age group (`child`, `adult`), nil when unknown.
     ///   - minGroupSize: the fewest scans of a class in a cell for its recall to count as the worst.
+    ///   - counts: which (class name, cell) may be the worst besides that; training passes the cells
+    ///     it drew from, so a cell it never saw is reported but does not pick the model.
     public init(labels: [Int], probabilities: [[Double]], sources: [String?], ageGroups: [String?],
-                classNames: [String], minGroupSize: Int = 10) {
+                classNames: [String], minGroupSize: Int = 10, counts: (String, String) -> Bool = { _, _ in true }) {
         precondition(labels.count == probabilities.count && labels.count == sources.count && labels.count == ageGroups.count,
                      "one probability row, source and age group per label")
         precondition(!labels.isEmpty, "nothing to evaluate")
@@ -133,7 +135,7 @@ public struct GroupBreakdown: Sendable, Codable, Equatable {
 
         var worst: WorstRecall?
         for g in byAgeGroupAndSource {
-            for p in g.perClass where p.support >= minGroupSize {
+            for p in g.perClass where p.support >= minGroupSize && counts(p.className, g.name) {
                 let recall = Double(p.correct) / Double(p.support)
                 if worst == nil || recall < worst!.recall {
                     worst = WorstRecall(className: p.className, group: g.name, correct: p.correct, support: p.support, recall: recall)
