@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config
   libdcmtk-dev dcmtk          # DICOM decoding; the dcm*2pnm tools render references in the sweep tests
-  libopenblas-dev             # sgemm for training; dsyrk and LAPACK for calibrate-ood
+  libopenblas-dev             # dsyrk and LAPACK for calibrate-ood; the sgemm reference in the kernel tests
   libpng-dev libjpeg62-turbo-dev
   libcairo2-dev libpango1.0-dev fonts-dejavu-core   # figures and reports
   poppler-utils               # pdftotext/pdfinfo/pdfimages in the report tests
