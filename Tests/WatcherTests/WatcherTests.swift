@@ -129,8 +129,12 @@ import Glibc
         }
         var rng = SystemRandomNumberGenerator()
         for round in 0..<10 {
+            // Each run is killed once it has finished a file, at a random moment up to 0.15 s later:
+            // mid-batch however fast the machine is (fixed delays let a fast one finish all 60).
+            let before = w.files(in: w.archive).count
             let watch = try w.start(["--settle", "0.2", "--grace", "0"])
-            usleep(UInt32.random(in: 500_000...1_800_000, using: &rng))
+            _ = w.wait(upTo: 60) { w.files(in: w.archive).count > before }
+            usleep(UInt32.random(in: 0...150_000, using: &rng))
             watch.signal(SIGKILL)
             _ = watch.waitForExit(upTo: 10)
             // Never a partial report: only complete PDFs under their final names (hidden temporaries are not reports).
