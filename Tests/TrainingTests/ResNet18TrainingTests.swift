@@ -128,7 +128,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         let lr = Double(config.learningRate), decay = Double(config.weightDecay)
         let classWeights: [Float]? = weighted ? [1, 2, 0.5] : nil
         let trainer = try ResNet18Training(parameters: generatedStateDict(), classes: 3, optimizer: config, threads: 2, winograd: false)
-        print("\(name): \(KernelPaths.training); \(KernelPaths.openBLAS)")
+        print("\(name): CKernels GEMM \(GEMMVariant.best), every convolution on im2col/im2row (winograd: false); \(KernelPaths.openBLAS)")
         // Per parameter, at its stored elements: effective gradients h_s = g_s + λ·p of the reference and
         // our error in them, one entry per step so far.
         var history: [String: (h: [[Double]], delta: [[Double]])] = [:]
