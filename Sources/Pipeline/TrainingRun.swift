@@ -324,12 +324,12 @@ public final class TrainingRun {
     /// (age group, class, source): the sampler's path of an entry.
     public static func cellPath(_ e: DatasetIndex.Entry) -> [String] { [e.ageGroup ?? "unknown", e.label, e.source ?? "unknown"] }
 
-    /// "class in age/source" of every cell the sampler draws from: the cells whose recall selects the model.
-    var trainedCells: Set<String> {
+    /// "class in age/source" of every cell the sampler draws from: the cells whose recall selects the
+    /// model. Worked out once (it groups every training scan), not at every validation.
+    private(set) lazy var trainedCells: Set<String> =
         Set(Self.sampler(train.entries, options: options).leaves.flatMap { leaf in
             leaf.members.map { "\(train.entries[$0].label) in \(train.entries[$0].group)" }
         })
-    }
 
     /// A progress bar on stderr when it is a terminal (a log file gets only the validation lines).
     static let interactive = isatty(2) == 1
