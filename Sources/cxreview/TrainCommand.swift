@@ -155,7 +155,11 @@ struct TrainCommand: ParsableCommand {
         // Cells too small to balance on are validated on instead (and never trained on).
         var untrainable: [DatasetIndex.Entry] = []
         if balance == TrainingRun.Balance.groups.rawValue {
-            let small = Set(BalancedSampler(paths: pool.map(TrainingRun.cellPath), seed: seed, minimumLeaf: minCell, classLevel: 1).excluded)
+            // The run's own sampler decides which cells it would never draw from.
+            var groups = TrainingRun.Options()
+            groups.balance = .groups
+            groups.minimumCell = minCell
+            let small = Set(TrainingRun.sampler(pool, options: groups).excluded)
             untrainable = small.sorted().map { pool[$0] }
             pool = pool.indices.filter { !small.contains($0) }.map { pool[$0] }
             for (cell, n) in Dictionary(grouping: untrainable, by: { TrainingRun.cellPath($0).joined(separator: "/") }).mapValues(\.count).sorted(by: { $0.key < $1.key }) {
