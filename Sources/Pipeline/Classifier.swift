@@ -10,10 +10,12 @@ import XRayCore
 public struct Classifier: Sendable {
     public let model: ResNet18
     public let preprocessor: Preprocessor
-    public let loader = ScanLoader()
+    /// Decodes the files: in this process by default; `IsolatedScanLoader` for untrusted input.
+    public let loader: any ScanLoading
     public let threads: Int
 
-    public init(model: ResNet18, threads: Int = 2) {
+    public init(model: ResNet18, threads: Int = 2, loader: any ScanLoading = ScanLoader()) {
+        self.loader = loader
         let c = model.configuration
         self.model = model
         self.preprocessor = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std)

@@ -15,8 +15,9 @@ public struct WatchError: Error, Sendable, CustomStringConvertible {
 /// Sets up and runs `cxreview watch`: folders, audit log, model, report writer, workers.
 public enum WatchService {
     /// Runs until SIGINT/SIGTERM (exit code 0) or, with `once`, until the files present are done
-    /// (exit code 0, or 1 when some had to stay in the inbox).
-    public static func run(_ settings: WatchSettings, logger: Logger) throws(WatchError) -> Int32 {
+    /// (exit code 0, or 1 when some had to stay in the inbox). `loader` decodes the inputs: give
+    /// an `IsolatedScanLoader`, so that a file that crashes a decoding library costs that file only.
+    public static func run(_ settings: WatchSettings, loader: any ScanLoading = ScanLoader(), logger: Logger) throws(WatchError) -> Int32 {
         let paths = settings.paths
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
@@ -71,7 +72,7 @@ public enum WatchService {
         let modelSHA = writer.modelInfo.sha256  // hashed once, by the report writer
         let modelName = "\(model.configuration.name ?? modelURL.lastPathComponent)" + (model.configuration.version.map { " v\($0)" } ?? "")
         let processor = ScanProcessor(
-            classifier: Classifier(model: model, threads: settings.threads), writer: writer, audit: audit, hasher: hasher,
+            classifier: Classifier(model: model, threads: settings.threads, loader: loader), writer: writer, audit: audit, hasher: hasher,
             settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger)
         if model.outOfDistribution == nil, loaded.configuration == .stored {  // else a warning said so
             logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")

@@ -6,8 +6,9 @@ struct CXReviewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cxreview",
         abstract: "Chest X-ray review: normal, viral pneumonia or COVID-19. Research use only. Not for diagnostic use.",
+        version: CXReviewVersion.description,
         subcommands: [ClassifyCommand.self, TrainCommand.self, EvaluateCommand.self, PreviewCommand.self, BenchmarkCommand.self,
-                      CalibrateOODCommand.self, WatchCommand.self, AuditCommand.self])
+                      CalibrateOODCommand.self, WatchCommand.self, AuditCommand.self, DecodeWorkerCommand.self])
 
     /// Runs the command; a `CommandFailure` becomes one line on stderr and exit code 2.
     static func main() {

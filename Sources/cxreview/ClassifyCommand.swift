@@ -47,7 +47,8 @@ struct ClassifyCommand: ParsableCommand {
     func run() throws {
         let loaded = try modelOptions.loadModel()
         let (model, modelURL) = (loaded.network, loaded.url)
-        let classifier = Classifier(model: model, threads: modelOptions.threads)
+        let classifier = Classifier(model: model, threads: modelOptions.threads,
+                                    loader: IsolatedScanLoader(command: DecodeWorkerCommand.command))
         var writer: ReportWriter?
         if let report {
             var layout = ReportTemplate.default

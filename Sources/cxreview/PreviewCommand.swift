@@ -23,7 +23,7 @@ struct PreviewCommand: ParsableCommand {
     @Option(name: .long, help: "Scans per row.") var columns: Int = 6
     @Option(name: .long, help: "Which split: test, train, validation, all or auto.") var split: String = "auto"
     @Option(name: .long, help: "Seed of the random choice of scans.") var seed: UInt64 = 0
-    @Option(name: .long) var threads: Int = 2
+    @Option(name: .long, help: "Threads for decoding and, with --model, classification.") var threads: Int = 2
 
     func validate() throws {
         guard (1...120).contains(count) else { throw ValidationError("--count must be between 1 and 120.") }

@@ -12,8 +12,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             As the PyTorch tutorial: Adam, validation loss and accuracy every --eval-every steps, stop \
             when validation accuracy reaches --target-accuracy or the epochs run out; the best model \
-            is kept (judged by balanced accuracy unless --select-by accuracy). Batches are drawn with every class equally likely and augmented (flip, small \
-            rotation, zoom, shift, brightness and contrast). Scans in a test/ split are never trained \
+            is kept (judged by --select-by, by default the worst group's recall). Batches are balanced \
+            over age group, class and source (--balance) and augmented (flip, small rotation, zoom, \
+            shift, brightness, contrast, gamma, resolution, blur and noise). Scans in a test/ split are never trained \
             on; identical files are reported, and training copies of test scans are left out. Without \
             a validation/ split, a seeded, stratified part of the training scans is held back (a \
             patient's films stay together when a manifest.csv names patients). The final model carries \
@@ -34,13 +35,13 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Start from these weights (safetensors, torchvision names, e.g. ImageNet): all but fc, which is re-initialised for 3 classes.")
     var initWeights: String?
 
-    @Option(name: .long) var epochs: Int = 30
-    @Option(name: .long) var batchSize: Int = 6
-    @Option(name: .customLong("lr")) var learningRate: Double = 3e-5
+    @Option(name: .long, help: "Passes over the training scans (the tutorial's: 30).") var epochs: Int = 30
+    @Option(name: .long, help: "Images per training step (the tutorial's: 6); at least 2, for BatchNorm.") var batchSize: Int = 6
+    @Option(name: .customLong("lr"), help: "Adam's learning rate (the tutorial's: 3e-5).") var learningRate: Double = 3e-5
     @Option(name: .long, help: "L2 weight decay (Adam's, as PyTorch).") var weightDecay: Double = 0
-    @Option(name: .long) var targetAccuracy: Double = 0.95
-    @Option(name: .long) var evalEvery: Int = 20
-    @Option(name: .long) var seed: UInt64 = 0
+    @Option(name: .long, help: "Stop when the --select-by figure on the validation split reaches this (the tutorial's: 0.95).") var targetAccuracy: Double = 0.95
+    @Option(name: .long, help: "Validate every this many steps (the tutorial's: 20); each validation writes the resume file.") var evalEvery: Int = 20
+    @Option(name: .long, help: "Seed for initialisation, the validation and hold-out split, batches and augmentation.") var seed: UInt64 = 0
     @Option(name: .long, help: "Part of the training scans held back for validation when DATA has no validation split.")
     var validationFraction: Double = 0.1
     @Option(name: .long, help: "Part of the training scans held out entirely (never trained or validated on); listed in <out>.holdout.tsv for `evaluate --files-from`.")

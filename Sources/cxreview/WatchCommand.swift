@@ -112,7 +112,7 @@ struct WatchCommand: ParsableCommand {
         let logger = Logger(label: "cxreview.watch")
         logger.info("\(Terminal.disclaimer)")
         do {
-            let code = try WatchService.run(s, logger: logger)
+            let code = try WatchService.run(s, loader: IsolatedScanLoader(command: DecodeWorkerCommand.command), logger: logger)
             if code != 0 { throw ExitCode(code) }
         } catch let error as WatchError {
             throw CommandFailure(message: error.description)
