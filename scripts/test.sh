@@ -16,6 +16,11 @@ if [ "${CXR_KERNEL:-}" = portable ]; then
 fi
 echo "test: shared data sweep: ${CXR_SHARED_DATA:-off (no ../shared/data)}" >&2
 echo "test: kernels: CXR_KERNEL=${CXR_KERNEL:-auto}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}" >&2
+# The mutation fuzz run (CLITests/MutationFuzzTests): mutants of the DICOM, PNG and JPEG
+# fixtures for this many seconds; it fails on a crash, a hang, a non-finite probability or a
+# decoder child over 1 GB. CXR_FUZZ_SEED chooses another sequence of mutants.
+export CXR_FUZZ_SECONDS="${CXR_FUZZ_SECONDS:-90}"
+echo "test: mutation fuzz: ${CXR_FUZZ_SECONDS} s, seed ${CXR_FUZZ_SEED:-1}" >&2
 # The CLI tests run the cxreview binary, so build the products before the tests.
 swift build
 if [ $# -gt 0 ] || [ -n "${CXR_KERNEL:-}" ]; then
