@@ -279,6 +279,21 @@ struct SummaryLayout {
         return h + 4
     }
 
+    /// The identity column's lines of a row: for DICOM the patient's name, ID and study date (the
+    /// ID and the date each on a line of its own, so a long ID is cut with "…" and never pushes the
+    /// date out), then the input's path; for PNG/JPEG the path alone.
+    func identityLines(of entry: SummaryEntry, on c: Canvas) -> [(text: String, font: Font, color: Color, maxLines: Int)] {
+        guard let m = entry.metadata else { return [(c.displayable(entry.file, Self.nameFont), Self.nameFont, .black, 3)] }
+        var lines = [(text: m.patientName.map(ReportLayout.personName) ?? "—", font: Self.nameFont, color: Color.black, maxLines: 2)]
+        if let id = m.patientID { lines.append(("\(labels[.patientID]) \(id)", Self.smallFont, .black, 1)) }
+        if let date = ScanReport.studyDateText(m, labels: labels) { lines.append(("\(labels[.studyDate]) \(date)", Self.smallFont, .black, 1)) }
+        lines.append((c.displayable(entry.file, Self.smallFont), Self.smallFont, .secondaryText, 3))
+        return lines
+    }
+
+    /// Width of the patient / file column, in points.
+    var identityColumnWidth: Double { identityWidth }
+
     /// One classified scan; returns its height and, when drawn, where the thumbnails and link went.
     private func drawRow(on c: Canvas, entry: SummaryEntry, rank: Int, warnings: [String], y: Double,
                          drawing: Bool) -> (height: Double, scan: Rect?, overlay: Rect?, link: Rect?) {
@@ -292,16 +307,8 @@ struct SummaryLayout {
 
         // Patient (DICOM) or file (PNG/JPEG), then the link to the per-scan report.
         var iy = top
-        if let m = entry.metadata {
-            iy += put(m.patientName.map(ReportLayout.personName) ?? "—", identityX, iy, Self.nameFont, width: identityWidth, maxLines: 2)
-            // The ID and the date on lines of their own: a long ID is cut ("…"), the date always shows.
-            if let id = m.patientID { iy += put("\(labels[.patientID]) \(id)", identityX, iy, Self.smallFont, width: identityWidth, maxLines: 1) }
-            if let date = ScanReport.studyDateText(m, labels: labels) {
-                iy += put("\(labels[.studyDate]) \(date)", identityX, iy, Self.smallFont, width: identityWidth, maxLines: 1)
-            }
-            iy += put(c.displayable(entry.file, Self.smallFont), identityX, iy, Self.smallFont, .secondaryText, width: identityWidth, maxLines: 3)
-        } else {
-            iy += put(c.displayable(entry.file, Self.nameFont), identityX, iy, Self.nameFont, width: identityWidth, maxLines: 3)
+        for line in identityLines(of: entry, on: c) {
+            iy += put(line.text, identityX, iy, line.font, line.color, width: identityWidth, maxLines: line.maxLines)
         }
         var link: Rect?
         if let report = r.reportFileName {
