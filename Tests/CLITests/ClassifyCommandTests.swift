@@ -326,6 +326,11 @@ import TestSupport
         #expect(headline.upperBound < output.lowerBound)
         #expect(!body.contains("Predicted class"))
         #expect(body.contains("Research use only. Not for diagnostic use."))
+        // The dog's header has PatientOrientation L\F: the report marks the image's R and L edges.
+        let dogReport = try FileManager.default.contentsOfDirectory(atPath: reports.path).first { $0.hasPrefix("1.2.826.0.1.3680043.8.498.4245") }
+        let dogBody = try Self.words(reports.appendingPathComponent(try #require(dogReport)).path)
+        #expect(dogBody.contains("R/L: patient right/left from the header's PatientOrientation"))
+        #expect(dogBody.contains("Out of scope: this is not a scan the model can assess"))
 
         let summary = try Tool.run("pdftotext", ["-layout", try #require(doc.summary), "-"]).stdout
         let aside = try #require(summary.range(of: "Set aside (2)"))
