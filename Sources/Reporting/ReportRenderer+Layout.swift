@@ -14,7 +14,9 @@ struct ReportLayout {
     let imageHeight: Double
 
     static let margin = 36.0
-    static let minImageHeight = 150.0
+    /// Low enough that the longest warnings (out of scope with every reason, out of distribution,
+    /// low confidence) still leave the provenance above the footer.
+    static let minImageHeight = 100.0
     static let maxImageHeight = 290.0
 
     private var labels: ReportTemplate.Labels { template.labels }
@@ -138,7 +140,7 @@ struct ReportLayout {
                   setAside ? .secondaryText : Self.readable(predictedColor), width: panelWidth, maxLines: 2)
         // The uncertainty belongs next to the answer, not only in the warnings further down.
         let top = report.probabilities.map(\.probability).max() ?? 0
-        if top < template.lowConfidenceThreshold {
+        if top < template.lowConfidenceThreshold, !setAside {
             ly += put("⚠ " + labels[.lowConfidence].replacingOccurrences(of: "{probability}", with: ScanReport.probabilityText(top))
                         .replacingOccurrences(of: "{threshold}", with: ScanReport.probabilityText(template.lowConfidenceThreshold)),
                       x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00), width: panelWidth, maxLines: 3) + 2

@@ -102,20 +102,20 @@ public enum ScanScope {
             if !dxLikeSC { out.append("Modality \(modality), not CR or DX") }
         }
         if let sop, !sop.isEmpty, !sopClasses.contains(sop) {
-            out.append("SOP class \(sop), not CR, DX or Secondary Capture Image Storage")
+            out.append("SOP class \(sop), not CR, DX or Secondary Capture")
         }
         if chest == false, let part = m?.bodyPartExamined?.trimmingCharacters(in: .whitespaces) {
             out.append("BodyPartExamined \(part), not the chest")
         }
         if let (width, height) = size, min(width, height) < minimumSide {
-            out.append("image \(width) × \(height) px, smaller than a chest radiograph (at least \(minimumSide) px a side)")
+            out.append("image \(width) × \(height) px, under the \(minimumSide) px a side of a chest radiograph")
         } else if let (width, height) = size, height > 0, !aspectRange.contains(Double(width) / Double(height)) {
             out.append("image \(width) × \(height) px, too elongated for a chest radiograph")
         }
         if let s = m?.pixelSpacing, s.count == 2, let (width, height) = size {
             let long = max(Double(height) * s[0], Double(width) * s[1])
             if !fieldOfViewRange.contains(long) {
-                out.append("imaged area \(Int(long.rounded())) mm across (PixelSpacing), far from the 350-430 mm of a chest radiograph")
+                out.append("imaged area \(Int(long.rounded())) mm across by PixelSpacing, a chest radiograph's about 350-430 mm")
             }
         }
         return out

@@ -182,6 +182,27 @@ import XRayCore
         #expect(text.contains("ward3/bed12/0105.png") && text.contains("ward4/bed02/0105.png"), "\(text)")
     }
 
+    /// The MR slice's page: every scope reason, out of distribution and low confidence, and the
+    /// body still ends above the footer (the images get smaller, nothing runs into it).
+    @Test func aReportWithEveryWarningStillFitsItsPage() throws {
+        var report = ReportRendererTests.dicomReport()
+        report.metadata.modality = "MR"
+        report.metadata.sopClassUID = Self.mr
+        report.metadata.bodyPartExamined = nil
+        report.metadata.pixelSpacing = [0.3125, 0.3125]
+        report.originalSize = (64, 64)
+        report.probabilities = [.init(className: "normal", probability: 0.436), .init(className: "viral", probability: 0.121),
+                                .init(className: "covid", probability: 0.443)]
+        report.outOfDistribution = true
+        report.outOfDistributionWarning = "Out of distribution: the scan does not look like the training data (score 1900.5 above 1131.7, the 99th percentile of in-distribution scans); the probabilities may be meaningless."
+        #expect(report.assessedWarnings(template: .default).map(\.code) == [.outOfScope, .outOfDistribution, .lowConfidence])
+        let folder = try Support.temporaryDirectory()
+        defer { Support.cleanUp(folder) }
+        let g = try ReportRenderer().render(report, to: folder.appendingPathComponent("mr.pdf"))
+        #expect(g.bodyBottom < (try #require(g.footer)).y, "the body runs into the footer")
+        #expect(g.headline != nil)
+    }
+
     @Test func aLongPatientIDDoesNotHideTheStudyDateInTheSummary() throws {
         var m = ScanMetadata()
         m.patientName = "Doe^Jane"
