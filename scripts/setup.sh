@@ -9,6 +9,7 @@ packages=(
   libopenblas-dev             # dsyrk and LAPACK for calibrate-ood; the sgemm reference in the kernel tests
   libpng-dev libjpeg62-turbo-dev
   libcairo2-dev libpango1.0-dev fonts-dejavu-core   # figures and reports
+  fonts-noto-cjk              # Chinese, Japanese and Korean file names in reports (else printed as [U+XXXX])
   poppler-utils               # pdftotext/pdfinfo/pdfimages in the report tests
 )
 

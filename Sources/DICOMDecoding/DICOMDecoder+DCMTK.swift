@@ -103,12 +103,17 @@ final class DCMTKFile {
         m.sopInstanceUID = string(0x0008, 0x0018)
         m.sopClassUID = string(0x0008, 0x0016)
         m.studyDate = string(0x0008, 0x0020)
+        m.seriesDate = string(0x0008, 0x0021)
+        m.acquisitionDate = string(0x0008, 0x0022)
         m.studyTime = string(0x0008, 0x0030)
         m.studyDescription = string(0x0008, 0x1030)
         m.accessionNumber = string(0x0008, 0x0050)
         m.modality = string(0x0008, 0x0060)
         m.bodyPartExamined = string(0x0018, 0x0015)
         m.viewPosition = string(0x0018, 0x5101)
+        m.patientOrientation = string(0x0020, 0x0020).map {
+            $0.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }
+        }.flatMap { $0.count == 2 && $0.allSatisfy({ !$0.isEmpty }) ? $0 : nil }
         m.institutionName = string(0x0008, 0x0080)
         m.manufacturer = string(0x0008, 0x0070)
         m.rows = int(0x0028, 0x0010)

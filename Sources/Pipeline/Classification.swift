@@ -1,3 +1,4 @@
+import Reporting
 import XRayCore
 
 /// The outcome for one classified file: what a terminal, a script or a report needs.
@@ -75,6 +76,25 @@ public struct Classification: Sendable, Codable {
     public let study: Study
     public let timing: Timing
     public let outOfDistribution: OutOfDistributionCheck
+    /// What a reader must know before trusting the class, in the report's order: out of scope,
+    /// out of distribution, not frontal, low confidence (`ScanWarning.assess`). In `--json` each is
+    /// `{"code": "out_of_scope", "message": "…"}`; an out-of-scope or out-of-distribution scan's
+    /// class is no finding.
+    public let warnings: [ScanWarning]
 
     public var confidence: Double { probabilities.map(\.probability).max() ?? 0 }
+
+    /// True when a warning makes the class no answer (out of scope or out of distribution).
+    public var isSetAside: Bool { warnings.contains(where: \.setsAside) }
+}
+
+extension Classification.OutOfDistributionCheck {
+    /// The warning for a flagged scan in `template`'s language; nil if not flagged.
+    public func warning(_ template: ReportTemplate) -> String? {
+        guard flagged, let score, let threshold else { return nil }
+        return template.labels[.outOfDistribution]
+            .replacingOccurrences(of: "{score}", with: String(format: "%.1f", locale: nil, score))
+            .replacingOccurrences(of: "{threshold}", with: String(format: "%.1f", locale: nil, threshold))
+            .replacingOccurrences(of: "{percentile}", with: String(format: "%g", locale: nil, percentile ?? 99))
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Preprocessing
+import Reporting
 import ResNet
 import Training
 import XRayCore
@@ -13,13 +14,16 @@ public struct Classifier: Sendable {
     /// Decodes the files: in this process by default; `IsolatedScanLoader` for untrusted input.
     public let loader: any ScanLoading
     public let threads: Int
+    /// The language and low-confidence threshold of the results' `warnings` (the report's template).
+    public var template: ReportTemplate
 
-    public init(model: ResNet18, threads: Int = 2, loader: any ScanLoading = ScanLoader()) {
+    public init(model: ResNet18, threads: Int = 2, template: ReportTemplate = .default, loader: any ScanLoading = ScanLoader()) {
         self.loader = loader
         let c = model.configuration
         self.model = model
         self.preprocessor = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std)
         self.threads = threads
+        self.template = template
     }
 
     /// Called for each classified file with its decoded scan and the batch's network output (and
@@ -47,6 +51,8 @@ public struct Classifier: Sendable {
         /// Kept only when a report needs the full image.
         let scan: DecodedScan?
         let input: Tensor
+        /// The decoded image's width and height, for the scope check.
+        let size: (width: Int, height: Int)
         let decodeMs: Double
         let preprocessMs: Double
     }
@@ -64,6 +70,7 @@ public struct Classifier: Sendable {
                 let t2 = DispatchTime.now()
                 slots.append(.success(Prepared(
                     url: url, metadata: scan.metadata, notes: scan.notes, scan: report == nil ? nil : scan, input: input,
+                    size: (scan.image.width, scan.image.height),
                     decodeMs: Self.ms(t0, t1), preprocessMs: Self.ms(t1, t2))))
             } catch {
                 slots.append(.failure(error))
@@ -99,6 +106,10 @@ public struct Classifier: Sendable {
                 next += 1
                 let probs = probabilities[row]
                 let best = probs.indices.max { probs[$0] < probs[$1] }!
+                let ood = outOfDistribution(output, row: row)
+                let warnings = ScanWarning.assess(
+                    probabilities: probs, metadata: p.notes.format == .dicom ? p.metadata : nil,
+                    size: p.size, outOfDistribution: ood.warning(template), template: template)
                 let c = Classification(
                     file: p.url.relativePath,
                     predictedClass: classes[best],
@@ -108,7 +119,7 @@ public struct Classifier: Sendable {
                     decodingSummary: p.notes.summary,
                     study: .init(p.metadata),
                     timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare),
-                    outOfDistribution: outOfDistribution(output, row: row))
+                    outOfDistribution: ood, warnings: warnings)
                 guard let report, let scan = p.scan else { return .success(c) }
                 do throws(PipelineError) {
                     try report(c, scan, output, row)

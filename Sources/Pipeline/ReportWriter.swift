@@ -8,10 +8,11 @@ import XRayCore
 
 /// Writes one PDF report per classified scan: the scan, the class activation map of the
 /// predicted class over it, the calibrated probabilities, the header fields and provenance
-/// (model and input SHA-256). Reports are named after the SOP Instance UID, else the input file's
-/// name, and never overwrite an existing file: a clash gets a numbered suffix.
+/// (model and input SHA-256). Reports are named after the SOP Instance UID, else the input's whole
+/// path as the user knows it (`ward3/bed12/0101.jpeg` → `ward3_bed12_0101.jpeg.pdf`), and never
+/// overwrite an existing file: a clash gets a numbered suffix.
 public struct ReportWriter: Sendable {
-    public static let softwareVersion = "0.1.0"
+    public static let softwareVersion = "0.9.0"
 
     /// Which saliency map the reports overlay.
     public enum Saliency: String, Sendable, CaseIterable {
@@ -71,15 +72,18 @@ public struct ReportWriter: Sendable {
     /// Renders the report of one classified scan; `row` is the scan's row in the batch `output`.
     /// `url` is where it goes (a name from `freeName`); by default the next free name.
     @discardableResult
-    public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil) throws(PipelineError) -> URL {
-        try writeReport(c, scan: scan, output: output, row: row, to: url).url
+    public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil,
+                      displayPath: String? = nil) throws(PipelineError) -> URL {
+        try writeReport(c, scan: scan, output: output, row: row, to: url, displayPath: displayPath).url
     }
 
 
     /// `write`, also returning the scan's summary row (thumbnails of the scan and overlay).
     /// `inputSHA256` is the input's hash when the caller has it already (else the file is hashed).
+    /// `displayPath` is the input as the reader knows it (the watcher's inbox-relative path); by
+    /// default the path the classification has (as given on the command line).
     public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil,
-                            inputSHA256: String? = nil) throws(PipelineError) -> Written {
+                            inputSHA256: String? = nil, displayPath: String? = nil) throws(PipelineError) -> Written {
         let input = URL(fileURLWithPath: c.file)
         let raw: ActivationMap
         switch saliency {
@@ -107,18 +111,27 @@ public struct ReportWriter: Sendable {
         do { sha = try inputSHA256 ?? ContentHash.sha256(of: input) } catch {
             throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: c.file, reason: "\(error)"))
         }
-        let overlay = Overlay.blend(scan: shown, map: heat)
+        // A normal call's map is scaled to its own range like any other, so its maximum would look
+        // like a finding: no overlay is drawn for it, and the report says why.
+        let normalCall = c.predictedClass == normalClass
+        let overlay = normalCall ? nil : Overlay.blend(scan: shown, map: heat)
+        let shownPath = displayPath ?? c.file
         var report = ScanReport(
-            fileName: input.lastPathComponent, metadata: scan.metadata, decoding: scan.notes,
+            fileName: shownPath, metadata: scan.metadata, decoding: scan.notes,
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
             scan: shown, overlay: overlay, overlayClass: raw.className,
             saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
-            saliencyIsEmpty: heat.isEmpty, warnings: outOfDistributionWarning(c.outOfDistribution).map { [$0] } ?? [], model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
+            saliencyIsEmpty: !normalCall && heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         report.outOfDistribution = c.outOfDistribution.flagged
+        report.outOfDistributionWarning = c.outOfDistribution.warning(renderer.template)
+        if normalCall {
+            report.overlayOmittedNote = renderer.template.labels[.noOverlayNormal]
+                .replacingOccurrences(of: "{class}", with: renderer.template.labels.className(c.predictedClass))
+        }
         if shown.width != scan.image.width { report.originalSize = (scan.image.width, scan.image.height) }
-        let url = url ?? freeName(for: c, scan: scan)
+        let url = url ?? freeName(for: c, scan: scan, displayPath: shownPath)
         let pageStart = DispatchTime.now()
         do {
             try renderer.write(report, to: url)
@@ -126,11 +139,12 @@ public struct ReportWriter: Sendable {
             throw PipelineError(stage: .report, file: c.file, underlying: error)
         }
         let entry = SummaryEntry(
-            file: c.file, metadata: scan.notes.format == .dicom ? scan.metadata : nil,
+            file: shownPath, metadata: scan.notes.format == .dicom ? scan.metadata : nil,
             outcome: .classified(.init(
                 predictedClass: c.predictedClass, probabilities: report.probabilities,
-                thumbnail: SummaryEntry.thumbnail(of: shown), overlay: SummaryEntry.thumbnail(of: overlay),
-                warnings: report.warnings, reportFileName: url.lastPathComponent)))
+                thumbnail: SummaryEntry.thumbnail(of: shown), overlay: overlay.map { SummaryEntry.thumbnail(of: $0) },
+                warnings: report.warnings, reportFileName: url.lastPathComponent,
+                outOfDistributionWarning: report.outOfDistributionWarning, scanSize: (scan.image.width, scan.image.height))))
         return Written(url: url, summaryEntry: entry,
                        pageMs: Double(DispatchTime.now().uptimeNanoseconds - pageStart.uptimeNanoseconds) / 1e6)
     }
@@ -139,25 +153,31 @@ public struct ReportWriter: Sendable {
     /// (`-2`, `-3`, … when taken); atomic and never overwriting, like the reports.
     public func writeSummary(_ entries: [SummaryEntry], createdAt: Date = Date()) throws(RenderError) -> URL {
         try SummaryRenderer(template: renderer.template).writeNew(
-            SummaryReport(entries: entries, sortClass: classNames.contains("covid") ? "covid" : classNames.last ?? "covid",
-                          model: model, softwareVersion: Self.softwareVersion, createdAt: createdAt),
+            SummaryReport(entries: entries, order: triageOrder, model: model, softwareVersion: Self.softwareVersion, createdAt: createdAt),
             in: directory)
     }
 
-    /// The report's warning for a flagged scan, in the template's language; nil if not flagged.
-    func outOfDistributionWarning(_ check: Classification.OutOfDistributionCheck) -> String? {
-        guard check.flagged, let score = check.score, let threshold = check.threshold else { return nil }
-        return renderer.template.labels[.outOfDistribution]
-            .replacingOccurrences(of: "{score}", with: String(format: "%.1f", locale: nil, score))
-            .replacingOccurrences(of: "{threshold}", with: String(format: "%.1f", locale: nil, threshold))
-            .replacingOccurrences(of: "{percentile}", with: String(format: "%g", locale: nil, check.percentile ?? 99))
+    /// The class whose "not" orders the summary and whose calls get no overlay ("normal"), if the model has it.
+    var normalClass: String? {
+        if case let .notClass(c) = renderer.template.triageOrder, classNames.contains(c) { return c }
+        return classNames.contains("normal") ? "normal" : nil
     }
 
-    /// `<SOP Instance UID>.pdf` or `<input name>.pdf`, with `-2`, `-3`, … when taken (on disk or
-    /// in `claimed`, the names other workers are about to write).
-    public func freeName(for c: Classification, scan: DecodedScan, claimed: Set<String> = []) -> URL {
-        let stem = scan.metadata.sopInstanceUID.map(Self.safe)
-            ?? Self.safe(URL(fileURLWithPath: c.file).deletingPathExtension().lastPathComponent)
+    /// The template's triage order when the model has its class; else p(covid), or p(last class).
+    var triageOrder: ReportTemplate.TriageOrder {
+        switch renderer.template.triageOrder {
+        case let .notClass(c) where classNames.contains(c), let .probability(of: c) where classNames.contains(c):
+            return renderer.template.triageOrder
+        default:
+            return .probability(of: classNames.contains("covid") ? "covid" : classNames.last ?? "covid")
+        }
+    }
+
+    /// `<SOP Instance UID>.pdf`, else `<input path>.pdf` (`reportStem`), with `-2`, `-3`, … when
+    /// taken (on disk or in `claimed`, the names other workers are about to write). `displayPath`
+    /// is the input as the reader knows it (by default `c.file`).
+    public func freeName(for c: Classification, scan: DecodedScan, claimed: Set<String> = [], displayPath: String? = nil) -> URL {
+        let stem = scan.metadata.sopInstanceUID.map(Self.safe) ?? Self.reportStem(displayPath ?? c.file)
         var url = directory.appendingPathComponent("\(stem).pdf")
         var n = 2
         while FileManager.default.fileExists(atPath: url.path) || claimed.contains(url.path) {
@@ -165,6 +185,19 @@ public struct ReportWriter: Sendable {
             n += 1
         }
         return url
+    }
+
+    /// A report name from an input path: its folders and file name (with the extension, so 0105.png
+    /// and 0105.jpeg differ) joined by '_', without the root, '.' and '..'
+    /// (`ward3/bed12/0101.jpeg` → `ward3_bed12_0101.jpeg`); at most 150 characters, keeping the end.
+    public static func reportStem(_ path: String) -> String {
+        let parts = path.split(separator: "/").filter { $0 != "." && $0 != ".." }.map { safe(String($0)) }
+        var stem = parts.last ?? "scan"
+        for part in parts.dropLast().reversed() {
+            guard stem.count + part.count + 1 <= 150 else { break }
+            stem = part + "_" + stem
+        }
+        return stem
     }
 
     /// Letters, digits, '.', '-' and '_' kept; anything else becomes '_'.

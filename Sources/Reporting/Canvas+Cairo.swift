@@ -281,6 +281,25 @@ final class Canvas {
         return extent(l)
     }
 
+    /// How many characters of `text` no installed font has a glyph for (Pango draws them as boxes).
+    func unknownGlyphs(_ text: String, _ font: Font) -> Int {
+        let l = layout(text: text, runs: nil, font: font, width: nil, alignment: .left)
+        defer { g_object_unref(UnsafeMutableRawPointer(l)) }
+        return Int(pango_layout_get_unknown_glyphs_count(l))
+    }
+
+    /// `text` as it can be drawn: unchanged when every character has a glyph (with a CJK font
+    /// such as Noto Sans CJK installed, fontconfig finds one for Chinese, Japanese and Korean
+    /// names); otherwise each character without one becomes its code, e.g. "[U+80F8]", so a name
+    /// never shows as empty boxes that cannot be told apart.
+    func displayable(_ text: String, _ font: Font) -> String {
+        guard unknownGlyphs(text, font) > 0 else { return text }
+        return text.map { ch -> String in
+            ch.isASCII || unknownGlyphs(String(ch), font) == 0
+                ? String(ch) : "[" + ch.unicodeScalars.map { "U+" + String($0.value, radix: 16, uppercase: true) }.joined(separator: " ") + "]"
+        }.joined()
+    }
+
     /// The size of mixed-style `runs` in `font`, wrapped at `width` if given.
     func measure(_ runs: [TextRun], _ font: Font, width: Double? = nil) -> Size {
         let l = layout(text: nil, runs: runs, font: font, width: width, alignment: .left)

@@ -14,7 +14,9 @@ struct ReportLayout {
     let imageHeight: Double
 
     static let margin = 36.0
-    static let minImageHeight = 150.0
+    /// Low enough that the longest warnings (out of scope with every reason, out of distribution,
+    /// low confidence) still leave the provenance above the footer.
+    static let minImageHeight = 100.0
     static let maxImageHeight = 290.0
 
     private var labels: ReportTemplate.Labels { template.labels }
@@ -83,7 +85,8 @@ struct ReportLayout {
             var py = y + heading(labels[.patient], x0, y, width: column)
             if isDICOM {
                 for (key, value) in [(ReportTemplate.LabelKey.name, m.patientName.map(Self.personName)), (.patientID, m.patientID),
-                                     (.sex, m.patientSex), (.birthDate, m.patientBirthDate.map(Self.date)), (.age, m.patientAge.map(Self.age))] {
+                                     (.sex, m.patientSex), (.birthDate, m.patientBirthDate.map(Self.date)),
+                                     (.age, ScanReport.ageText(m, labels: labels))] {
                     py += row(labels[key], value, x0, py, width: column, on: c, drawing: drawing)
                 }
             } else {
@@ -94,15 +97,16 @@ struct ReportLayout {
         if template.sections.study {
             let sx = template.sections.patient ? x0 + column + gap : x0
             var sy = y + heading(labels[.study], sx, y, width: column)
-            var rows: [(ReportTemplate.LabelKey, String?)] = [(.file, report.fileName)]
+            var rows: [(ReportTemplate.LabelKey, String?)] = [(.file, c.displayable(report.fileName, Self.valueFont))]
             if isDICOM {
-                rows += [(.studyDate, m.studyDate.map(Self.date)), (.studyTime, m.studyTime.map(Self.time)),
+                rows += [(.studyDate, ScanReport.studyDateText(m, labels: labels)), (.studyTime, m.studyTime.map(Self.time)),
                          (.description, m.studyDescription), (.accession, m.accessionNumber), (.modality, m.modality),
                          (.bodyPart, m.bodyPartExamined), (.viewPosition, m.viewPosition), (.institution, m.institutionName),
                          (.manufacturer, m.manufacturer)]
             }
             for (key, value) in rows {
-                sy += row(labels[key], value, sx, sy, width: column, on: c, drawing: drawing)
+                // The input's path is shown whole (it tells same-named files apart).
+                sy += row(labels[key], value, sx, sy, width: column, on: c, drawing: drawing, maxLines: key == .file ? 4 : 2)
             }
             if !isDICOM, !template.sections.patient {
                 sy += put(labels[.noDICOMHeader], sx, sy, Self.valueFont, .secondaryText, width: column) + 2
@@ -111,23 +115,35 @@ struct ReportLayout {
         }
         y = blockBottom + 8
 
-        // Result: the predicted class, then one bar per class with its probability.
+        // Result: the predicted class, then one bar per class with its probability. A scan out of
+        // scope or of distribution gets a headline saying so first, and its class is shown small
+        // and grey as the model's output, not as an answer.
         y += heading(labels[.result], x0, y, width: content)
-        let predictedColor = color(ofClass: report.predictedClass)
+        let assessed = report.assessedWarnings(template: template)
+        let setAside = assessed.contains(where: \.setsAside)
+        if setAside {
+            let headline = assessed.contains(where: { $0.code == .outOfScope }) ? labels[.outOfScopeHeadline] : labels[.outOfDistributionHeadline]
+            let h = put("⚠ " + headline, x0 + 6, y + 4, .sans(12.5, bold: true), Color(hex: 0x8A2D00), width: content - 12, maxLines: 3)
+            if drawing {
+                c.fill(Rect(x: x0, y: y, width: content, height: h + 8), Color(hex: 0xFCE8DC))
+                c.fill(Rect(x: x0, y: y, width: 3, height: h + 8), Color(hex: 0xB03A00))
+                _ = put("⚠ " + headline, x0 + 6, y + 4, .sans(12.5, bold: true), Color(hex: 0x8A2D00), width: content - 12, maxLines: 3)
+            }
+            g.headline = Rect(x: x0, y: y, width: content, height: h + 8)
+            y += h + 14
+        }
+        let predictedColor = setAside ? Color.secondaryText : color(ofClass: report.predictedClass)
         let panelWidth = 150.0
         var ly = y
-        ly += put(labels[.predictedClass], x0, ly, Self.labelFont, .secondaryText, width: panelWidth)
-        ly += put(labels.className(report.predictedClass), x0, ly, .sans(17, bold: true), Self.readable(predictedColor), width: panelWidth, maxLines: 2)
+        ly += put(setAside ? labels[.modelOutput] : labels[.predictedClass], x0, ly, Self.labelFont, .secondaryText, width: panelWidth)
+        ly += put(labels.className(report.predictedClass), x0, ly, setAside ? .sans(11) : .sans(17, bold: true),
+                  setAside ? .secondaryText : Self.readable(predictedColor), width: panelWidth, maxLines: 2)
         // The uncertainty belongs next to the answer, not only in the warnings further down.
         let top = report.probabilities.map(\.probability).max() ?? 0
-        if top < template.lowConfidenceThreshold {
+        if top < template.lowConfidenceThreshold, !setAside {
             ly += put("⚠ " + labels[.lowConfidence].replacingOccurrences(of: "{probability}", with: ScanReport.probabilityText(top))
                         .replacingOccurrences(of: "{threshold}", with: ScanReport.probabilityText(template.lowConfidenceThreshold)),
                       x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00), width: panelWidth, maxLines: 3) + 2
-        }
-        if report.outOfDistribution {
-            ly += put("⚠ " + labels[.outOfDistributionShort], x0, ly + 2, Self.smallFont, Color(hex: 0x8A2D00),
-                      width: panelWidth, maxLines: 3) + 2
         }
         var ry = y
         if template.sections.probabilities {
@@ -145,7 +161,7 @@ struct ReportLayout {
                 let bar = Rect(x: track.x, y: track.y, width: track.width * min(max(p.probability, 0), 1), height: track.height)
                 if drawing {
                     c.fill(track, Color(hex: 0xEEEEEE))
-                    c.fill(bar, color(ofClass: p.className))
+                    c.fill(bar, setAside ? Color(hex: 0xAAAAAA) : color(ofClass: p.className))
                     c.stroke(track, Color(hex: 0xBBBBBB), lineWidth: 0.4)
                     // Ticks at 0.25, 0.5, 0.75 so bar lengths can be read.
                     for t in [0.25, 0.5, 0.75] {
@@ -158,7 +174,9 @@ struct ReportLayout {
                 ry += h + 1
             }
         }
-        y = max(ly, ry) + 8
+        y = max(ly, ry) + 3
+        // What the model does not look at, as commercial chest X-ray AI reports say.
+        y += put(labels[.notAssessed], x0, y, Self.smallFont, .secondaryText, width: content, maxLines: 3) + 8
 
         // Scan | overlay | colour legend.
         if template.sections.images {
@@ -182,16 +200,26 @@ struct ReportLayout {
             if drawing {
                 g.scan = c.image(report.scan, fitting: scanBox, background: .black, pdfDensity: embedDensity,
                                  maxEmbeddedPixels: ReportRenderer.maxEmbeddedPixels)
+                if let drawn = g.scan { drawOrientation(on: c, in: drawn) }
             }
             if let overlay = report.overlay {
                 let overlayBox = Rect(x: x0 + panel + 6, y: y, width: panel, height: imageHeight)
                 if drawing {
                     g.overlay = c.image(overlay, fitting: overlayBox, background: .black, pdfDensity: embedDensity,
                                         maxEmbeddedPixels: ReportRenderer.maxEmbeddedPixels)
+                    if let drawn = g.overlay { drawOrientation(on: c, in: drawn) }
                     g.legend = drawLegend(on: c, x: overlayBox.maxX + 8, y: y, height: imageHeight)
                 }
             }
             y += imageHeight + 4
+            if let note = report.overlayOmittedNote {
+                y += put(note, x0, y, Self.smallFont, .secondaryText, width: content, maxLines: 2)
+            } else if report.overlay != nil {
+                y += put(labels[.legendScale], x0, y, Self.smallFont, .secondaryText, width: content, maxLines: 2)
+            }
+            if orientation != nil {
+                y += put(labels[.orientationNote], x0, y, Self.smallFont, .secondaryText, width: content, maxLines: 1)
+            }
             if report.saliencyIsEmpty {
                 y += put(labels[.noSalientRegion].replacingOccurrences(of: "{class}", with: overlayName),
                          x0, y, Self.smallFont, .secondaryText, width: content)
@@ -214,7 +242,7 @@ struct ReportLayout {
             }
             for w in warnings.prefix(6) {
                 _ = put("⚠", x0, y, Self.valueFont, Color(hex: 0xB03A00), width: 14)
-                y += put(w, x0 + 14, y, Self.valueFont, Color(hex: 0x8A2D00), width: content - 14, maxLines: 3) + 2
+                y += put(w, x0 + 14, y, Self.valueFont, Color(hex: 0x8A2D00), width: content - 14, maxLines: 5) + 2
             }
             y += 8
         }
@@ -257,15 +285,38 @@ struct ReportLayout {
 
     /// One "label  value" line in a block; a missing value shows as "—". Returns its height.
     private func row(_ label: String, _ value: String?, _ x: Double, _ y: Double, width: Double,
-                     on c: Canvas, drawing: Bool) -> Double {
+                     on c: Canvas, drawing: Bool, maxLines: Int = 2) -> Double {
         let keyWidth = 82.0
         let text = value.flatMap { $0.isEmpty ? nil : $0 } ?? "—"
         let color: Color = value == nil ? .secondaryText : .black
         if drawing {
             c.text(label, at: Point(x: x, y: y + 1), Self.labelFont, .secondaryText, width: keyWidth, maxLines: 1)
-            return max(13, c.text(text, at: Point(x: x + keyWidth, y: y), Self.valueFont, color, width: width - keyWidth, maxLines: 2).height) + 1
+            return max(13, c.text(text, at: Point(x: x + keyWidth, y: y), Self.valueFont, color, width: width - keyWidth, maxLines: maxLines).height) + 1
         }
-        return max(13, c.measure(text, Self.valueFont, width: width - keyWidth, maxLines: 2).height) + 1
+        return max(13, c.measure(text, Self.valueFont, width: width - keyWidth, maxLines: maxLines).height) + 1
+    }
+
+    /// The patient directions at the image's left and right edges from PatientOrientation
+    /// (its first value is the direction of the rows, towards the right edge), e.g. ("R", "L").
+    var orientation: (left: String, right: String)? {
+        guard report.decoding.format == .dicom, let rowDirection = report.metadata.patientOrientation?.first else { return nil }
+        let opposite: [Character: Character] = ["L": "R", "R": "L", "A": "P", "P": "A", "H": "F", "F": "H"]
+        let letters = rowDirection.uppercased()
+        guard !letters.isEmpty, letters.allSatisfy({ opposite[$0] != nil }) else { return nil }
+        return (String(letters.map { opposite[$0]! }), letters)
+    }
+
+    /// The orientation letters at the middle of the left and right edges of a drawn image.
+    private func drawOrientation(on c: Canvas, in rect: Rect) {
+        guard let o = orientation else { return }
+        let font = Font.sans(9, bold: true)
+        for (text, right) in [(o.left, false), (o.right, true)] {
+            let size = c.measure(text, font)
+            let box = Rect(x: right ? rect.maxX - size.width - 6 : rect.x + 2, y: rect.y + rect.height / 2 - size.height / 2 - 1,
+                           width: size.width + 4, height: size.height + 2)
+            c.fill(box, Color(red: 0, green: 0, blue: 0, alpha: 0.6))
+            c.text(text, at: Point(x: box.x + 2, y: box.y + 1), font, Color(red: 1, green: 1, blue: 1))
+        }
     }
 
     /// A vertical colour bar of the overlay's colour map, high at the top, with its end labels.

@@ -30,6 +30,8 @@ public struct ReportRenderer: Sendable {
         var scan: Rect?
         var overlay: Rect?
         var legend: Rect?
+        /// The out-of-scope / out-of-distribution headline above the class, when there is one.
+        var headline: Rect?
         var bars: [Rect] = []
         var footer: Rect?
         /// Lowest point reached by the body (must stay above the footer).

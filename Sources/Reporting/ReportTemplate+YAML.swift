@@ -8,7 +8,7 @@ internal import Yams
 extension ReportTemplate {
     static let topLevelKeys = [
         "institution", "logo", "page_size", "language", "low_confidence_threshold", "disclaimer", "image_quality",
-        "colors", "sections", "labels",
+        "colors", "sections", "labels", "triage_order",
     ]
     static let colorKeys = ["accent", "classes"]
     static let sectionKeys = ["patient", "study", "probabilities", "images", "decoding_notes", "warnings", "provenance"]
@@ -58,6 +58,13 @@ extension ReportTemplate {
                 }
                 t.lowConfidenceThreshold = d
             case "disclaimer": t.disclaimer = try reader.string(value, key: key.string)
+            case "triage_order":
+                let v = try reader.string(value, key: key.string)
+                guard !v.isEmpty, v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                    throw reader.invalid(value, "triage_order must be not_normal, not_<class> or a class name, not '\(v)'",
+                                         fix: "Write triage_order: not_normal (1 − p(normal), the default) or e.g. triage_order: covid.")
+                }
+                t.triageOrder = v.hasPrefix("not_") ? .notClass(String(v.dropFirst(4))) : .probability(of: v)
             case "image_quality":
                 let v = try reader.string(value, key: key.string)
                 if v.lowercased() == "lossless" {

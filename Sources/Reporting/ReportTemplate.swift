@@ -51,6 +51,13 @@ public struct ReportTemplate: Sendable, Equatable {
         case summaryWarningsFlag = "summary_warnings_flag", summaryFailed = "summary_failed"
         case summaryNone = "summary_none"
         case outOfDistribution = "out_of_distribution", outOfDistributionShort = "out_of_distribution_short"
+        // Scope, headline and what the model does not assess.
+        case outOfScope = "out_of_scope", outOfScopeHeadline = "out_of_scope_headline"
+        case outOfDistributionHeadline = "out_of_distribution_headline", modelOutput = "model_output"
+        case notAssessed = "not_assessed", legendScale = "legend_scale", noOverlayNormal = "no_overlay_normal"
+        case ageComputed = "age_computed", seriesDate = "series_date", acquisitionDate = "acquisition_date"
+        case summarySortedNotNormal = "summary_sorted_not_normal", summarySetAside = "summary_set_aside"
+        case orientationNote = "orientation_note"
 
         /// The English text. `{name}` marks a value filled in when the report is drawn; a
         /// translation must keep every placeholder of its English label.
@@ -111,6 +118,19 @@ public struct ReportTemplate: Sendable, Equatable {
             case .summaryFailed: return "Not classified ({count}): no result, the reason per file"
             case .summaryNone: return "No scans in this run."
             case .outOfDistributionShort: return "Out of distribution: the scan does not look like the training data (see Warnings)."
+            case .outOfScope: return "Out of scope ({detail}): the model was trained on frontal chest radiographs (CR/DX) only."
+            case .outOfScopeHeadline: return "Out of scope: this is not a scan the model can assess. The class below is no finding."
+            case .outOfDistributionHeadline: return "Out of distribution: the scan does not look like the training data. The class below is no finding."
+            case .modelOutput: return "Model output (not a finding)"
+            case .notAssessed: return "Not assessed by this model: pleural effusion, pneumothorax, nodules and masses, lines and tubes, fractures, or any finding other than its classes."
+            case .legendScale: return "Colours are scaled to this map's own range: \"high\" is its maximum, not comparable between scans."
+            case .noOverlayNormal: return "No overlay: the predicted class is {class}, and its map marks no finding, so none is drawn."
+            case .ageComputed: return "{age} (computed from the birth date and the {date})"
+            case .seriesDate: return "series date"
+            case .acquisitionDate: return "acquisition date"
+            case .summarySortedNotNormal: return "Sorted by the probability of not {class} (1 − p), highest first, the predicted class shown; a row's report is linked under its name."
+            case .summarySetAside: return "Set aside ({count}): out of scope or out of distribution, not ranked; the class is no finding"
+            case .orientationNote: return "R/L: patient right/left from the header's PatientOrientation."
             case .outOfDistribution: return "Out of distribution: the scan does not look like the training data (score {score} above {threshold}, the {percentile}th percentile of in-distribution scans); the probabilities may be meaningless."
             }
         }
@@ -165,6 +185,15 @@ public struct ReportTemplate: Sendable, Equatable {
     /// nil embeds them losslessly (deflate), several times slower and larger.
     public var jpegQuality: Int? = 92
     public var sections = Sections()
+    /// How the batch summary orders the scans it ranks.
+    public enum TriageOrder: Sendable, Equatable {
+        /// By 1 − p(class), highest first: the scans most likely not normal come first (default: "normal").
+        case notClass(String)
+        /// By p(class), highest first.
+        case probability(of: String)
+    }
+    /// `triage_order:` in YAML: `not_normal` (default), `not_<class>`, or a class name.
+    public var triageOrder = TriageOrder.notClass("normal")
     /// Label sets by language code; "en" is always present.
     public var languages: [String: Labels] = ["en": Labels()]
 

@@ -34,7 +34,8 @@ public struct ScanReport: Sendable {
         }
     }
 
-    /// The input file's name as shown (no folders needed).
+    /// The input as the user knows it: the path given on the command line, or the path inside
+    /// the watched inbox (`ward3/bed12/0101.jpeg`), so two scans of one name cannot look alike.
     public var fileName: String
     /// Header fields; for PNG/JPEG only the image size is set.
     public var metadata: ScanMetadata
@@ -59,6 +60,10 @@ public struct ScanReport: Sendable {
     /// The scan failed the out-of-distribution check: a short note goes under the predicted class
     /// (the full text is one of `warnings`).
     public var outOfDistribution = false
+    /// The full out-of-distribution warning (score and threshold), when flagged.
+    public var outOfDistributionWarning: String?
+    /// Said in place of the overlay when the caller left it out on purpose (a normal call).
+    public var overlayOmittedNote: String?
     public var model: Model
     /// SHA-256 of the input file, hex.
     public var inputSHA256: String
@@ -107,36 +112,61 @@ public struct ScanReport: Sendable {
         return f.string(from: date)
     }
 
-    /// The warnings the report shows, in order: low confidence (top probability below the
-    /// template's threshold), not a frontal chest view (BodyPartExamined present and not CHEST, or
-    /// ViewPosition LL, RL or LATERAL), then the caller's `warnings`.
-    public func allWarnings(template: ReportTemplate) -> [String] {
-        Self.warnings(probabilities: probabilities.map(\.probability), metadata: metadata, extra: warnings, template: template)
+    /// The warnings the report shows (`ScanWarning.assess`): out of scope, out of distribution,
+    /// not frontal, low confidence, then the caller's `warnings`.
+    public func assessedWarnings(template: ReportTemplate) -> [ScanWarning] {
+        let size = originalSize ?? (scan.width, scan.height)
+        return ScanWarning.assess(
+            probabilities: probabilities.map(\.probability), metadata: decoding.format == .dicom ? metadata : nil,
+            size: size,
+            outOfDistribution: outOfDistributionWarning ?? (outOfDistribution ? template.labels[.outOfDistributionShort] : nil),
+            extra: warnings, template: template)
     }
 
-    /// The warnings of `allWarnings` from plain values, so the batch summary flags the same ones.
-    public static func warnings(probabilities: [Double], metadata: ScanMetadata?, extra: [String],
-                                template: ReportTemplate) -> [String] {
-        let labels = template.labels
-        var out: [String] = []
-        let top = probabilities.max() ?? 0
-        if top < template.lowConfidenceThreshold {
-            out.append(labels[.lowConfidence]
-                .replacingOccurrences(of: "{probability}", with: Self.probabilityText(top))
-                .replacingOccurrences(of: "{threshold}", with: Self.probabilityText(template.lowConfidenceThreshold)))
+    /// The messages of `assessedWarnings`.
+    public func allWarnings(template: ReportTemplate) -> [String] {
+        assessedWarnings(template: template).map(\.message)
+    }
+
+    /// The study date as shown: StudyDate, else SeriesDate or AcquisitionDate with the one used
+    /// named ("2020-01-25 (series date)"); nil if none is set.
+    public static func studyDateText(_ m: ScanMetadata, labels: ReportTemplate.Labels) -> String? {
+        if let d = m.studyDate { return ReportLayout.date(d) }
+        if let d = m.seriesDate { return "\(ReportLayout.date(d)) (\(labels[.seriesDate]))" }
+        if let d = m.acquisitionDate { return "\(ReportLayout.date(d)) (\(labels[.acquisitionDate]))" }
+        return nil
+    }
+
+    /// PatientAge as shown ("45 Y"); when absent, the age computed from PatientBirthDate and the
+    /// first of StudyDate, SeriesDate and AcquisitionDate, saying so; nil if neither can be had.
+    public static func ageText(_ m: ScanMetadata, labels: ReportTemplate.Labels) -> String? {
+        if let a = m.patientAge { return ReportLayout.age(a) }
+        let dates: [(String?, String)] = [(m.studyDate, labels[.studyDate].lowercased()), (m.seriesDate, labels[.seriesDate]),
+                                          (m.acquisitionDate, labels[.acquisitionDate])]
+        guard let birth = m.patientBirthDate.flatMap(Self.ymd),
+              let (then, source) = dates.lazy.compactMap({ d, name in d.flatMap(Self.ymd).map { ($0, name) } }).first
+        else { return nil }
+        var years = then.y - birth.y
+        if (then.m, then.d) < (birth.m, birth.d) { years -= 1 }
+        guard years >= 0 else { return nil }
+        let age: String
+        if years >= 2 {
+            age = "\(years) Y"
+        } else {
+            var months = (then.y - birth.y) * 12 + then.m - birth.m
+            if then.d < birth.d { months -= 1 }
+            guard months >= 0 else { return nil }
+            age = "\(months) M"
         }
-        var details: [String] = []
-        if let part = metadata?.bodyPartExamined?.trimmingCharacters(in: .whitespaces), !part.isEmpty,
-           part.uppercased() != "CHEST" {
-            details.append("BodyPartExamined \(part)")
-        }
-        if let view = metadata?.viewPosition?.trimmingCharacters(in: .whitespaces).uppercased(),
-           ["LL", "RL", "LATERAL"].contains(view) {
-            details.append("ViewPosition \(view)")
-        }
-        if !details.isEmpty {
-            out.append(labels[.notFrontal].replacingOccurrences(of: "{detail}", with: details.joined(separator: ", ")))
-        }
-        return out + extra
+        return labels[.ageComputed].replacingOccurrences(of: "{age}", with: age).replacingOccurrences(of: "{date}", with: source)
+    }
+
+    /// DICOM DA "YYYYMMDD" (or the old "YYYY.MM.DD") as numbers; nil if not a valid date.
+    static func ymd(_ da: String) -> (y: Int, m: Int, d: Int)? {
+        let digits = da.filter(\.isNumber)
+        guard digits.count == 8, da.count == 8 || da.count == 10,
+              let y = Int(digits.prefix(4)), let m = Int(digits.dropFirst(4).prefix(2)), let d = Int(digits.suffix(2)),
+              (1...12).contains(m), (1...31).contains(d) else { return nil }
+        return (y, m, d)
     }
 }

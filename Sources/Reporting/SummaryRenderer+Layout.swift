@@ -34,6 +34,8 @@ struct SummaryLayout {
     enum Item {
         case row(rank: Int, entry: SummaryEntry, warnings: [String])
         case failedHeading(count: Int)
+        /// The heading of the scans set aside (out of scope or of distribution), which are not ranked.
+        case setAsideHeading(count: Int)
         case failed(entry: SummaryEntry)
         case empty
     }
@@ -43,17 +45,18 @@ struct SummaryLayout {
 
     /// The model's classes in order, from the first classified entry (the columns of the table).
     var classNames: [String] {
-        summary.ranked.first?.result?.probabilities.map(\.className) ?? []
+        summary.entries.lazy.compactMap(\.result).first?.probabilities.map(\.className) ?? []
     }
 
     var warnedCount: Int {
-        summary.ranked.filter { !warnings(of: $0).isEmpty }.count
+        summary.entries.filter { !warnings(of: $0).isEmpty }.count
     }
 
     func warnings(of entry: SummaryEntry) -> [String] {
         guard let r = entry.result else { return [] }
-        return ScanReport.warnings(probabilities: r.probabilities.map(\.probability), metadata: entry.metadata,
-                                   extra: r.warnings, template: template)
+        return ScanWarning.assess(probabilities: r.probabilities.map(\.probability), metadata: entry.metadata,
+                                  size: r.scanSize, outOfDistribution: r.outOfDistributionWarning, extra: r.warnings,
+                                  template: template).map(\.message)
     }
 
     // MARK: Columns (x positions in points)
@@ -75,6 +78,12 @@ struct SummaryLayout {
     /// Splits the items into pages, measuring text on `c`.
     mutating func paginate(measuringOn c: Canvas) {
         var items: [Item] = summary.ranked.enumerated().map { .row(rank: $0 + 1, entry: $1, warnings: warnings(of: $1)) }
+        let aside = summary.setAside
+        if !aside.isEmpty {
+            // Rank 0: drawn as "–", the class in grey; never among the ranked positives.
+            items.append(.setAsideHeading(count: aside.count))
+            items += aside.map { .row(rank: 0, entry: $0, warnings: warnings(of: $0)) }
+        }
         let failed = summary.failed
         if !failed.isEmpty {
             items.append(.failedHeading(count: failed.count))
@@ -98,6 +107,9 @@ struct SummaryLayout {
             }) {
                 keep += height(of: .failed(entry: entry), on: c)
             }
+            if case let .setAsideHeading(count) = item, count > 0, let first = aside.first {
+                keep += height(of: .row(rank: 0, entry: first, warnings: warnings(of: first)), on: c) + tableHeaderHeight(c)
+            }
             if y + keep > limit, !pages[pages.count - 1].isEmpty {
                 pages.append([])
                 y = headerHeight(on: c, first: false)
@@ -105,6 +117,7 @@ struct SummaryLayout {
                 if case .row = item { h = height(of: item, on: c) + tableHeaderHeight(c) }
             }
             if case .row = item { tableHeaderShown = true }
+            if case .setAsideHeading = item { tableHeaderShown = false }
             pages[pages.count - 1].append((item, h))
             y += h
             limit = bodyLimit(c)
@@ -134,11 +147,17 @@ struct SummaryLayout {
             return drawRow(on: c, entry: entry, rank: 0, warnings: warnings, y: 0, drawing: false).height
         case let .failedHeading(count):
             return 8 + c.measure(failedHeading(count), Self.headingFont, width: content, maxLines: 2).height + 5
+        case let .setAsideHeading(count):
+            return 8 + c.measure(setAsideHeading(count), Self.headingFont, width: content, maxLines: 2).height + 5
         case let .failed(entry):
             return drawFailed(on: c, entry: entry, y: 0, drawing: false)
         case .empty:
             return c.measure(labels[.summaryNone], Self.valueFont, width: content).height + 8
         }
+    }
+
+    private func setAsideHeading(_ count: Int) -> String {
+        labels[.summarySetAside].replacingOccurrences(of: "{count}", with: String(count))
     }
 
     private func failedHeading(_ count: Int) -> String {
@@ -165,6 +184,14 @@ struct SummaryLayout {
                     let drawn = drawRow(on: c, entry: entry, rank: rank, warnings: warnings, y: y, drawing: true)
                     g.rows.append(.init(page: index + 1, file: entry.file, scan: drawn.scan, overlay: drawn.overlay, link: drawn.link))
                     y += drawn.height
+                case let .setAsideHeading(count):
+                    y += 8
+                    let h = c.text(setAsideHeading(count), at: Point(x: Self.margin, y: y), Self.headingFont, Self.warningColor,
+                                   width: content, maxLines: 2).height
+                    c.line([Point(x: Self.margin, y: y + h + 1.5), Point(x: Self.margin + content, y: y + h + 1.5)],
+                           Self.warningColor.withAlpha(0.35), lineWidth: 0.6)
+                    y += h + 5
+                    tableHeaderShown = false
                 case let .failedHeading(count):
                     y += 8
                     let h = c.text(failedHeading(count), at: Point(x: Self.margin, y: y), Self.headingFont, accent,
@@ -204,7 +231,7 @@ struct SummaryLayout {
         if first {
             let counts = labels[.summaryCounts]
                 .replacingOccurrences(of: "{total}", with: String(summary.entries.count))
-                .replacingOccurrences(of: "{classified}", with: String(summary.ranked.count))
+                .replacingOccurrences(of: "{classified}", with: String(summary.classifiedCount))
                 .replacingOccurrences(of: "{warned}", with: String(warnedCount))
                 .replacingOccurrences(of: "{failed}", with: String(summary.failed.count))
             y += put(counts, Self.valueFont) + 1
@@ -217,8 +244,12 @@ struct SummaryLayout {
             }
             if !summary.softwareVersion.isEmpty { provenance.append("CXReview " + summary.softwareVersion) }
             y += put(provenance.joined(separator: " · "), Self.smallFont, .secondaryText) + 1
-            y += put(labels[.summarySorted].replacingOccurrences(of: "{class}", with: labels.className(summary.sortClass)),
-                     Self.smallFont, .secondaryText) + 6
+            let sorted: String
+            switch summary.order {
+            case let .notClass(c): sorted = labels[.summarySortedNotNormal].replacingOccurrences(of: "{class}", with: labels.className(c))
+            case let .probability(of: c): sorted = labels[.summarySorted].replacingOccurrences(of: "{class}", with: labels.className(c))
+            }
+            y += put(sorted, Self.smallFont, .secondaryText) + 6
         }
         return y
     }
@@ -248,6 +279,21 @@ struct SummaryLayout {
         return h + 4
     }
 
+    /// The identity column's lines of a row: for DICOM the patient's name, ID and study date (the
+    /// ID and the date each on a line of its own, so a long ID is cut with "…" and never pushes the
+    /// date out), then the input's path; for PNG/JPEG the path alone.
+    func identityLines(of entry: SummaryEntry, on c: Canvas) -> [(text: String, font: Font, color: Color, maxLines: Int)] {
+        guard let m = entry.metadata else { return [(c.displayable(entry.file, Self.nameFont), Self.nameFont, .black, 3)] }
+        var lines = [(text: m.patientName.map(ReportLayout.personName) ?? "—", font: Self.nameFont, color: Color.black, maxLines: 2)]
+        if let id = m.patientID { lines.append(("\(labels[.patientID]) \(id)", Self.smallFont, .black, 1)) }
+        if let date = ScanReport.studyDateText(m, labels: labels) { lines.append(("\(labels[.studyDate]) \(date)", Self.smallFont, .black, 1)) }
+        lines.append((c.displayable(entry.file, Self.smallFont), Self.smallFont, .secondaryText, 3))
+        return lines
+    }
+
+    /// Width of the patient / file column, in points.
+    var identityColumnWidth: Double { identityWidth }
+
     /// One classified scan; returns its height and, when drawn, where the thumbnails and link went.
     private func drawRow(on c: Canvas, entry: SummaryEntry, rank: Int, warnings: [String], y: Double,
                          drawing: Bool) -> (height: Double, scan: Rect?, overlay: Rect?, link: Rect?) {
@@ -261,14 +307,8 @@ struct SummaryLayout {
 
         // Patient (DICOM) or file (PNG/JPEG), then the link to the per-scan report.
         var iy = top
-        if let m = entry.metadata {
-            iy += put(m.patientName.map(ReportLayout.personName) ?? "—", identityX, iy, Self.nameFont, width: identityWidth, maxLines: 2)
-            let idDate = [m.patientID.map { "\(labels[.patientID]) \($0)" }, m.studyDate.map { "\(labels[.studyDate]) \(ReportLayout.date($0))" }]
-                .compactMap { $0 }.joined(separator: " · ")
-            if !idDate.isEmpty { iy += put(idDate, identityX, iy, Self.smallFont, width: identityWidth, maxLines: 2) }
-            iy += put(entry.fileName, identityX, iy, Self.smallFont, .secondaryText, width: identityWidth, maxLines: 1)
-        } else {
-            iy += put(entry.fileName, identityX, iy, Self.nameFont, width: identityWidth, maxLines: 2)
+        for line in identityLines(of: entry, on: c) {
+            iy += put(line.text, identityX, iy, line.font, line.color, width: identityWidth, maxLines: line.maxLines)
         }
         var link: Rect?
         if let report = r.reportFileName {
@@ -288,7 +328,7 @@ struct SummaryLayout {
         }
 
         // Predicted class, probabilities (with small bars), warnings flag.
-        let classColor = ReportLayout.readable(color(ofClass: r.predictedClass, in: r))
+        let classColor = rank == 0 ? Color.secondaryText : ReportLayout.readable(color(ofClass: r.predictedClass, in: r))
         let cy = top + put(labels.className(r.predictedClass), classX, top, Self.nameFont, classColor, width: classWidth, maxLines: 2)
         var py = top
         for (i, p) in r.probabilities.enumerated() {
@@ -309,7 +349,7 @@ struct SummaryLayout {
                            warnings.isEmpty ? .secondaryText : Self.warningColor, width: flagWidth - 2, alignment: .right)
 
         // Rank and thumbnails.
-        _ = put(String(rank), rankX, top, Self.valueFont, .secondaryText, width: 18)
+        _ = put(rank == 0 ? "–" : String(rank), rankX, top, Self.valueFont, .secondaryText, width: 18)
         var scanRect: Rect?, overlayRect: Rect?
         if drawing {
             func thumbnails() {
@@ -334,7 +374,7 @@ struct SummaryLayout {
         for w in warnings.prefix(3) {
             bottom += 1
             _ = put("⚠", wx, bottom, Self.smallFont, Self.warningColor, width: 12)
-            bottom += put(w, wx + 12, bottom, Self.smallFont, Self.warningColor, width: ww - 12, maxLines: 2)
+            bottom += put(w, wx + 12, bottom, Self.smallFont, Self.warningColor, width: ww - 12, maxLines: 3)
         }
         if warnings.count > 3 {
             bottom += put("+\(warnings.count - 3) …", wx + 12, bottom, Self.smallFont, Self.warningColor, width: ww - 12)

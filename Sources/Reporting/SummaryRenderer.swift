@@ -81,7 +81,7 @@ public struct SummaryRenderer: Sendable {
         let info = DocumentInfo(
             title: labels[.summaryTitle],
             subject: labels[.summaryCounts].replacingOccurrences(of: "{total}", with: String(summary.entries.count))
-                .replacingOccurrences(of: "{classified}", with: String(summary.ranked.count))
+                .replacingOccurrences(of: "{classified}", with: String(summary.classifiedCount))
                 .replacingOccurrences(of: "{warned}", with: String(SummaryLayout(summary: summary, template: template, page: size).warnedCount))
                 .replacingOccurrences(of: "{failed}", with: String(summary.failed.count)) + ". " + template.disclaimer,
             creator: "CXReview " + summary.softwareVersion, created: summary.createdAt)

@@ -14,20 +14,27 @@ public struct SummaryEntry: Sendable {
         public var thumbnail: GrayImage
         /// The saliency overlay at the thumbnail's aspect ratio; nil shows none.
         public var overlay: RGBImage?
-        /// The caller's warnings (e.g. out of distribution); low confidence and a non-frontal
-        /// view are added as the per-scan report adds them.
+        /// The caller's further warnings; scope, out of distribution, a lateral view and low
+        /// confidence are added as the per-scan report adds them (`ScanWarning.assess`).
         public var warnings: [String]
         /// The per-scan report's file name in the summary's folder (linked); nil if there is none.
         public var reportFileName: String?
+        /// The full out-of-distribution warning when the scan was flagged: the row is set aside.
+        public var outOfDistributionWarning: String?
+        /// The decoded scan's size (the thumbnail is smaller), for the scope check; nil skips it.
+        public var scanSize: (width: Int, height: Int)?
 
         public init(predictedClass: String, probabilities: [ScanReport.ClassProbability], thumbnail: GrayImage,
-                    overlay: RGBImage? = nil, warnings: [String] = [], reportFileName: String? = nil) {
+                    overlay: RGBImage? = nil, warnings: [String] = [], reportFileName: String? = nil,
+                    outOfDistributionWarning: String? = nil, scanSize: (width: Int, height: Int)? = nil) {
             self.predictedClass = predictedClass
             self.probabilities = probabilities
             self.thumbnail = thumbnail
             self.overlay = overlay
             self.warnings = warnings
             self.reportFileName = reportFileName
+            self.outOfDistributionWarning = outOfDistributionWarning
+            self.scanSize = scanSize
         }
 
         /// The probability of class `name`, or nil if the model has no such class.
@@ -42,7 +49,8 @@ public struct SummaryEntry: Sendable {
         case failed(reason: String)
     }
 
-    /// The input file as given on the command line (its last path component is shown).
+    /// The input as given on the command line, or its path inside the watched inbox; shown whole,
+    /// so same-named files of different folders stay apart.
     public var file: String
     /// The DICOM header (patient name, ID and study date are shown as the per-scan report shows
     /// them); nil for PNG/JPEG, which are identified by their file name.
@@ -122,29 +130,61 @@ public struct SummaryEntry: Sendable {
 /// A batch summary: every scan of one run, as `SummaryRenderer` draws it.
 public struct SummaryReport: Sendable {
     public var entries: [SummaryEntry]
-    /// The model's class whose probability orders the rows (highest first).
-    public var sortClass: String
+    /// How the ranked rows are ordered (highest first).
+    public var order: ReportTemplate.TriageOrder
     /// The model that classified the scans; nil leaves the line out.
     public var model: ScanReport.Model?
     /// e.g. "0.1.0".
     public var softwareVersion: String
     public var createdAt: Date
 
-    public init(entries: [SummaryEntry], sortClass: String = "covid", model: ScanReport.Model? = nil,
+    public init(entries: [SummaryEntry], order: ReportTemplate.TriageOrder = .notClass("normal"), model: ScanReport.Model? = nil,
                 softwareVersion: String = "", createdAt: Date = Date()) {
         self.entries = entries
-        self.sortClass = sortClass
+        self.order = order
         self.model = model
         self.softwareVersion = softwareVersion
         self.createdAt = createdAt
     }
 
-    /// The classified entries by the probability of `sortClass`, highest first; equal
-    /// probabilities keep their input order (a scan without that class sorts last).
+    /// The class the order is about (its probability column is emphasised).
+    public var sortClass: String {
+        switch order {
+        case let .notClass(c), let .probability(of: c): return c
+        }
+    }
+
+    /// The key of a classified row: 1 − p(class) or p(class); a scan without that class sorts last.
+    public func triageKey(_ r: SummaryEntry.Result) -> Double {
+        switch order {
+        case let .notClass(c): return r.probability(of: c).map { 1 - $0 } ?? -1
+        case let .probability(of: c): return r.probability(of: c) ?? -1
+        }
+    }
+
+    /// Whether a classified entry is set aside rather than ranked: out of scope or out of
+    /// distribution, so its class is no answer.
+    public func isSetAside(_ e: SummaryEntry) -> Bool {
+        guard let r = e.result else { return false }
+        return r.outOfDistributionWarning != nil
+            || !ScanScope.problems(metadata: e.metadata, size: r.scanSize).isEmpty
+    }
+
+    /// The classified, in-scope entries by `triageKey`, highest first; equal keys keep their input order.
     public var ranked: [SummaryEntry] {
-        let classified = entries.enumerated().compactMap { i, e in e.result.map { (i, e, $0.probability(of: sortClass) ?? -1) } }
+        let classified = entries.enumerated().compactMap { i, e in
+            isSetAside(e) ? nil : e.result.map { (i, e, triageKey($0)) }
+        }
         return classified.sorted { a, b in a.2 != b.2 ? a.2 > b.2 : a.0 < b.0 }.map(\.1)
     }
+
+    /// The classified entries set aside (`isSetAside`), in input order.
+    public var setAside: [SummaryEntry] {
+        entries.filter(isSetAside)
+    }
+
+    /// The classified entries, ranked and set aside.
+    public var classifiedCount: Int { entries.count - failed.count }
 
     /// The entries that failed, in input order.
     public var failed: [SummaryEntry] {

@@ -182,7 +182,7 @@ final class ScanProcessor: Sendable {
         var summaryRow: SummaryEntry?
         let results = classifier.classify([url], batchSize: 1) { [self] (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) in
             let reportURL = index.withLock { ix in
-                let u = writer.freeName(for: c, scan: scan, claimed: ix.claimed)
+                let u = writer.freeName(for: c, scan: scan, claimed: ix.claimed, displayPath: job.relative)
                 ix.claimed.insert(u.path)
                 return u
             }
@@ -207,7 +207,8 @@ final class ScanProcessor: Sendable {
             } catch {
                 throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: paths.pending, reason: error.description))
             }
-            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL, inputSHA256: sha)
+            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL, inputSHA256: sha,
+                                                 displayPath: job.relative)
             summaryRow = written.summaryEntry
         }
         switch results[0] {

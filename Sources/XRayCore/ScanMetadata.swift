@@ -14,12 +14,18 @@ public struct ScanMetadata: Sendable, Equatable, Codable {
     public var sopInstanceUID: String?
     public var sopClassUID: String?
     public var studyDate: String?
+    /// (0008,0021) and (0008,0022): where a report looks when StudyDate is absent.
+    public var seriesDate: String?
+    public var acquisitionDate: String?
     public var studyTime: String?
     public var studyDescription: String?
     public var accessionNumber: String?
     public var modality: String?
     public var bodyPartExamined: String?
     public var viewPosition: String?
+    /// (0020,0020) PatientOrientation: the patient direction of the rows then of the columns,
+    /// e.g. ["L", "F"] (the image's right edge is the patient's left); nil if absent.
+    public var patientOrientation: [String]?
     public var institutionName: String?
     public var manufacturer: String?
     public var rows: Int?

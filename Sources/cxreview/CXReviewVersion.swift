@@ -1,9 +1,8 @@
-/// What `cxreview --version` prints.
-enum CXReviewVersion {
-    /// Raised with each release that changes behaviour a user can see.
-    static let release = "0.9.0"
+import Pipeline
 
+/// What `cxreview --version` prints: the release the reports name as their software.
+enum CXReviewVersion {
     static var description: String {
-        "cxreview \(release); research use only, not for diagnostic use"
+        "cxreview \(ReportWriter.softwareVersion); research use only, not for diagnostic use"
     }
 }

@@ -11,7 +11,9 @@ struct ClassifyCommand: ParsableCommand {
         abstract: "Classify chest X-rays (DICOM, PNG or JPEG) as normal, viral pneumonia or COVID-19.",
         discussion: """
             Prints the class, the probability of each class, how the file was decoded (window, \
-            inversion, frames) and the time taken. A file that cannot be read gets one line on \
+            inversion, frames), the time taken and the scan's warnings (out of scope, out of \
+            distribution, not frontal, low confidence; `warnings` in --json). A scan out of scope or \
+            out of distribution is marked so first: its class is no finding. A file that cannot be read gets one line on \
             stderr saying why; the others still go through, and the exit code is then 1.
             \(Terminal.disclaimer)
             """)
@@ -33,7 +35,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Report template (YAML; see templates/report.yaml). Default: the built-in one.")
     var template: String?
 
-    @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), sorted by COVID-19 probability, linking each report.")
+    @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), ordered for triage by 1 - p(normal) (the template's triage_order), out-of-scope scans set apart, linking each report.")
     var summary = false
 
     @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
@@ -47,7 +49,7 @@ struct ClassifyCommand: ParsableCommand {
     func run() throws {
         let loaded = try modelOptions.loadModel()
         let (model, modelURL) = (loaded.network, loaded.url)
-        let classifier = Classifier(model: model, threads: modelOptions.threads,
+        var classifier = Classifier(model: model, threads: modelOptions.threads,
                                     loader: IsolatedScanLoader(command: DecodeWorkerCommand.command))
         var writer: ReportWriter?
         if let report {
@@ -57,6 +59,7 @@ struct ClassifyCommand: ParsableCommand {
                     throw CommandFailure(message: error.description)
                 }
             }
+            classifier.template = layout
             do {
                 writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL,
                                           saliency: saliency)
@@ -127,12 +130,13 @@ struct ClassifyCommand: ParsableCommand {
 
     static func text(_ c: Classification) -> String {
         let probs = c.probabilities.map { "\($0.className) \(String(format: "%.3f", $0.probability))" }
-        let ood = c.outOfDistribution
-        let warning = ood.flagged
-            ? "\n  warning: out of distribution, the scan does not look like the training data (score \(String(format: "%.1f", ood.score ?? 0)) above the threshold \(String(format: "%.1f", ood.threshold ?? 0)))"
-            : ""
+        let warning = c.warnings.map { "\n  warning (\($0.code.rawValue)): \($0.message)" }.joined()
+        // Out of scope or of distribution: say so before the class, which is no finding then.
+        let result = c.isSetAside
+            ? "\(c.warnings.contains { $0.code == .outOfScope } ? "OUT OF SCOPE" : "OUT OF DISTRIBUTION"), no finding (model output: \(c.predictedClass) \(String(format: "%.3f", c.confidence)))"
+            : "\(c.predictedClass) (\(String(format: "%.3f", c.confidence)))"
         return """
-            \(c.file): \(c.predictedClass) (\(String(format: "%.3f", c.confidence)))
+            \(c.file): \(result)
               probabilities: \(probs.joined(separator: ", "))
               decoding: \(c.decodingSummary)
               time: decode \(String(format: "%.1f", c.timing.decodeMs)) ms, preprocess \(String(format: "%.1f", c.timing.preprocessMs)) ms, forward \(String(format: "%.1f", c.timing.forwardMs)) ms\(warning)

@@ -148,12 +148,13 @@ import TestSupport
     @Test func theReportSaysWhichSaliencyLayerWasUsed() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-saliency-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let png = "samples/covid19-3way-test-covid-0105.png"
+        // A scan the test model does not call normal: a normal call gets no overlay, so no caption.
+        let png = "samples/covid19-3way-test-viral-0101.jpeg"
         for (option, expected) in [("layer4", "CAM at layer4, 7 × 7"), ("layer3", "Grad-CAM at layer3, 14 × 14")] {
             let out = dir.appendingPathComponent(option)
             let run = try CLI.run(["classify", "--model", CLI.testModel, png, "--report", out.path, "--saliency", option])
             #expect(run.status == 0, "stderr: \(run.stderr)")
-            let pdf = out.appendingPathComponent("covid19-3way-test-covid-0105.pdf")
+            let pdf = out.appendingPathComponent("samples_covid19-3way-test-viral-0101.jpeg.pdf")
             let text = try Tool.run("pdftotext", [pdf.path, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             #expect(text.contains(expected), "\(option): \(text)")
         }
@@ -174,9 +175,9 @@ import TestSupport
     }
 }
 
-/// `classify --report DIR --summary`: one summary PDF for the run, rows in COVID-19 order.
+/// `classify --report DIR --summary`: one summary PDF for the run, rows in triage order (1 − p(normal)).
 @Suite(.serialized) struct ClassifySummaryTests {
-    @Test func summaryRowsFollowTheJSONsCovidProbabilitiesAndListFailures() throws {
+    @Test func summaryRowsFollowTheJSONsNotNormalProbabilitiesAndListFailures() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-summary-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -200,15 +201,17 @@ import TestSupport
         #expect(URL(fileURLWithPath: summary).lastPathComponent.hasPrefix("summary-"))
         #expect(URL(fileURLWithPath: summary).deletingLastPathComponent().standardizedFileURL.path == reports.standardizedFileURL.path)
 
-        // Rows in descending COVID-19 probability (stable), each with its three probabilities as printed.
+        // Rows in descending 1 − p(normal) (stable), each with its three probabilities as printed
+        // (every sample is a chest in scope, so none is set aside).
         let text = try Tool.run("pdftotext", ["-layout", summary, "-"]).stdout
+        #expect(!text.contains("Set aside"))
         let ordered = doc.results.enumerated().sorted { a, b in
-            let pa = a.element.probabilities[2].probability, pb = b.element.probabilities[2].probability
+            let pa = 1 - a.element.probabilities[0].probability, pb = 1 - b.element.probabilities[0].probability
             return pa != pb ? pa > pb : a.offset < b.offset
         }.map(\.element)
         var cursor = text.startIndex
         for r in ordered {
-            #expect(r.probabilities[2].className == "covid")
+            #expect(r.probabilities[0].className == "normal")
             let printed = r.probabilities.map { String(format: "%.3f", $0.probability) }.joined(separator: " +")
             let row = try #require(text.range(of: printed, options: .regularExpression, range: cursor..<text.endIndex),
                                    "\(r.file): \(printed) not found in order")
@@ -228,5 +231,136 @@ import TestSupport
         let run = try CLI.run(["classify", "--model", CLI.testModel, "--summary", "samples/covid19-3way-test-covid-0105.png"])
         #expect(run.status != 0)
         #expect(run.stderr.contains("--summary goes with --report DIR"))
+    }
+}
+
+/// Issue 14: where a scan came from, scope, warnings in every output, triage order.
+@Suite(.serialized) struct ClassifyScopeAndProvenanceTests {
+    struct Doc: Decodable {
+        struct W: Decodable { let code: String; let message: String }
+        struct R: Decodable {
+            struct P: Decodable { let className: String; let probability: Double }
+            let file: String
+            let predictedClass: String
+            let probabilities: [P]
+            let warnings: [W]
+        }
+        let results: [R]
+        let summary: String?
+    }
+
+    static func folder(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func words(_ pdf: String) throws -> String {
+        try Tool.run("pdftotext", [pdf, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    /// Item 6: two files named 0105.png in different folders get reports named after their paths,
+    /// each showing its path, and two summary rows that can be told apart.
+    @Test func sameNamedFilesInDifferentFoldersGetReportsThatShowTheirPaths() throws {
+        // A short folder without hyphens, so pdftotext neither splits nor de-hyphenates the paths.
+        let dir = URL(fileURLWithPath: "/tmp/cxr" + UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var files: [String] = []
+        for ward in ["ward3/bed12", "ward4/bed02"] {
+            let sub = dir.appendingPathComponent("in/\(ward)")
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: CLI.path("samples/covid19-3way-test-covid-0105.png"),
+                                             toPath: sub.appendingPathComponent("0105.png").path)
+            files.append(sub.appendingPathComponent("0105.png").path)
+        }
+        let reports = dir.appendingPathComponent("reports")
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel, "--report", reports.path, "--summary"] + files)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: reports.path).filter { !$0.hasPrefix("summary-") }.sorted()
+        #expect(names.count == 2)
+        #expect(names.allSatisfy { !$0.hasPrefix("0105") }, "\(names)")
+        #expect(names[0].hasSuffix("in_ward3_bed12_0105.png.pdf") && names[1].hasSuffix("in_ward4_bed02_0105.png.pdf"), "\(names)")
+        for (name, file) in zip(names, files) {
+            let text = try Self.words(reports.appendingPathComponent(name).path).filter { !$0.isWhitespace }
+            #expect(text.contains(file), "\(name) does not show \(file)")
+        }
+        // The summary links both reports (its rows' paths are checked in ScanWarningTests).
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        let links = try Tool.run("pdfinfo", ["-url", try #require(doc.summary)]).stdout
+        for name in names { #expect(links.contains(" " + name), "\(name) is not linked") }
+    }
+
+    /// Items 7 and 8: a CT slice and the dog thorax are out of scope in the text, the JSON, the
+    /// report's headline and the summary (set apart, after the ranked chest); the chest CR is not.
+    @Test func ctSliceAndDogThoraxAreOutOfScopeEverywhere() throws {
+        let dir = try Self.folder("scope")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ct = "Tests/Fixtures/dicom/CT_small.dcm", dog = "Tests/Fixtures/dicom/highdicom_dx_image.dcm"
+        let chest = "samples/cr-mono1-chest-no-meta.dcm"
+        let reports = dir.appendingPathComponent("reports")
+        let run = try CLI.run(["classify", "--json", "--model", CLI.testModel, "--report", reports.path, "--summary", ct, dog, chest])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        let byFile = Dictionary(uniqueKeysWithValues: doc.results.map { ($0.file, $0) })
+        let ctWarnings = try #require(byFile[ct]).warnings
+        #expect(ctWarnings.first?.code == "out_of_scope")
+        #expect(ctWarnings.first?.message.contains("Modality CT") == true)
+        #expect(ctWarnings.first?.message.contains("SOP class 1.2.840.10008.5.1.4.1.1.2") == true)
+        let dogWarnings = try #require(byFile[dog]).warnings
+        #expect(dogWarnings.first?.code == "out_of_scope")
+        #expect(dogWarnings.first?.message.contains("169") == true, "\(dogWarnings)")
+        #expect(try #require(byFile[chest]).warnings.allSatisfy { $0.code != "out_of_scope" })
+        // The random test model is unsure: low confidence is a warning of its own.
+        #expect(doc.results.contains { $0.warnings.contains { $0.code == "low_confidence" } })
+
+        let text = try CLI.run(["classify", "--model", CLI.testModel, ct, chest])
+        #expect(text.stdout.contains("\(ct): OUT OF SCOPE, no finding (model output:"), "\(text.stdout)")
+        #expect(text.stdout.contains("warning (out_of_scope): Out of scope (Modality CT"))
+        #expect(!text.stdout.contains("\(chest): OUT OF SCOPE"))
+
+        let ctReport = try FileManager.default.contentsOfDirectory(atPath: reports.path).first { $0.hasPrefix("1.3.6.1.4.1.5962") }
+        let body = try Self.words(reports.appendingPathComponent(try #require(ctReport)).path)
+        let headline = try #require(body.range(of: "Out of scope: this is not a scan the model can assess"))
+        let output = try #require(body.range(of: "Model output (not a finding)"))
+        #expect(headline.upperBound < output.lowerBound)
+        #expect(!body.contains("Predicted class"))
+        #expect(body.contains("Research use only. Not for diagnostic use."))
+        // The dog's header has PatientOrientation L\F: the report marks the image's R and L edges.
+        let dogReport = try FileManager.default.contentsOfDirectory(atPath: reports.path).first { $0.hasPrefix("1.2.826.0.1.3680043.8.498.4245") }
+        let dogBody = try Self.words(reports.appendingPathComponent(try #require(dogReport)).path)
+        #expect(dogBody.contains("R/L: patient right/left from the header's PatientOrientation"))
+        #expect(dogBody.contains("Out of scope: this is not a scan the model can assess"))
+
+        let summary = try Tool.run("pdftotext", ["-layout", try #require(doc.summary), "-"]).stdout
+        let aside = try #require(summary.range(of: "Set aside (2)"))
+        // (The summary's column wraps paths: look for their ends.)
+        let chestRow = try #require(summary.range(of: "meta.dcm"))
+        #expect(chestRow.upperBound < aside.lowerBound, "the chest is ranked before the set-aside group")
+        for name in ["CT_small.dcm", "highdicom_dx_image.dcm"] {
+            let row = try #require(summary.range(of: name))
+            #expect(row.lowerBound > aside.upperBound, "\(name) is not in the set-aside group")
+        }
+    }
+
+    /// Item 9: the shipped model's confident normal call gets no overlay (one image on the page,
+    /// and a line saying why); a viral call gets its overlay with the legend's scale note.
+    @Test func aNormalCallHasNoOverlayAndOthersSayHowTheMapIsScaled() throws {
+        let dir = try Self.folder("overlay")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let normal = "samples/covid19-3way-test-normal-0121.jpeg", viral = "samples/covid19-3way-test-viral-0101.jpeg"
+        let run = try CLI.run(["classify", "--json", "--report", dir.path, normal, viral])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        #expect(doc.results.map(\.predictedClass) == ["normal", "viral"])
+        let normalPDF = dir.appendingPathComponent("samples_covid19-3way-test-normal-0121.jpeg.pdf").path
+        let viralPDF = dir.appendingPathComponent("samples_covid19-3way-test-viral-0101.jpeg.pdf").path
+        func images(_ pdf: String) throws -> Int { try Tool.run("pdfimages", ["-list", pdf]).stdout.split(separator: "\n").count - 2 }
+        #expect(try images(normalPDF) == 1)
+        #expect(try images(viralPDF) == 2)
+        let n = try Self.words(normalPDF), v = try Self.words(viralPDF)
+        #expect(n.contains("No overlay: the predicted class is normal"))
+        #expect(v.contains("Colours are scaled to this map's own range"))
+        for body in [n, v] { #expect(body.contains("Not assessed by this model: pleural effusion, pneumothorax")) }
     }
 }

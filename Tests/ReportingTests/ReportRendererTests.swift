@@ -180,7 +180,8 @@ import XRayCore
         report.metadata.viewPosition = "LL"
         report.metadata.bodyPartExamined = "ABDOMEN"
         let warnings = report.allWarnings(template: .default)
-        #expect(warnings == ["Not a frontal chest view according to the header (BodyPartExamined ABDOMEN, ViewPosition LL); the model was trained on frontal chest radiographs."])
+        #expect(warnings == ["Out of scope (BodyPartExamined ABDOMEN, not the chest): the model was trained on frontal chest radiographs (CR/DX) only.",
+                             "Not a frontal chest view according to the header (ViewPosition LL); the model was trained on frontal chest radiographs."])
         report.metadata.viewPosition = "AP"
         report.metadata.bodyPartExamined = nil
         #expect(report.allWarnings(template: .default).isEmpty)

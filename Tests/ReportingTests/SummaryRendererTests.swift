@@ -53,8 +53,9 @@ import XRayCore
         return out
     }
 
+    /// Ordered by COVID-19 probability, as a template with `triage_order: covid` asks.
     static func summary(count: Int) -> SummaryReport {
-        SummaryReport(entries: entries(count: count), model: .init(name: "cxreview-resnet18", version: "1", sha256: String(repeating: "ab", count: 32)),
+        SummaryReport(entries: entries(count: count), order: .probability(of: "covid"), model: .init(name: "cxreview-resnet18", version: "1", sha256: String(repeating: "ab", count: 32)),
                       softwareVersion: "0.1.0", createdAt: Date(timeIntervalSince1970: 1_710_494_813))
     }
 
