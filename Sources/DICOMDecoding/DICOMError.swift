@@ -8,11 +8,13 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadable(file: String, cause: String)
     /// Not DICOM: empty, or neither 'DICM' at byte 128 nor a recognisable data set.
     case notDICOM(file: String, cause: String)
-    /// DICOM, but damaged or truncated: DCMTK could not parse it or decode its pixels. `cause` is DCMTK's message.
+    /// DICOM, but damaged or truncated: DCMTK could not parse it or decode its pixels, or a check before DCMTK
+    /// found damage it would crash on or render wrongly. `cause` is DCMTK's message or the check's sentence.
     case corrupt(file: String, cause: String)
     /// A DICOM object without Pixel Data (e.g. a structured report); `sopClass` is its readable SOP class.
     case noPixelData(file: String, sopClass: String)
-    /// Pixel data in a transfer syntax no decoder in this build handles (JPEG 2000 in Debian's DCMTK).
+    /// Pixel data in a transfer syntax no decoder in this build handles (JPEG 2000 in Debian's DCMTK), or one
+    /// DCMTK 3.6.7 does not know (HTJ2K, JPEG XL, Deflated Image Frame, unknown or garbled UIDs).
     case unsupportedTransferSyntax(file: String, syntax: String, uid: String)
     /// Rows/Columns beyond `ImageLimits`; refused before any pixel memory was allocated.
     case tooLarge(file: String, columns: Int, rows: Int)
