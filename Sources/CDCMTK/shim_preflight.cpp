@@ -186,9 +186,10 @@ Verdict walk(Reader &in, bool explicitVR) {
             if (emptyRun == 0) emptyRunStart = in.position() - 8;
             if (++emptyRun > kMaxEmptyElements) {
                 return refuse(CDCMTK_CORRUPT,
-                              "the data set holds only zero bytes from byte " + std::to_string(emptyRunStart) +
-                                  " of the data set on (more than " + std::to_string(kMaxEmptyElements) +
-                                  " empty elements with tag (0000,0000)); the file is damaged or zero-filled");
+                              "from byte " + std::to_string(emptyRunStart) +
+                                  " of the data set on, it holds only zero bytes (more than " +
+                                  std::to_string(kMaxEmptyElements) +
+                                  " empty elements with tag (0000,0000)), as a damaged or zero-filled file does");
             }
             continue;
         }

@@ -116,6 +116,25 @@ struct HostileInputTests {
         Self.check(c, Self.load(Self.folder.appendingPathComponent(c.file)))
     }
 
+    @Test("the decoders' typed errors: syntax and UID apart, JPEG-LS unsupported, damage as corrupt")
+    func typedErrors() {
+        func dicom(_ name: String) -> DICOMError? {
+            do throws(DICOMError) { _ = try DICOMDecoder().decode(contentsOf: Self.folder.appendingPathComponent(name)); return nil } catch { return error }
+        }
+        func jpeg(_ name: String) -> ImageDecodingError? {
+            do throws(ImageDecodingError) { _ = try JPEGDecoder().decode(contentsOf: Self.folder.appendingPathComponent(name)); return nil } catch { return error }
+        }
+        #expect(dicom("ts_htj2k.dcm") == .unsupportedTransferSyntax(
+            file: "ts_htj2k.dcm", syntax: "High-Throughput JPEG 2000 (Lossless Only)", uid: "1.2.840.10008.1.2.4.201"))
+        #expect(dicom("ts_unknown.dcm") == .unsupportedTransferSyntax(
+            file: "ts_unknown.dcm", syntax: "an unknown transfer syntax", uid: "1.2.3.4.5.6.7.8"))
+        guard case .corrupt? = dicom("rle_offset_huge.dcm") else { Issue.record("RLE offset: not .corrupt"); return }
+        guard case .corrupt? = dicom("acrnema_truncated.dcm") else { Issue.record("ACR-NEMA: not .corrupt"); return }
+        guard case let .unsupported(_, reason)? = jpeg("jpegls_stream.jpg") else { Issue.record("JPEG-LS: not .unsupported"); return }
+        #expect(reason == "a JPEG-LS stream (marker 0xF7), which libjpeg does not decode")
+        guard case .corrupt? = jpeg("progressive_150_scans.jpg") else { Issue.record("scans: not .corrupt"); return }
+    }
+
     // MARK: - Inputs too big to keep in the repository, built in a temporary folder
 
     static func temporaryDirectory() throws -> URL {
