@@ -1,5 +1,6 @@
 // CDCMTK shim, preflight: a bounded walk over the raw data set BEFORE DCMTK parses it, refusing the
 // structures DCMTK 3.6.7 handles by crashing, hanging or allocating without bound:
+// (Little and big endian, explicit and implicit VR, and deflated data sets through DCMTK's own inflater.)
 // - transfer syntax UIDs DCMTK does not know (named instead of being read as damage),
 // - sequences nested deeper than kMaxSequenceDepth (DcmItem::read recurses once per level and
 //   overflows the stack at a few thousand),
@@ -148,7 +149,15 @@ struct Verdict {
 
 Verdict refuse(int32_t status, std::string message) { return Verdict{status, std::move(message)}; }
 
-Verdict walk(Reader &in, bool explicitVR) {
+Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
+    const auto u16 = [bigEndian](const unsigned char *p) {
+        return bigEndian ? static_cast<uint16_t>((p[0] << 8) | p[1]) : le16(p);
+    };
+    const auto u32 = [bigEndian](const unsigned char *p) {
+        return bigEndian ? (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+                               (static_cast<uint32_t>(p[2]) << 8) | p[3]
+                         : le32(p);
+    };
     std::vector<Frame> stack;
     size_t sequenceDepth = 0;
     uint64_t elements = 0, emptyRun = 0, emptyRunStart = 0;
@@ -161,9 +170,9 @@ Verdict walk(Reader &in, bool explicitVR) {
             stack.pop_back();
         }
         if (!in.read(h, 8)) return {};  // end of data (or of what can be read): nothing to refuse
-        const uint16_t group = le16(h), element = le16(h + 2);
+        const uint16_t group = u16(h), element = u16(h + 2);
         if (group == 0xFFFE) {
-            const uint32_t length = le32(h + 4);
+            const uint32_t length = u32(h + 4);
             if (element == 0xE000) {  // item
                 if (stack.empty() || !stack.back().sequence) return {};
                 stack.push_back(Frame{false, length == 0xFFFFFFFF, in.position() + length});
@@ -182,7 +191,7 @@ Verdict walk(Reader &in, bool explicitVR) {
         if (!stack.empty() && stack.back().sequence) return {};  // a sequence holds items only
 
         // Empty elements with tag (0000,0000): zeros where a data set should be.
-        if (group == 0 && element == 0 && le32(h + 4) == 0) {
+        if (group == 0 && element == 0 && u32(h + 4) == 0) {
             if (emptyRun == 0) emptyRunStart = in.position() - 8;
             if (++emptyRun > kMaxEmptyElements) {
                 return refuse(CDCMTK_CORRUPT,
@@ -203,9 +212,9 @@ Verdict walk(Reader &in, bool explicitVR) {
             if (isLongVR(vr)) {
                 unsigned char l[4];
                 if (!in.read(l, 4)) return {};
-                length = le32(l);
+                length = u32(l);
             } else {
-                length = le16(h + 6);
+                length = u16(h + 6);
             }
             isSequence = vr[0] == 'S' && vr[1] == 'Q';
             undefinedLength = length == 0xFFFFFFFF;
@@ -214,7 +223,7 @@ Verdict walk(Reader &in, bool explicitVR) {
                 if (!(group == 0x7FE0 && element == 0x0010)) return {};
             }
         } else {
-            length = le32(h + 4);
+            length = u32(h + 4);
             undefinedLength = length == 0xFFFFFFFF;
             isSequence = undefinedLength || DcmTag(group, element).getEVR() == EVR_SQ;
             if (undefinedLength && group == 0x7FE0 && element == 0x0010) return {};
@@ -254,7 +263,7 @@ Verdict walk(Reader &in, bool explicitVR) {
         if (topLevel && group == 0x0028 && length <= 16 && !undefinedLength) {
             unsigned char v[16] = {0};
             if (!in.read(v, static_cast<size_t>(length))) return {};
-            const uint32_t us = length >= 2 ? le16(v) : 0;
+            const uint32_t us = length >= 2 ? u16(v) : 0;
             switch (element) {
             case 0x0010: image.rows = us; break;
             case 0x0011: image.columns = us; break;
@@ -275,10 +284,10 @@ Verdict walk(Reader &in, bool explicitVR) {
             while (true) {
                 unsigned char f[8];
                 if (!in.read(f, 8)) return {};
-                if (le16(f) != 0xFFFE) return {};
-                if (le16(f + 2) == 0xE0DD) break;
-                if (le16(f + 2) != 0xE000 || le32(f + 4) == 0xFFFFFFFF) return {};
-                if (!in.skip(le32(f + 4))) return {};
+                if (u16(f) != 0xFFFE) return {};
+                if (u16(f + 2) == 0xE0DD) break;
+                if (u16(f + 2) != 0xE000 || u32(f + 4) == 0xFFFFFFFF) return {};
+                if (!in.skip(u32(f + 4))) return {};
             }
             continue;
         }
@@ -339,11 +348,11 @@ int32_t preflight(const char *path, bool hasDICM) {
         }
     }
 
-    bool explicitVR = true;
+    bool explicitVR = true, bigEndian = false;
     if (xfer != EXS_Unknown) {
         const DcmXfer x(xfer);
-        if (x.getByteOrder() != EBO_LittleEndian) return CDCMTK_OK;  // retired big endian: not walked
         explicitVR = x.isExplicitVR();
+        bigEndian = x.getByteOrder() == EBO_BigEndian;
     } else {
         // No meta header (or no syntax in it): explicit VR if the first element carries a known VR.
         if (datasetStart + 8 > head.size()) return CDCMTK_OK;
@@ -355,7 +364,7 @@ int32_t preflight(const char *path, bool hasDICM) {
     Reader in(path, static_cast<offile_off_t>(datasetStart));
     if (!in.ok()) return CDCMTK_OK;
     if (xfer == EXS_DeflatedLittleEndianExplicit && !in.deflate()) return CDCMTK_OK;
-    const Verdict v = walk(in, explicitVR);
+    const Verdict v = walk(in, explicitVR, bigEndian);
     if (v.status != CDCMTK_OK) return fail(v.status, v.message);
     return CDCMTK_OK;
 }

@@ -155,23 +155,28 @@ struct HostileInputTests {
         for _ in 0..<megabytes { try handle.write(contentsOf: chunk) }
     }
 
-    /// Explicit VR little endian, `depth` undefined-length sequences each holding one undefined-length item
-    /// holding the next (5a: DcmItem::read recursed until the stack overflowed at about 7,000).
-    static func nestedSequences(depth: Int) -> Data {
+    /// Explicit VR (little endian, or the retired big endian), `depth` undefined-length sequences each
+    /// holding one undefined-length item holding the next (5a: DcmItem::read recursed until the stack
+    /// overflowed at about 7,000).
+    static func nestedSequences(depth: Int, bigEndian: Bool = false) -> Data {
         func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
         func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
-        func element(_ g: UInt16, _ e: UInt16, _ vr: String, _ value: String) -> [UInt8] {
+        func u16(_ v: UInt16) -> [UInt8] { bigEndian ? le16(v).reversed() : le16(v) }
+        func u32(_ v: UInt32) -> [UInt8] { bigEndian ? le32(v).reversed() : le32(v) }
+        func element(_ g: UInt16, _ e: UInt16, _ vr: String, _ value: String, meta: Bool = false) -> [UInt8] {
             var v = Array(value.utf8)
             if v.count % 2 == 1 { v.append(0) }
-            return le16(g) + le16(e) + Array(vr.utf8) + le16(UInt16(v.count)) + v
+            return meta ? le16(g) + le16(e) + Array(vr.utf8) + le16(UInt16(v.count)) + v
+                : u16(g) + u16(e) + Array(vr.utf8) + u16(UInt16(v.count)) + v
         }
         var meta = [UInt8](repeating: 0, count: 128) + Array("DICM".utf8)
-        let metaBody = element(0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1")
+        let syntax = bigEndian ? "1.2.840.10008.1.2.2" : "1.2.840.10008.1.2.1"
+        let metaBody = element(0x0002, 0x0010, "UI", syntax, meta: true)
         meta += le16(0x0002) + le16(0x0000) + Array("UL".utf8) + le16(4) + le32(UInt32(metaBody.count)) + metaBody
         var body = element(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.7")
-        let open = le16(0x0040) + le16(0xA730) + Array("SQ".utf8) + [0, 0] + le32(.max)
-            + le16(0xFFFE) + le16(0xE000) + le32(.max)
-        let close = le16(0xFFFE) + le16(0xE00D) + le32(0) + le16(0xFFFE) + le16(0xE0DD) + le32(0)
+        let open = u16(0x0040) + u16(0xA730) + Array("SQ".utf8) + [0, 0] + u32(.max)
+            + u16(0xFFFE) + u16(0xE000) + u32(.max)
+        let close = u16(0xFFFE) + u16(0xE00D) + u32(0) + u16(0xFFFE) + u16(0xE0DD) + u32(0)
         body.reserveCapacity(depth * (open.count + close.count))
         for _ in 0..<depth { body += open }
         for _ in 0..<depth { body += close }
@@ -187,22 +192,23 @@ struct HostileInputTests {
         Self.check(Case(item: "5b zeros", file: "zeros.dcm", outcome: .refused(["zero bytes", "zero-filled"])), Self.load(url))
     }
 
-    @Test("5a: 7,000 nested sequences are refused before DCMTK recurses into them")
-    func deeplyNestedSequences() throws {
+    @Test("5a: 7,000 nested sequences are refused before DCMTK recurses into them", arguments: [false, true])
+    func deeplyNestedSequences(bigEndian: Bool) throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("nested.dcm")
-        try Self.nestedSequences(depth: 7_000).write(to: url)
+        try Self.nestedSequences(depth: 7_000, bigEndian: bigEndian).write(to: url)
         Self.check(Case(item: "5a nesting", file: "nested.dcm", outcome: .refused(["nested more than 64 deep"])),
                    Self.load(url))
     }
 
-    @Test("nesting within the limit still reaches DCMTK (no pixel data: a clear error, not a refusal for depth)")
-    func shallowNestingIsNotRefused() throws {
+    @Test("nesting within the limit still reaches DCMTK (no pixel data: a clear error, not a refusal for depth)",
+          arguments: [false, true])
+    func shallowNestingIsNotRefused(bigEndian: Bool) throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("nested8.dcm")
-        try Self.nestedSequences(depth: 8).write(to: url)
+        try Self.nestedSequences(depth: 8, bigEndian: bigEndian).write(to: url)
         guard case let .failure(error) = Self.load(url).result else { Issue.record("accepted"); return }
         #expect(error.description.contains("without image pixels"), "\(error.description)")
     }
