@@ -131,10 +131,16 @@ private:
     uint64_t position_ = 0;
 };
 
+struct Encoding {
+    bool explicitVR;
+    bool bigEndian;
+};
+
 struct Frame {
     bool sequence;     // a sequence (its children are items) or an item (its children are elements)
     bool undefined;    // undefined length: ends with a delimiter
     uint64_t end;      // position after the last byte, for defined lengths
+    Encoding encoding; // of its contents: a UN sequence of undefined length holds implicit VR little endian
 };
 
 /// What the top level says about the image, for the Pixel Data length check.
@@ -149,16 +155,17 @@ struct Verdict {
 
 Verdict refuse(int32_t status, std::string message) { return Verdict{status, std::move(message)}; }
 
-Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
-    const auto u16 = [bigEndian](const unsigned char *p) {
+Verdict walk(Reader &in, const Encoding root) {
+    std::vector<Frame> stack;
+    bool bigEndian = root.bigEndian;
+    const auto u16 = [&bigEndian](const unsigned char *p) {
         return bigEndian ? static_cast<uint16_t>((p[0] << 8) | p[1]) : le16(p);
     };
-    const auto u32 = [bigEndian](const unsigned char *p) {
+    const auto u32 = [&bigEndian](const unsigned char *p) {
         return bigEndian ? (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
                                (static_cast<uint32_t>(p[2]) << 8) | p[3]
                          : le32(p);
     };
-    std::vector<Frame> stack;
     size_t sequenceDepth = 0;
     uint64_t elements = 0, emptyRun = 0, emptyRunStart = 0;
     ImageHeader image;
@@ -169,13 +176,16 @@ Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
             if (stack.back().sequence) --sequenceDepth;
             stack.pop_back();
         }
+        const Encoding encoding = stack.empty() ? root : stack.back().encoding;
+        bigEndian = encoding.bigEndian;
+        const bool explicitVR = encoding.explicitVR;
         if (!in.read(h, 8)) return {};  // end of data (or of what can be read): nothing to refuse
         const uint16_t group = u16(h), element = u16(h + 2);
         if (group == 0xFFFE) {
             const uint32_t length = u32(h + 4);
             if (element == 0xE000) {  // item
                 if (stack.empty() || !stack.back().sequence) return {};
-                stack.push_back(Frame{false, length == 0xFFFFFFFF, in.position() + length});
+                stack.push_back(Frame{false, length == 0xFFFFFFFF, in.position() + length, encoding});
             } else if (element == 0xE00D) {  // item delimitation
                 if (stack.empty() || stack.back().sequence || !stack.back().undefined) return {};
                 stack.pop_back();
@@ -206,6 +216,7 @@ Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
 
         uint64_t length = 0;
         bool isSequence = false, undefinedLength = false;
+        Encoding contents = encoding;
         if (explicitVR) {
             const char vr[2] = {static_cast<char>(h[4]), static_cast<char>(h[5])};
             if (!isKnownVR(vr)) return {};
@@ -218,6 +229,11 @@ Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
             }
             isSequence = vr[0] == 'S' && vr[1] == 'Q';
             undefinedLength = length == 0xFFFFFFFF;
+            if (undefinedLength && vr[0] == 'U' && vr[1] == 'N') {
+                // DCMTK reads a UN value of undefined length as a sequence in implicit VR little endian.
+                isSequence = true;
+                contents = Encoding{false, false};
+            }
             if (undefinedLength && !isSequence) {
                 // Only encapsulated Pixel Data (OB/OW) may have an undefined length outside SQ.
                 if (!(group == 0x7FE0 && element == 0x0010)) return {};
@@ -238,7 +254,7 @@ Verdict walk(Reader &in, bool explicitVR, bool bigEndian) {
                                                   "); no real image header nests that deep, so the file is "
                                                   "damaged or crafted");
             }
-            stack.push_back(Frame{true, undefinedLength, in.position() + (undefinedLength ? 0 : length)});
+            stack.push_back(Frame{true, undefinedLength, in.position() + (undefinedLength ? 0 : length), contents});
             continue;
         }
 
@@ -364,7 +380,7 @@ int32_t preflight(const char *path, bool hasDICM) {
     Reader in(path, static_cast<offile_off_t>(datasetStart));
     if (!in.ok()) return CDCMTK_OK;
     if (xfer == EXS_DeflatedLittleEndianExplicit && !in.deflate()) return CDCMTK_OK;
-    const Verdict v = walk(in, explicitVR, bigEndian);
+    const Verdict v = walk(in, Encoding{explicitVR, bigEndian});
     if (v.status != CDCMTK_OK) return fail(v.status, v.message);
     return CDCMTK_OK;
 }

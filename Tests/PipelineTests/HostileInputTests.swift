@@ -155,10 +155,20 @@ struct HostileInputTests {
         for _ in 0..<megabytes { try handle.write(contentsOf: chunk) }
     }
 
-    /// Explicit VR (little endian, or the retired big endian), `depth` undefined-length sequences each
-    /// holding one undefined-length item holding the next (5a: DcmItem::read recursed until the stack
-    /// overflowed at about 7,000).
-    static func nestedSequences(depth: Int, bigEndian: Bool = false) -> Data {
+    enum Nesting: String, Sendable, CaseIterable {
+        /// Explicit VR little endian SQ.
+        case little
+        /// Explicit VR big endian SQ (the retired syntax).
+        case big
+        /// An explicit VR UN of undefined length, which DCMTK reads as a sequence in implicit VR, holding
+        /// implicit VR sequences.
+        case unknownVR
+    }
+
+    /// `depth` undefined-length sequences each holding one undefined-length item holding the next
+    /// (5a: DcmItem::read recursed until the stack overflowed at about 7,000).
+    static func nestedSequences(depth: Int, style: Nesting = .little) -> Data {
+        let bigEndian = style == .big
         func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
         func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
         func u16(_ v: UInt16) -> [UInt8] { bigEndian ? le16(v).reversed() : le16(v) }
@@ -178,7 +188,14 @@ struct HostileInputTests {
             + u16(0xFFFE) + u16(0xE000) + u32(.max)
         let close = u16(0xFFFE) + u16(0xE00D) + u32(0) + u16(0xFFFE) + u16(0xE0DD) + u32(0)
         body.reserveCapacity(depth * (open.count + close.count))
-        for _ in 0..<depth { body += open }
+        if style == .unknownVR {
+            body += le16(0x0009) + le16(0x1010) + Array("UN".utf8) + [0, 0] + le32(.max)
+                + le16(0xFFFE) + le16(0xE000) + le32(.max)
+            let implicitOpen = le16(0x0009) + le16(0x1010) + le32(.max) + le16(0xFFFE) + le16(0xE000) + le32(.max)
+            for _ in 1..<depth { body += implicitOpen }
+        } else {
+            for _ in 0..<depth { body += open }
+        }
         for _ in 0..<depth { body += close }
         return Data(meta + body)
     }
@@ -192,23 +209,23 @@ struct HostileInputTests {
         Self.check(Case(item: "5b zeros", file: "zeros.dcm", outcome: .refused(["zero bytes", "zero-filled"])), Self.load(url))
     }
 
-    @Test("5a: 7,000 nested sequences are refused before DCMTK recurses into them", arguments: [false, true])
-    func deeplyNestedSequences(bigEndian: Bool) throws {
+    @Test("5a: 7,000 nested sequences are refused before DCMTK recurses into them", arguments: Nesting.allCases)
+    func deeplyNestedSequences(style: Nesting) throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("nested.dcm")
-        try Self.nestedSequences(depth: 7_000, bigEndian: bigEndian).write(to: url)
+        try Self.nestedSequences(depth: 7_000, style: style).write(to: url)
         Self.check(Case(item: "5a nesting", file: "nested.dcm", outcome: .refused(["nested more than 64 deep"])),
                    Self.load(url))
     }
 
     @Test("nesting within the limit still reaches DCMTK (no pixel data: a clear error, not a refusal for depth)",
-          arguments: [false, true])
-    func shallowNestingIsNotRefused(bigEndian: Bool) throws {
+          arguments: Nesting.allCases)
+    func shallowNestingIsNotRefused(style: Nesting) throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("nested8.dcm")
-        try Self.nestedSequences(depth: 8, bigEndian: bigEndian).write(to: url)
+        try Self.nestedSequences(depth: 8, style: style).write(to: url)
         guard case let .failure(error) = Self.load(url).result else { Issue.record("accepted"); return }
         #expect(error.description.contains("without image pixels"), "\(error.description)")
     }
