@@ -200,6 +200,85 @@ struct HostileInputTests {
         return Data(meta + body)
     }
 
+    /// LSB-first bit packing, as DEFLATE (RFC 1951) stores its bits.
+    struct BitWriter {
+        var bytes: [UInt8] = []
+        var buffer: UInt64 = 0
+        var count = 0
+        /// Appends the low `n` bits of `value`, least significant first.
+        mutating func write(_ value: UInt32, bits n: Int) {
+            buffer |= UInt64(value) << UInt64(count)
+            count += n
+            while count >= 8 { bytes.append(UInt8(buffer & 0xFF)); buffer >>= 8; count -= 8 }
+        }
+        /// Appends a Huffman code, most significant bit first.
+        mutating func code(_ value: UInt32, bits n: Int) {
+            var reversed: UInt32 = 0
+            for i in 0..<n where value & (1 << UInt32(i)) != 0 { reversed |= 1 << UInt32(n - 1 - i) }
+            write(reversed, bits: n)
+        }
+        mutating func literal(_ byte: UInt8) {  // fixed Huffman literal codes
+            byte < 144 ? code(0x30 + UInt32(byte), bits: 8) : code(0x190 + UInt32(byte) - 144, bits: 9)
+        }
+        mutating func repeatPrevious258() {  // length 258 (code 285), distance 1 (code 0)
+            code(0xC5, bits: 8)
+            code(0, bits: 5)
+        }
+        mutating func flush() { if count > 0 { bytes.append(UInt8(buffer & 0xFF)); buffer = 0; count = 0 } }
+    }
+
+    /// A deflated data set (one fixed-Huffman DEFLATE block) whose Pixel Data declares 0xFFFFFFF0 bytes and
+    /// really inflates to them: 27 MB on disk, 4 GiB inflated (5b: DCMTK inflated it into memory).
+    static func deflateBomb() throws -> Data {
+        let fixture = try Data(contentsOf: folder.appendingPathComponent("deflate_declares_4gib.dcm"))
+        // The fixture's meta header (uncompressed) ends where its deflated data set begins.
+        let bytes = [UInt8](fixture)
+        let groupLength = Int(bytes[140]) | Int(bytes[141]) << 8 | Int(bytes[142]) << 16 | Int(bytes[143]) << 24
+        let meta = Array(bytes[0..<(144 + groupLength)])
+        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func el(_ g: UInt16, _ e: UInt16, _ vr: String, _ value: [UInt8]) -> [UInt8] {
+            le16(g) + le16(e) + Array(vr.utf8) + le16(UInt16(value.count)) + value
+        }
+        let header = el(0x0008, 0x0016, "UI", Array("1.2.840.10008.5.1.4.1.1.7\0".utf8))
+            + el(0x0028, 0x0002, "US", le16(1)) + el(0x0028, 0x0004, "CS", Array("MONOCHROME2 ".utf8))
+            + el(0x0028, 0x0010, "US", le16(256)) + el(0x0028, 0x0011, "US", le16(256))
+            + el(0x0028, 0x0100, "US", le16(16)) + el(0x0028, 0x0101, "US", le16(16))
+            + el(0x0028, 0x0102, "US", le16(15)) + el(0x0028, 0x0103, "US", le16(0))
+            + le16(0x7FE0) + le16(0x0010) + Array("OW".utf8) + [0, 0, 0xF0, 0xFF, 0xFF, 0xFF]
+        let zeros = 0xFFFF_FFF0
+        var w = BitWriter()
+        w.write(1, bits: 1)  // BFINAL
+        w.write(1, bits: 2)  // BTYPE 01: fixed Huffman codes
+        for b in header { w.literal(b) }
+        w.literal(0)
+        var matches = (zeros - 1) / 258
+        // Eight 13-bit matches make 13 whole bytes once the writer is byte-aligned: repeat those bytes.
+        while w.count != 0 { w.repeatPrevious258(); matches -= 1 }
+        var pattern = BitWriter()
+        for _ in 0..<8 { pattern.repeatPrevious258() }
+        var out = Data(meta + w.bytes)
+        out.reserveCapacity(out.count + matches / 8 * 13 + 64)
+        let block = Data(pattern.bytes)
+        for _ in 0..<(matches / 8) { out.append(block) }
+        var tail = BitWriter()
+        for _ in 0..<(matches % 8) { tail.repeatPrevious258() }
+        for _ in 0..<((zeros - 1) % 258) { tail.literal(0) }
+        tail.code(0, bits: 7)  // end of block
+        tail.flush()
+        out.append(contentsOf: tail.bytes)
+        return out
+    }
+
+    @Test("5b: a deflated data set that really inflates to 4 GiB of Pixel Data is refused before inflating it")
+    func deflateBombIsNotInflated() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("bomb.dcm")
+        try Self.deflateBomb().write(to: url)
+        Self.check(Case(item: "5b deflate bomb", file: "bomb.dcm",
+                        outcome: .refused(["declares 4294967280 bytes", "need only 131072"])), Self.load(url))
+    }
+
     @Test("5b: 'DICM' and 100 MB of zeros is refused at once, not read element by element")
     func dicmFollowedByZeros() throws {
         let dir = try Self.temporaryDirectory()
@@ -321,8 +400,10 @@ struct HostileInputTests {
         try Self.writeZeroFile(zeros, megabytes: 100)
         let nested = dir.appendingPathComponent("nested.dcm")
         try Self.nestedSequences(depth: 7_000).write(to: nested)
+        let bomb = dir.appendingPathComponent("bomb.dcm")
+        try Self.deflateBomb().write(to: bomb)
         var urls = Self.cases.map { Self.folder.appendingPathComponent($0.file) }
-        urls += [zeros, nested]
+        urls += [zeros, nested, bomb]
         var refused = 0, warned = 0, clean = 0
         var slowest = Duration.zero
         for url in urls {
