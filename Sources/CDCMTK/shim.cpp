@@ -31,13 +31,16 @@ protected:
         LogCapture *capture = tlsCapture;
         if (capture == nullptr) return;
         const auto level = event.getLogLevel();
+        const bool error = level >= dcmtk::log4cplus::ERROR_LOG_LEVEL;
+        if (!error && level < dcmtk::log4cplus::WARN_LOG_LEVEL) return;
+        std::vector<std::string> &lines = error ? capture->errors : capture->warnings;
+        if (lines.size() >= LogCapture::kMaxLines) {
+            ++(error ? capture->droppedErrors : capture->droppedWarnings);
+            return;
+        }
         std::string message(event.getMessage().c_str());
         while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) message.pop_back();
-        if (level >= dcmtk::log4cplus::ERROR_LOG_LEVEL) {
-            capture->errors.push_back(message);
-        } else if (level >= dcmtk::log4cplus::WARN_LOG_LEVEL) {
-            capture->warnings.push_back(message);
-        }
+        lines.push_back(std::move(message));
     }
 };
 
@@ -76,6 +79,7 @@ std::string LogCapture::joinedErrors() const {
         if (!out.empty()) out += "; ";
         out += line;
     }
+    if (droppedErrors > 0) out += "; and " + std::to_string(droppedErrors) + " more errors";
     return out;
 }
 

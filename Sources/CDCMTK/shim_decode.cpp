@@ -14,6 +14,8 @@ namespace {
 
 constexpr double kLowPercentile = 0.5;
 constexpr double kHighPercentile = 99.5;
+/// Largest usable window centre or width: beyond any stored value after a sane rescale.
+constexpr double kMaxWindowValue = 1e9;
 
 struct Range {
     double lo = 0;
@@ -144,11 +146,24 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
             static_cast<int64_t>(rows) * static_cast<int64_t>(columns) > max_pixels) {
             return cdcmtk::fail(CDCMTK_TOO_LARGE, std::to_string(columns) + "x" + std::to_string(rows));
         }
+        if (cdcmtk::validateImage(ds, xfer, rows, columns) != CDCMTK_OK) return CDCMTK_CORRUPT;
 
         // 4. Decode the first frame only; partial access decodes just that frame (also for compressed data).
         auto image = std::make_unique<cdcmtk_image>();
         auto source = std::make_unique<DicomImage>(ds, xfer, CIF_UsePartialAccessToPixelData, 0UL, 1UL);
         if (source->getStatus() != EIS_Normal) {
+            if (x.isEncapsulated()) {
+                // DCMTK reports a codec failure as a missing PhotometricInterpretation of the decompressed
+                // image; what actually failed is the decompression.
+                std::string what = std::string("the ") + x.getXferName() + " pixel data could not be decompressed";
+                std::string detail;
+                for (const auto &line : log.warnings) detail += (detail.empty() ? "" : "; ") + line;
+                for (const auto &line : log.errors) {
+                    if (line.find("PhotometricInterpretation") != std::string::npos) continue;
+                    detail += (detail.empty() ? "" : "; ") + line;
+                }
+                return cdcmtk::fail(CDCMTK_CORRUPT, detail.empty() ? what : what + " (" + detail + ")");
+            }
             return cdcmtk::fail(CDCMTK_CORRUPT,
                                 decodeFailure(DicomImage::getString(source->getStatus()), log));
         }
@@ -171,12 +186,23 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
         // 6. VOI: first window, else first VOI LUT, else as stored for <= 8 bits, else a percentile window.
         bool chosen = false;
         if (mono->getWindowCount() > 0) {
-            if (mono->setWindow(0) != 0) {
+            double center = 0, width = 0;
+            const bool set = mono->setWindow(0) != 0 && mono->getWindow(center, width) != 0;
+            if (set && std::isfinite(center) && std::isfinite(width) && std::fabs(center) <= kMaxWindowValue &&
+                width <= kMaxWindowValue) {
                 image->windowKind = CDCMTK_WINDOW_FILE;
-                mono->getWindow(image->windowCenter, image->windowWidth);
+                image->windowCenter = center;
+                image->windowWidth = width;
                 chosen = true;
             } else {
-                image->messages.push_back("the file's first window could not be used (invalid centre/width)");
+                // NaN, infinite or absurd values (DCMTK accepts them) would render garbage.
+                OFString c, w;
+                ds->findAndGetOFString(DCM_WindowCenter, c, 0);
+                ds->findAndGetOFString(DCM_WindowWidth, w, 0);
+                mono->setNoVoiTransformation();
+                image->messages.push_back("warning: the file's first window (Window Center '" + std::string(c.c_str()) +
+                                          "', Window Width '" + std::string(w.c_str()) +
+                                          "') is not usable and was ignored");
             }
         }
         if (!chosen && mono->getVoiLutCount() > 0) {
@@ -228,6 +254,17 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
         image->pixels.resize(size);
         if (mono->getOutputData(image->pixels.data(), size, 8, 0) == 0) {
             return cdcmtk::fail(CDCMTK_CORRUPT, decodeFailure("rendering the first frame failed", log));
+        }
+        // One grey level everywhere: a modality LUT, rescale or pixel data that maps everything to one value.
+        // Nothing in such a picture can be classified.
+        if (std::all_of(image->pixels.begin(), image->pixels.end(),
+                        [&](uint8_t v) { return v == image->pixels.front(); })) {
+            return cdcmtk::fail(CDCMTK_CORRUPT,
+                                decodeFailure("the first frame renders as a single grey level (" +
+                                                  std::to_string(image->pixels.front()) +
+                                                  " everywhere): the pixel data, its rescale or its LUT is "
+                                                  "damaged",
+                                              log));
         }
         appendWarnings(image->messages, log.warnings);
         for (const auto &e : log.errors) image->messages.push_back("DCMTK error (image still rendered): " + e);

@@ -46,16 +46,30 @@ void initializeOnce();
 int32_t fail(int32_t status, const std::string &message);
 void clearError();
 
+/// Walks the raw data set of `path` before DCMTK parses it and refuses what DCMTK cannot survive or would
+/// spend unbounded time or memory on (shim_preflight.cpp). CDCMTK_OK if nothing to refuse; otherwise sets the
+/// last error and returns CORRUPT or UNSUPPORTED_TRANSFER_SYNTAX.
+int32_t preflight(const char *path, bool hasDICM);
+
+/// Checks the image attributes (bit depths, samples, rescale) and the first compressed frame (RLE header
+/// and segment lengths, JPEG frame size) of a loaded data set before DicomImage decodes it
+/// (shim_validate.cpp). CDCMTK_OK, or sets the last error and returns CORRUPT.
+int32_t validateImage(DcmDataset *ds, E_TransferSyntax xfer, Uint16 rows, Uint16 columns);
+
 /// While alive, DCMTK log events (warnings and errors) raised on this thread are collected in `lines`
-/// instead of going to stderr. Nested captures are not supported (the innermost wins).
+/// instead of going to stderr. Nested captures are not supported (the innermost wins). At most kMaxLines of
+/// each kind are kept (a damaged file can make DCMTK log once per element); the rest are only counted.
 class LogCapture {
 public:
     LogCapture();
     ~LogCapture();
     LogCapture(const LogCapture &) = delete;
     LogCapture &operator=(const LogCapture &) = delete;
+    static constexpr size_t kMaxLines = 32;
     std::vector<std::string> warnings;  // "W"-level events, in order
     std::vector<std::string> errors;    // "E"/"F"-level events, in order
+    size_t droppedWarnings = 0;
+    size_t droppedErrors = 0;
     /// The error lines joined with "; " (or "" if none).
     std::string joinedErrors() const;
 private:

@@ -63,6 +63,14 @@ Sniff sniff(const char *path) {
         s.error = "it is a directory";
         return s;
     }
+    if (!S_ISREG(st.st_mode)) {
+        // Opening a FIFO blocks until a writer appears; a device or socket is no scan either.
+        s.status = CDCMTK_UNREADABLE;
+        s.error = S_ISFIFO(st.st_mode) ? "it is a named pipe (FIFO), not a regular file"
+                  : S_ISSOCK(st.st_mode) ? "it is a socket, not a regular file"
+                                         : "it is a device, not a regular file";
+        return s;
+    }
     s.size = static_cast<uint64_t>(st.st_size);
     FILE *f = std::fopen(path, "rb");
     if (f == nullptr) {
@@ -107,6 +115,8 @@ extern "C" int32_t cdcmtk_file_open(const char *path, cdcmtk_file **out_file) {
         cdcmtk::initializeOnce();
         const Sniff s = sniff(path);
         if (s.status != CDCMTK_OK) return cdcmtk::fail(s.status, s.error);
+        const int32_t refused = cdcmtk::preflight(path, s.hasDICM);
+        if (refused != CDCMTK_OK) return refused;
 
         auto file = std::make_unique<cdcmtk_file>();
         file->path = path;
@@ -226,17 +236,10 @@ extern "C" int32_t cdcmtk_is_probably_dicom(const char *path) {
         if (path == nullptr) return CDCMTK_INVALID_ARGUMENT;
         const Sniff s = sniff(path);
         if (s.status != CDCMTK_OK) return s.status;
-        if (s.hasDICM) {
-            answer = 1;
-            return CDCMTK_OK;
-        }
-        // No 'DICM': accept only if DCMTK parses it as a bare data set (large values are not read).
-        cdcmtk::initializeOnce();
-        cdcmtk::LogCapture log;
-        DcmFileFormat format;
-        const OFCondition cond = format.loadFile(OFFilename(path), EXS_Unknown, EGL_noChange,
-                                                 DCM_MaxReadLength, ERM_autoDetect);
-        answer = (cond.good() && format.getDataset() != nullptr && format.getDataset()->card() > 0) ? 1 : 0;
+        // 'DICM', or the start of a bare (ACR-NEMA style) data set. DCMTK is not asked to parse it here: a
+        // truncated data set is still DICOM (and its decoding error says it is damaged), and parsing
+        // happens once, after the preflight checks of cdcmtk_file_open.
+        answer = (s.hasDICM || s.looksLikeDataSet) ? 1 : 0;
         return CDCMTK_OK;
     });
     return answer;

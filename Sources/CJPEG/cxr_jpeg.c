@@ -8,6 +8,11 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+/// More scans than any real progressive JPEG has (about 10 per component); each scan is a full pass over
+/// the image, so thousands of empty ones take minutes. libjpeg-turbo's documented defence is a progress
+/// monitor that stops the decoder (libjpeg.txt, "Progress monitoring"; djpeg -maxscans).
+#define CXR_JPEG_MAX_SCANS 100
+
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
@@ -21,14 +26,26 @@ static void on_error_exit(j_common_ptr cinfo) {
     int code = cinfo->err->msg_code;
     int unsupported = code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED ||
                       code == JERR_NOT_COMPILED;
+    if (code == JERR_UNKNOWN_MARKER && cinfo->is_decompressor &&
+        (((j_decompress_ptr)cinfo)->unread_marker == 0xF7 || ((j_decompress_ptr)cinfo)->unread_marker == 0xF8)) {
+        // SOF55 / LSE: a JPEG-LS stream (ISO 14495), a different codec that merely shares JPEG's markers.
+        snprintf(e->result->message, sizeof e->result->message,
+                 "a JPEG-LS stream (marker 0x%02X), which libjpeg does not decode",
+                 ((j_decompress_ptr)cinfo)->unread_marker);
+        unsupported = 1;
+    }
     longjmp(e->jump, unsupported ? 2 : 1);
 }
 
 static void on_emit_message(j_common_ptr cinfo, int level) {
     error_manager *e = (error_manager *)cinfo->err;
     if (level >= 0) return;  // trace messages
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
-        // libjpeg would pad the missing data with grey; a truncated scan is an error for us.
+    int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_HUFF_BAD_CODE ||
+        code == JWRN_ARITH_BAD_CODE) {
+        // libjpeg would fill the missing or undecodable rest of the image with grey and carry on: a
+        // truncated scan, a frame header claiming more pixels than the data holds, or entropy-coded data
+        // that does not match its coding (Huffman data under an arithmetic-coding marker) is an error for us.
         (*cinfo->err->format_message)(cinfo, e->result->message);
         longjmp(e->jump, 1);
     }
@@ -41,13 +58,58 @@ static void on_emit_message(j_common_ptr cinfo, int level) {
 
 static void on_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+static void on_progress(j_common_ptr cinfo) {
+    if (!cinfo->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > CXR_JPEG_MAX_SCANS) {
+        error_manager *e = (error_manager *)cinfo->err;
+        snprintf(e->result->message, sizeof e->result->message,
+                 "more than %d progressive scans (a real image has about 10); the file is damaged or crafted",
+                 CXR_JPEG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
+}
+
+/// Looks at the markers before the first scan for what libjpeg would decode without complaint but
+/// wrongly: Huffman tables in an arithmetic-coded frame (the entropy-coded data is Huffman data under an
+/// arithmetic frame marker; libjpeg-turbo decodes it as arithmetic and returns noise without a warning).
+/// Returns 0, or CXR_JPEG_ERROR with `message` set.
+static int check_markers(const uint8_t *d, size_t n, cxr_jpeg_result *result) {
+    int has_dht = 0, arithmetic_sof = 0;
+    size_t i = 2;
+    for (int markers = 0; markers < 1024 && i + 4 <= n; markers++) {
+        if (d[i] != 0xFF) return 0;  // libjpeg reports what is wrong
+        while (i + 1 < n && d[i + 1] == 0xFF) i++;
+        if (i + 4 > n) return 0;
+        uint8_t m = d[i + 1];
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+            i += 2;
+            continue;
+        }
+        if (m == 0xC4) has_dht = 1;
+        if (m == 0xC9 || m == 0xCA || m == 0xCB || m == 0xCD || m == 0xCE || m == 0xCF) arithmetic_sof = m;
+        if (m == 0xDA || m == 0xD9) break;
+        i += 2 + (((size_t)d[i + 2] << 8) | d[i + 3]);
+    }
+    if (arithmetic_sof && has_dht) {
+        snprintf(result->message, sizeof result->message,
+                 "an arithmetic-coded frame (SOF%d) that carries Huffman tables: its data is Huffman-coded "
+                 "under the wrong frame marker",
+                 arithmetic_sof - 0xC0);
+        return CXR_JPEG_ERROR;
+    }
+    return 0;
+}
+
 int cxr_jpeg_decode(
     const uint8_t *data, size_t size, uint32_t max_dimension, uint64_t max_pixels,
     cxr_jpeg_result *result) {
     memset(result, 0, sizeof *result);
+    if (size >= 4 && check_markers(data, size, result) != 0) return CXR_JPEG_ERROR;
 
     struct jpeg_decompress_struct cinfo;
     error_manager err;
+    struct jpeg_progress_mgr progress;
     volatile int status = CXR_JPEG_ERROR;
 
     cinfo.err = jpeg_std_error(&err.pub);
@@ -69,6 +131,8 @@ int cxr_jpeg_decode(
         return status;
     }
     jpeg_create_decompress(&cinfo);
+    progress.progress_monitor = on_progress;
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
 

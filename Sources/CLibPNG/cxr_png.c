@@ -1,6 +1,7 @@
 #include "cxr_png.h"
 
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,9 @@ static void on_read(png_structp png, png_bytep out, size_t length) {
     s->offset += length;
 }
 
+/// Largest ancillary chunk (text, ICC profile, decompressed zTXt) libpng may allocate.
+#define CXR_PNG_MAX_CHUNK_BYTES (8u << 20)
+
 static uint32_t be32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -67,6 +71,28 @@ int cxr_png_decode(
         }
     }
 
+    // Every ancillary chunk must fit in the bytes that remain: libpng allocates a text, ICC or unknown
+    // chunk's declared length before reading it (2 GiB for a 56-byte file), whatever the chunk limits say.
+    for (size_t offset = 8; offset + 8 <= size;) {
+        uint32_t length = be32(data + offset);
+        const uint8_t *type = data + offset + 4;
+        uint64_t end = (uint64_t)offset + 12 + length;
+        if (end > size || length > 0x7FFFFFFFu) {
+            int ancillary = (type[0] & 0x20) != 0;
+            int printable = 1;
+            for (int i = 0; i < 4; i++) printable = printable && type[i] >= 0x41 && type[i] <= 0x7A;
+            if (ancillary && printable) {
+                snprintf(result->message, sizeof result->message,
+                         "the %.4s chunk declares %u bytes, but only %zu remain in the file: it is truncated or damaged",
+                         (const char *)type, length, size - offset - 8);
+                return CXR_PNG_ERROR;
+            }
+            break;  // a critical chunk: libpng reads it as a stream and reports the truncation itself
+        }
+        if (memcmp(type, "IEND", 4) == 0) break;
+        offset = (size_t)end;
+    }
+
     reader_state state = {data, size, 0, result, 0};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, on_error, on_warning);
     if (!png) {
@@ -86,6 +112,11 @@ int cxr_png_decode(
     }
     if (!info) png_error(png, "cannot create the libpng info structure");
 
+    // Bounds on what libpng allocates for ancillary chunks: a tEXt/iCCP/zTXt chunk declaring gigabytes is
+    // refused ("chunk data is too large") instead of allocated; likewise more than 128 such chunks.
+    png_set_chunk_malloc_max(png, CXR_PNG_MAX_CHUNK_BYTES);
+    png_set_chunk_cache_max(png, 128);
+    png_set_user_limits(png, max_dimension, max_dimension);
     png_set_read_fn(png, &state, on_read);
     png_read_info(png, info);
 

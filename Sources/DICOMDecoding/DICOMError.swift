@@ -8,11 +8,13 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadable(file: String, cause: String)
     /// Not DICOM: empty, or neither 'DICM' at byte 128 nor a recognisable data set.
     case notDICOM(file: String, cause: String)
-    /// DICOM, but damaged or truncated: DCMTK could not parse it or decode its pixels. `cause` is DCMTK's message.
+    /// DICOM, but damaged or truncated: DCMTK could not parse it or decode its pixels, or a check before DCMTK
+    /// found damage it would crash on or render wrongly. `cause` is DCMTK's message or the check's sentence.
     case corrupt(file: String, cause: String)
     /// A DICOM object without Pixel Data (e.g. a structured report); `sopClass` is its readable SOP class.
     case noPixelData(file: String, sopClass: String)
-    /// Pixel data in a transfer syntax no decoder in this build handles (JPEG 2000 in Debian's DCMTK).
+    /// Pixel data in a transfer syntax no decoder in this build handles (JPEG 2000 in Debian's DCMTK), or one
+    /// DCMTK 3.6.7 does not know (HTJ2K, JPEG XL, Deflated Image Frame, unknown or garbled UIDs).
     case unsupportedTransferSyntax(file: String, syntax: String, uid: String)
     /// Rows/Columns beyond `ImageLimits`; refused before any pixel memory was allocated.
     case tooLarge(file: String, columns: Int, rows: Int)
@@ -34,21 +36,21 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unreadable(file, cause):
-            return "\(file) could not be read (\(cause)); check that the file exists and that this user may read it, then drop it again."
+            return "\(file.escapingControlCharacters) could not be read (\(cause)); check that the file exists and that this user may read it, then drop it again."
         case let .notDICOM(file, cause):
-            return "\(file) is not a DICOM file (\(cause)); drop a DICOM, PNG or JPEG chest radiograph instead."
+            return "\(file.escapingControlCharacters) is not a DICOM file (\(cause)); drop a DICOM, PNG or JPEG chest radiograph instead."
         case let .corrupt(file, cause):
-            return "\(file) is a damaged or truncated DICOM file (DCMTK: \(cause)); export the study again from the PACS or modality and drop the new copy."
+            return "\(file.escapingControlCharacters) is a damaged or truncated DICOM file (\(cause)); export the study again from the PACS or modality and drop the new copy."
         case let .noPixelData(file, sopClass):
-            return "\(file) is a DICOM object without image pixels (\(sopClass)); only radiographs can be classified."
+            return "\(file.escapingControlCharacters) is a DICOM object without image pixels (\(sopClass)); only radiographs can be classified."
         case let .unsupportedTransferSyntax(file, syntax, uid):
-            return "\(file) uses \(syntax) (\(uid)), which this build of DCMTK cannot decode; export the study uncompressed (or convert it with `gdcmconv --raw`) and drop it again."
+            return "\(file.escapingControlCharacters) uses \(syntax) (\(uid)), which this build of DCMTK cannot decode; export the study uncompressed (or convert it with `gdcmconv --raw`) and drop it again."
         case let .tooLarge(file, columns, rows):
-            return "\(file) is \(columns)x\(rows) pixels, more than the limit of \(ImageLimits.maxDimension) pixels a side and \(ImageLimits.maxPixels / 1_000_000) megapixels; downsample it before classifying."
+            return "\(file.escapingControlCharacters) is \(columns)x\(rows) pixels, more than the limit of \(ImageLimits.maxDimension) pixels a side and \(ImageLimits.maxPixels / 1_000_000) megapixels; downsample it before classifying."
         case let .writeFailed(file, cause):
-            return "could not write \(file) (\(cause)); check the values and that the folder exists and is writable."
+            return "could not write \(file.escapingControlCharacters) (\(cause)); check the values and that the folder exists and is writable."
         case let .internalError(file, cause):
-            return "\(file) could not be decoded because of an internal error (\(cause)); please report this together with the file."
+            return "\(file.escapingControlCharacters) could not be decoded because of an internal error (\(cause)); please report this together with the file."
         }
     }
 }

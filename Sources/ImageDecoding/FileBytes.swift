@@ -10,14 +10,19 @@ import Darwin
 enum FileBytes {
     static func read(_ url: URL) throws(ImageDecodingError) -> [UInt8] {
         let name = url.lastPathComponent
-        let fd = open(url.path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (no effect on regular files).
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw .unreadable(file: name, reason: lastErrorText()) }
         defer { close(fd) }
 
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .unreadable(file: name, reason: lastErrorText()) }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            throw .unreadable(file: name, reason: "Is a directory")
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .unreadable(file: name, reason: "Is a directory")
+        case S_IFIFO: throw .unreadable(file: name, reason: "it is a named pipe (FIFO), not a regular file")
+        case S_IFSOCK: throw .unreadable(file: name, reason: "it is a socket, not a regular file")
+        default: throw .unreadable(file: name, reason: "it is a device, not a regular file")
         }
 
         var bytes: [UInt8] = []

@@ -20,19 +20,19 @@ public enum ImageDecodingError: Error, Sendable, Equatable, CustomStringConverti
     public var description: String {
         switch self {
         case let .unreadable(file, reason):
-            return "\(file): cannot read the file (\(reason)); check the path and its permissions."
+            return "\(file.escapingControlCharacters): cannot read the file (\(reason)); check the path and its permissions."
         case let .empty(file):
-            return "\(file): the file is empty (0 bytes); export or copy the image again."
+            return "\(file.escapingControlCharacters): the file is empty (0 bytes); export or copy the image again."
         case let .wrongFormat(file, expected):
-            return "\(file): not a \(expected) file (it does not start with the \(expected) signature); check the file's type and extension."
+            return "\(file.escapingControlCharacters): not a \(expected) file (it does not start with the \(expected) signature); check the file's type and extension."
         case let .corrupt(file, reason):
-            return "\(file): the image data is damaged or incomplete (\(reason)); export or copy the image again."
+            return "\(file.escapingControlCharacters): the image data is damaged or incomplete (\(reason)); export or copy the image again."
         case let .unsupported(file, reason):
-            return "\(file): this kind of image is not supported (\(reason)); convert it to an 8-bit greyscale or RGB PNG or JPEG."
+            return "\(file.escapingControlCharacters): this kind of image is not supported (\(reason)); convert it to an 8-bit greyscale or RGB PNG or JPEG."
         case let .tooLarge(file, width, height):
-            return "\(file): the header claims \(width)x\(height) pixels, over the limit of \(ImageLimits.maxDimension) a side and \(ImageLimits.maxPixels) in all; refused without decoding (downscale the image, or check it is not a decompression bomb)."
+            return "\(file.escapingControlCharacters): the header claims \(width)x\(height) pixels, over the limit of \(ImageLimits.maxDimension) a side and \(ImageLimits.maxPixels) in all; refused without decoding (downscale the image, or check it is not a decompression bomb)."
         case let .outOfMemory(file, width, height):
-            return "\(file): not enough memory to decode \(width)x\(height) pixels; free memory and try again."
+            return "\(file.escapingControlCharacters): not enough memory to decode \(width)x\(height) pixels; free memory and try again."
         }
     }
 }

@@ -29,19 +29,27 @@ public enum InputError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadable(file: String, reason: String)
     case empty(file: String)
     case unrecognisedFormat(file: String, firstBytes: String)
+    /// A FIFO, socket or device: opening it could block forever, and it holds no scan.
+    case notRegularFile(file: String, kind: String)
+    /// A symbolic link that points (through other links) back to itself.
+    case symbolicLinkLoop(file: String)
 
     public var description: String {
         switch self {
         case let .notFound(f):
-            return "\(f): no such file; check the path."
+            return "\(f.escapingControlCharacters): no such file; check the path."
         case let .isDirectory(f):
-            return "\(f) is a folder; name the scan files in it (e.g. \(f)/*.dcm)."
+            return "\(f.escapingControlCharacters) is a folder; name the scan files in it (e.g. \(f.escapingControlCharacters)/*.dcm)."
         case let .unreadable(f, reason):
-            return "\(f) cannot be read (\(reason)); check its permissions."
+            return "\(f.escapingControlCharacters) cannot be read (\(reason)); check its permissions and those of the folders above it."
         case let .empty(f):
-            return "\(f) is empty (0 bytes); it may still be being copied, or the export failed: export it again."
+            return "\(f.escapingControlCharacters) is empty (0 bytes); it may still be being copied, or the export failed: export it again."
         case let .unrecognisedFormat(f, bytes):
-            return "\(f) is not a DICOM, PNG or JPEG file (it starts with \(bytes)); export the scan as DICOM, PNG or JPEG."
+            return "\(f.escapingControlCharacters) is not a DICOM, PNG or JPEG file (it starts with \(bytes)); export the scan as DICOM, PNG or JPEG."
+        case let .notRegularFile(f, kind):
+            return "\(f.escapingControlCharacters) is \(kind), not a regular file; copy the scan file itself there instead."
+        case let .symbolicLinkLoop(f):
+            return "\(f.escapingControlCharacters) is a symbolic link that loops back on itself; point it at the scan file, or copy the scan instead."
         }
     }
 }

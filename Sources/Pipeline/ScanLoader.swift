@@ -12,15 +12,25 @@ public struct ScanLoader: Sendable {
     public init() {}
 
     /// PNG and JPEG by their signatures; DICOM by 'DICM' at offset 128 or, for files without a
-    /// preamble (ACR-NEMA style), by DCMTK parsing the start as a bare data set.
+    /// preamble (ACR-NEMA style), by the start looking like a bare data set (a truncated one too, so that
+    /// its error says it is damaged). Only regular files are opened: a FIFO would block forever.
     public func sniff(_ url: URL) throws(PipelineError) -> Format {
         let name = url.relativePath
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: name, isDirectory: &isDir) else {
-            throw PipelineError(stage: .read, file: name, underlying: InputError.notFound(file: name))
+        let path = url.path
+        var info = stat()
+        if stat(path, &info) != 0 {
+            throw PipelineError(stage: .read, file: name, underlying: Self.statFailure(errno: errno, path: path, name: name))
         }
-        if isDir.boolValue {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR:
             throw PipelineError(stage: .read, file: name, underlying: InputError.isDirectory(file: name))
+        case S_IFIFO:
+            throw PipelineError(stage: .read, file: name, underlying: InputError.notRegularFile(file: name, kind: "a named pipe (FIFO)"))
+        case S_IFSOCK:
+            throw PipelineError(stage: .read, file: name, underlying: InputError.notRegularFile(file: name, kind: "a socket"))
+        default:
+            throw PipelineError(stage: .read, file: name, underlying: InputError.notRegularFile(file: name, kind: "a device"))
         }
         let head: Data
         do {
@@ -40,6 +50,22 @@ public struct ScanLoader: Sendable {
         if DICOMDecoder.isProbablyDICOM(url) { return .dicom }
         let shown = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
         throw PipelineError(stage: .read, file: name, underlying: InputError.unrecognisedFormat(file: name, firstBytes: shown))
+    }
+
+    /// What a failed stat(2) of `path` means for the user: missing, a link loop, a dangling link, or the
+    /// system's reason (EACCES when a folder on the path may not be searched).
+    static func statFailure(errno code: Int32, path: String, name: String) -> InputError {
+        var link = stat()
+        switch code {
+        case ELOOP:
+            return .symbolicLinkLoop(file: name)
+        case ENOENT where lstat(path, &link) == 0:
+            return .unreadable(file: name, reason: "it is a symbolic link whose target does not exist")
+        case ENOENT, ENOTDIR:
+            return .notFound(file: name)
+        default:
+            return .unreadable(file: name, reason: String(cString: strerror(code)))
+        }
     }
 
     /// Decodes the file to a display-ready grey image with its header fields and decoding notes.

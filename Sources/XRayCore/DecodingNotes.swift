@@ -24,8 +24,12 @@ public struct DecodingNotes: Sendable, Equatable, Codable {
             }
         }
 
+        /// Whole numbers as integers, others with three decimals; NaN, infinities and values beyond Int's
+        /// range (which a damaged header can carry) in scientific notation rather than trapping.
         static func format(_ v: Double) -> String {
-            v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(format3: v)
+            guard v.isFinite else { return v.isNaN ? "NaN" : (v < 0 ? "-infinity" : "infinity") }
+            if abs(v) >= 1e9 { return "\(v)" }
+            return v == v.rounded() ? String(Int(v)) : String(format3: v)
         }
     }
 
@@ -64,12 +68,37 @@ public struct DecodingNotes: Sendable, Equatable, Codable {
 }
 
 extension String {
-    /// Three decimals, no locale, no Foundation needed.
+    /// Three decimals, no locale, no Foundation needed. NaN, infinities and magnitudes of 1e15 and more
+    /// (whose thousandfold does not fit an Int) are written by Swift's own description instead.
     init(format3 v: Double) {
+        guard v.isFinite, abs(v) < 1e15 else {
+            self = v.isNaN ? "NaN" : v.isInfinite ? (v < 0 ? "-infinity" : "infinity") : "\(v)"
+            return
+        }
         let scaled = (v * 1000).rounded()
         let sign = scaled < 0 ? "-" : ""
         let a = abs(Int(scaled))
         let frac = a % 1000
         self = "\(sign)\(a / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+    }
+
+    /// The text with control characters escaped (a newline as `\n`, a tab as `\t`, others as `\u{..}`), so
+    /// that a file name keeps an error message on one line.
+    public var escapingControlCharacters: String {
+        var out = ""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
     }
 }

@@ -45,7 +45,7 @@ struct DICOMErrorTests {
         guard case let .corrupt(file, cause) = error else { Issue.record("got \(error)"); return }
         #expect(file == "MR_truncated.dcm")
         #expect(cause.contains("premature end of stream") || cause.contains("larger"), "cause: \(cause)")
-        #expect(error.description.hasPrefix("MR_truncated.dcm is a damaged or truncated DICOM file (DCMTK: "))
+        #expect(error.description.hasPrefix("MR_truncated.dcm is a damaged or truncated DICOM file ("))
     }
 
     @Test func damagedBareDataSetIsCorruptNotNonDICOM() throws {

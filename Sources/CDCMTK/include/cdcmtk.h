@@ -77,7 +77,10 @@ const char *cdcmtk_last_error(void);
 typedef struct cdcmtk_file cdcmtk_file;
 
 /** Loads `path` with DCMTK's auto-detect read mode (file format with meta header, or a bare data set).
- *  On CDCMTK_OK, *out_file receives a handle the caller frees with cdcmtk_file_free; otherwise *out_file is
+ *  Only regular files are opened (a FIFO would block). Before DCMTK parses anything, a bounded walk over the
+ *  raw data set refuses what DCMTK cannot survive: transfer syntax UIDs it does not know (UNSUPPORTED, with
+ *  a name for the newer ones), sequences nested more than 64 deep, runs of empty (0000,0000) elements, and
+ *  Pixel Data declaring far more bytes than the image needs (all CORRUPT). On CDCMTK_OK, *out_file receives a handle the caller frees with cdcmtk_file_free; otherwise *out_file is
  *  set to NULL. Status: OK, NOT_DICOM, UNREADABLE, CORRUPT, UNSUPPORTED_TRANSFER_SYNTAX (unknown syntax
  *  UID in the meta header), INVALID_ARGUMENT, OUT_OF_MEMORY, INTERNAL. */
 int32_t cdcmtk_file_open(const char *path, cdcmtk_file **out_file);
@@ -104,8 +107,9 @@ int32_t cdcmtk_file_message_count(const cdcmtk_file *file);
 /** Message `index` (0-based), owned by `file`; NULL if out of range. */
 const char *cdcmtk_file_message(const cdcmtk_file *file, int32_t index);
 
-/** Cheap sniffing: 1 if `path` has 'DICM' at offset 128, or looks like a bare data set that DCMTK parses;
- *  0 otherwise (including unreadable files). Never fails. */
+/** Cheap sniffing without parsing: 1 if `path` is a regular file with 'DICM' at offset 128, or whose first
+ *  bytes look like a bare (ACR-NEMA style) data set, even a truncated one; 0 otherwise (including unreadable
+ *  files, folders, FIFOs and devices). Never fails and never blocks. */
 int32_t cdcmtk_is_probably_dicom(const char *path);
 
 /* ---------------------------------------------------------------- decoding */
