@@ -36,6 +36,14 @@ public enum DecodeWorker {
         var notes: DecodingNotes?
         var stage: PipelineError.Stage?
         var message: String?
+        /// The child's peak resident memory so far (getrusage), in bytes.
+        var peakResidentBytes: Int?
+    }
+
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
     }
 
     /// Serves requests on `input` until it is closed; returns the number of files answered.
@@ -56,6 +64,7 @@ public enum DecodeWorker {
             } catch {
                 reply = Reply(ok: false, stage: error.stage, message: error.description)
             }
+            reply.peakResidentBytes = peakResidentBytes()
             guard let header = try? encoder.encode(reply),
                   writeAll(output, frame(header)), writeAll(output, pixels) else { break }
             answered += 1

@@ -30,8 +30,13 @@ public final class IsolatedScanLoader: ScanLoading, Sendable {
     private let idle = Mutex<[Child]>([])
     private let started = Atomic<Int>(0)
 
+    private let peak = Atomic<Int>(0)
+
     /// How many decoder children have been started (a crash or a stall costs one more).
     public var childrenStarted: Int { started.load(ordering: .relaxed) }
+
+    /// The largest peak resident memory any child reported, in bytes (0 before the first answer).
+    public var largestChildPeakBytes: Int { peak.load(ordering: .relaxed) }
 
     /// `command[0]` is an executable path; `command` as a whole must run the decode worker.
     public init(command: [String], timeout: Double = 20) {
@@ -68,6 +73,7 @@ public final class IsolatedScanLoader: ScanLoading, Sendable {
         guard let reply = try? JSONDecoder().decode(DecodeWorker.Reply.self, from: header) else {
             throw failure(of: child, file: name, timedOut: false)
         }
+        if let bytes = reply.peakResidentBytes { peak.max(bytes, ordering: .relaxed) }
         guard reply.ok else {
             give(back: child)
             throw PipelineError(stage: reply.stage ?? .decode, file: name,

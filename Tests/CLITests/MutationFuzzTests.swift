@@ -86,6 +86,7 @@ struct MutationFuzzTests {
         var failures: [String] = []
         var slowest = (seconds: 0.0, name: "")
         var mutants = 0
+        var peakMB = 0.0
         let clock = Date()
         do {
             let loader = IsolatedScanLoader(command: [CLI.executable.path, "decode-worker"], timeout: limit)
@@ -126,14 +127,12 @@ struct MutationFuzzTests {
                 }
                 try? FileManager.default.removeItem(at: url)
             }
-        }  // the loader is gone: its children are reaped, so their peak memory is known
-        var usage = rusage()
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        let peakMB = Double(usage.ru_maxrss) / 1024
+            peakMB = Double(loader.largestChildPeakBytes) / 1_048_576
+        }
         print("""
             mutation fuzz: \(mutants) mutants of \(Self.seeds.count) fixtures in \(String(format: "%.0f", Date().timeIntervalSince(clock))) s: \
             \(counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")); \
-            slowest \(String(format: "%.2f", slowest.seconds)) s (\(slowest.name)); largest child process peak RSS \(String(format: "%.0f", peakMB)) MB
+            slowest \(String(format: "%.2f", slowest.seconds)) s (\(slowest.name)); largest decoder child peak RSS \(String(format: "%.0f", peakMB)) MB
             """)
         #expect(mutants > 100, "too few mutants in \(seconds) s to mean anything")
         #expect(failures.isEmpty, "\(failures.count) mutants failed, kept in \(keep.path):\n\(failures.prefix(20).joined(separator: "\n"))")
