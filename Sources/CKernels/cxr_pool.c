@@ -20,8 +20,8 @@
 // boundary. Callers that map part i to the i-th slice of an image or of the channels thereby
 // give each thread the same slice in step after step, and a thread mostly reads back what it
 // wrote itself. That matters more than it seems: when the host places the two CPUs in different
-// core complexes, writing a cache line the other CPU has read costs about 35 ns (1 MB in 550 µs,
-// against 15 µs for a line only the writer holds).
+// core complexes, writing a cache line the other CPU has read costs many times more than writing
+// one only the writer holds (figures in docs/PERFORMANCE.md).
 // `task` and `context` are written before the ticket is published (release) and read only after a
 // part has been claimed (acquire); the caller cannot start another job before every claimed part
 // has returned, so they cannot change under a reader.

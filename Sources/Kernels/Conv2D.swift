@@ -127,8 +127,8 @@ public final class Conv2D: Sendable {
     /// output channels instead would make every thread read the whole unfolded matrix, half of it
     /// written by the other thread, and the next pass would then write lines the other thread
     /// still holds in its cache. When the host puts the two CPUs in different core complexes, such
-    /// writes cost about 35 ns per 64-byte line (see cxr_pool.c); the K split shares only the
-    /// partial sums, Cout·n floats per thread.
+    /// writes are costly (see cxr_pool.c); the K split shares only the partial sums, Cout·n floats
+    /// per thread.
     func usesDepthSplit(parts: Int) -> Bool { parts > 1 && geometry.inChannels >= 2 * parts }
     var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
 

@@ -3,18 +3,18 @@ import Synchronization
 
 /// Whether the two threads of a split pass currently pay a high price for sharing data, measured.
 ///
-/// On this project's 2-vCPU virtual machine the host sometimes runs both CPUs in one core complex
-/// and sometimes in two, switching every few seconds to minutes. In the second placement, handing a
-/// cache line from one CPU to the other takes 150-250 ns instead of about 35, and writing a line
-/// the other CPU has read costs about 35 ns per line (cxr_cache.h). A batch-1 pass, whose two
-/// threads exchange data at every layer, took about 27 ms there instead of 17. Flushing the lines
-/// a thread has finished reading saves about 1.5 ms of that in the far placement but costs about
-/// as much in the near one, so the pass measures the placement first (`refresh`) and the kernels
-/// flush only when it is far (`flushesSharedLines`). The value describes the machine, not
+/// A virtual machine's host may run its two CPUs sometimes in one core complex and sometimes in
+/// two, switching every few seconds to minutes. In the second placement, handing a cache line from
+/// one CPU to the other takes several times as long, and so does writing a line the other CPU has
+/// read (cxr_cache.h); a batch-1 pass, whose two threads exchange data at every layer, is then
+/// markedly slower. Flushing the lines a thread has finished reading wins back part of that in the
+/// far placement but costs about as much in the near one, so the pass measures the placement first
+/// (`refresh`) and the kernels flush only when it is far (`flushesSharedLines`). The measured
+/// figures are in docs/PERFORMANCE.md. The value describes the machine, not
 /// one pass, hence a process-wide setting; a stale value only costs speed, never correctness.
 public enum CrossCoreCost {
     /// Mean one-way handoff time above which the CPUs count as far apart, in nanoseconds: between
-    /// the ~35 ns of one core complex and the 150+ ns of two.
+    /// the times measured in the two placements (docs/PERFORMANCE.md).
     public static let farThreshold = 90.0
 
     private static let far = Atomic<Bool>(false)
@@ -26,7 +26,7 @@ public enum CrossCoreCost {
     /// Sets `flushesSharedLines` without measuring (tests run the kernels both ways).
     static func assume(far value: Bool) { far.store(value, ordering: .relaxed) }
 
-    /// Measures the handoff time (`handoffs` one-way handoffs, a few microseconds for 64) and sets
+    /// Measures the handoff time (`handoffs` one-way handoffs, cheap enough before each pass) and sets
     /// `flushesSharedLines` from it; returns the time, or nil when the pool was in use or its worker
     /// did not join within 2 ms (then the setting is left as it was).
     @discardableResult

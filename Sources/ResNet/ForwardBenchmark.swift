@@ -27,9 +27,9 @@ public enum ForwardBenchmark {
 
     /// Mean one-way time, in nanoseconds, for a value written by one of the forward pass's two
     /// threads (the caller and a pool worker) to be seen by the other: 2,000 handoffs of one
-    /// counter (`CrossCoreCost`). About 35 ns when the host runs both CPUs in one core complex and
-    /// 150-250 ns when it has put them in different ones. Nil when the pool is in use or its worker
-    /// did not join within 50 ms.
+    /// counter (`CrossCoreCost`). Several times longer when the host has put the two CPUs in
+    /// different core complexes than in one (figures in docs/PERFORMANCE.md). Nil when the pool is
+    /// in use or its worker did not join within 50 ms.
     public static func crossCoreHandoff() -> Double? {
         CrossCoreCost.handoffTime(handoffs: 2_000)
     }

@@ -3,10 +3,10 @@
 // When the two threads of a batch-1 forward pass hand data to each other (one writes a buffer, the
 // other reads it), the reader's cache keeps a copy of every line it read. The next time the writer
 // fills that buffer, each store must first invalidate that copy. If the host has put the two
-// virtual CPUs in different core complexes, that costs about 35 ns per 64-byte line (1 MB in
-// ~550 µs, against ~15 µs for lines only the writer holds; measured on this project's 2-vCPU AMD EPYC
-// VM). Flushing the lines once nobody needs them (CLFLUSHOPT, which does not wait for each line)
-// costs the reader about 30 µs per MB and lets the next write go through in about 35 µs per MB.
+// virtual CPUs in different core complexes, that makes the write many times slower than one to
+// lines only the writer holds. Flushing the lines once nobody needs them (CLFLUSHOPT, which does
+// not wait for each line) costs the reader little and lets the next write go through much
+// faster (figures in docs/PERFORMANCE.md).
 #ifndef CXR_CACHE_H
 #define CXR_CACHE_H
 

@@ -1,12 +1,11 @@
 // A fork-join pool of worker threads that spin briefly between jobs, then park.
 //
-// One ResNet18 forward pass on one image splits about fifty layer steps between two threads, each
-// lasting 0.1-2 ms. Waking a parked thread for every step (a futex wake, an inter-processor
-// interrupt, on a virtual machine a trip through the hypervisor) costs tens to hundreds of
-// microseconds each time, which is a large share of the step. Here a worker that has finished a
-// part keeps polling for the next job for a short while (`cxr_pool_set_spin`), so the steps of one
-// forward pass reach it in well under a microsecond; between passes it parks on a futex and uses no
-// CPU. The calling thread always works too, claiming parts from the same counter, so a worker that
+// One ResNet18 forward pass on one image splits about fifty short layer steps between two threads.
+// Waking a parked thread for every step (a futex wake, an inter-processor interrupt, on a virtual
+// machine a trip through the hypervisor) costs a large share of such a step each time. Here a
+// worker that has finished a part keeps polling for the next job for a short while
+// (`cxr_pool_set_spin`), so the steps of one forward pass reach it at once; between passes it
+// parks on a futex and uses no CPU. The calling thread always works too, claiming parts from the same counter, so a worker that
 // is slow to wake, or runs on a core that is slower at the moment (another tenant of the host, an
 // interrupt), only means the other threads run more of the parts: callers cut a step into a few
 // parts per thread for that reason.
