@@ -12,7 +12,7 @@ public enum RenderError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .exists(path):
-            return "\(path) already exists and was left untouched; choose another name, remove it, or pass overwrite: true."
+            return "\(path) already exists and was left untouched; choose another name or remove it first."
         case let .cannotWrite(path, reason):
             return "cannot write \(path) (\(reason)); check that the folder exists, is writable and has free space."
         case let .invalidFigure(reason):
