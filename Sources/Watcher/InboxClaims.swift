@@ -49,11 +49,15 @@ final class InboxClaims: @unchecked Sendable {
     /// Registers this watcher (under the inbox lock).
     init(state: String) throws(Failure) {
         self.state = state
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count)
-        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        let hostName = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         id = "\(InboxClaims.safe(hostName))-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         home = state + "/watchers/" + id
+        do throws(FileMove.Failure) { try FileMove.makeFolder(state) } catch { throw Failure(description: error.description) }
+        // Registered under the inbox lock, so a watcher looking for dead ones never sees this one half made.
+        let inboxLock = Self.lockInbox(state)
+        defer { Self.unlockInbox(inboxLock) }
         for folder in [state + "/claims", home + "/pending"] {
             do throws(FileMove.Failure) { try FileMove.makeFolder(folder) } catch { throw Failure(description: error.description) }
         }
@@ -62,15 +66,46 @@ final class InboxClaims: @unchecked Sendable {
             throw Failure(description: "cannot lock \(home)/lock (\(String(cString: strerror(errno)))); check that the state folder is writable")
         }
         lockFD = fd
+        self.host = InboxClaims.safe(hostName)
+    }
+
+    /// This host's part of watcher IDs: a watcher of this host is dead exactly when its lock is free.
+    private let host: String
+    private var lastHeartbeat = Date.distantPast
+
+    /// The host part of a watcher ID (`<host>-<pid>-<random>`).
+    private static func host(of id: String) -> String {
+        id.split(separator: "-", omittingEmptySubsequences: false).dropLast(2).joined(separator: "-")
+    }
+
+    /// How long a watcher of another host may go without a heartbeat before its free lock is believed:
+    /// on a share mounted with local-only locks (e.g. NFS `local_lock=flock`) a lock held on another
+    /// host looks free here, and taking over a live watcher's files would report them twice.
+    static let otherHostSilence: Double = 120
+
+    /// Marks this watcher alive for watchers on other hosts (the lock file's modification time).
+    func heartbeat() {
+        guard Date().timeIntervalSince(lastHeartbeat) >= 10 else { return }
+        lastHeartbeat = Date()
+        _ = futimens(lockFD, nil)
+    }
+
+    private static func lockInbox(_ state: String) -> Int32 {
+        let fd = open(state + "/inbox.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd >= 0 { while flock(fd, LOCK_EX) != 0, errno == EINTR {} }
+        return fd
+    }
+
+    private static func unlockInbox(_ fd: Int32) {
+        if fd >= 0 { close(fd) }
     }
 
     deinit { close(lockFD) }
 
     /// Runs `body` holding the inbox lock (blocking: others hold it only briefly).
     func withInboxLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let fd = open(state + "/inbox.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if fd >= 0 { while flock(fd, LOCK_EX) != 0, errno == EINTR {} }
-        defer { if fd >= 0 { close(fd) } }
+        let fd = Self.lockInbox(state)
+        defer { Self.unlockInbox(fd) }
         return try body()
     }
 
@@ -135,7 +170,9 @@ final class InboxClaims: @unchecked Sendable {
                     removeFolder(folder)
                     continue
                 }
-                if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                var st = stat()
+                let silent = fstat(fd, &st) == 0 ? Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec) : .infinity
+                if flock(fd, LOCK_EX | LOCK_NB) != 0 || (Self.host(of: name) != host && silent < Self.otherHostSilence) {
                     close(fd)
                     live.insert(name)
                     continue

@@ -143,6 +143,7 @@ public final class Watcher {
                 lastTakeOver = Date()
             }
             if Date().timeIntervalSince(lastHousekeeping) >= 1 {
+                claims.heartbeat()
                 checkSetAside()
                 removeEmptiedFolders()
                 lastHousekeeping = Date()

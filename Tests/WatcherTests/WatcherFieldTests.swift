@@ -221,6 +221,42 @@ import Glibc
         #expect(claims.isEmpty, "claims left: \(claims)")
     }
 
+    /// A watcher on another host whose lock looks free here (a share mounted with local-only locks) is
+    /// left alone while its heartbeat is fresh; once it has been silent for minutes its file is taken over.
+    @Test func aWatcherOnAnotherHostIsTakenOverOnlyOnceSilent() throws {
+        let w = try WatchFolder("otherhost")
+        let input = try w.drop("scan.dcm", Inputs.dicom(2800))
+        var st = stat()
+        try #require(lstat(input.path, &st) == 0)
+        let state = w.inbox.appendingPathComponent(".cxreview")
+        let other = state.appendingPathComponent("watchers/far-away-host-4242-beef")
+        try FileManager.default.createDirectory(at: other.appendingPathComponent("pending"), withIntermediateDirectories: true)
+        let lock = other.appendingPathComponent("lock")
+        _ = FileManager.default.createFile(atPath: lock.path, contents: nil)
+        let claims = state.appendingPathComponent("claims")
+        try FileManager.default.createDirectory(at: claims, withIntermediateDirectories: true)
+        let claim = #"{"owner":"far-away-host-4242-beef","relative":"scan.dcm","inode":\#(st.st_ino),"size":\#(st.st_size),"crashes":0,"inHand":true,"since":"2026-12-05T00:00:00.000Z"}"#
+        try Data(claim.utf8).write(to: claims.appendingPathComponent(AuditChain.sha256(Data("scan.dcm".utf8)) + ".json"))
+        _ = try Tool.run("chown", ["-R", WatchFolder.runsAsRoot ? "65534:65534" : "\(geteuid())", state.path])
+
+        let watch = try w.start(["--settle", "0"])
+        defer { _ = watch.waitForExit(upTo: 0) }
+        #expect(watch.waitUntilWatching(), "\(watch.output)")
+        sleep(5)
+        #expect(w.files(in: w.reports).isEmpty, "a live watcher's file was taken over:\n\(watch.output)")
+        #expect(w.waiting == ["scan.dcm"])
+
+        var old = [timespec(tv_sec: time(nil) - 600, tv_nsec: 0), timespec(tv_sec: time(nil) - 600, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, lock.path, &old, 0) == 0)
+        let taken = w.wait(upTo: 60) { w.files(in: w.reports).count == 1 }
+        watch.signal(SIGTERM)
+        #expect(watch.waitForExit(upTo: 30) == 0)
+        #expect(taken, "\(watch.output)")
+        #expect(watch.output.contains("taking over scan.dcm"))
+        #expect(!FileManager.default.fileExists(atPath: other.path))
+        #expect(try w.audit().isValid)
+    }
+
     /// `--queue` is accepted, and the help says that the inbox and --out are required (or in --config).
     @Test func theHelpTellsTheTruth() throws {
         let w = try WatchFolder("help")
