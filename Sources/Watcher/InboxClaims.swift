@@ -13,7 +13,9 @@ import Glibc
 ///   unfinished actions (`PendingAction`), so no other watcher finishes them while it lives;
 /// - `claims/<sha256 of the inbox-relative path>.json`: made with O_CREAT|O_EXCL before any work on the
 ///   file, so exactly one watcher wins it (exclusive create is atomic on local file systems, NFSv3+ and SMB);
-///   removed when the file has left the inbox.
+///   removed when the file has left the inbox;
+/// - `reported/<xx>/<sha256 of an input>`: the report made for those bytes, so that a duplicate is known
+///   to every watcher (one small file per scan reported; it grows with the reports, as the audit logs do).
 ///
 /// A claim whose owner no longer holds its lock was left by a crash (or `kill -9`, or a power cut). The
 /// watcher that notices takes it over; if the file was in hand then, that counts as one crash on it. A
@@ -209,6 +211,29 @@ final class InboxClaims: @unchecked Sendable {
             }
             if live.count == 1 { whenAlone() }
             return adopted
+        }
+    }
+
+    // MARK: Content seen by any watcher of the inbox
+
+    private func reportedPath(_ sha256: String) -> String {
+        state + "/reported/" + String(sha256.prefix(2)) + "/" + sha256
+    }
+
+    /// The report another watcher of this inbox (or an earlier run) made for these bytes, if any: so a
+    /// duplicate is recognised whichever watcher it reaches (each audit log only knows its own reports).
+    func reportedBefore(sha256: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: reportedPath(sha256)), !data.isEmpty else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Records the report made for these bytes (complete or absent; the first report made is kept).
+    func recordReport(sha256: String, report: String) {
+        let path = reportedPath(sha256)
+        do throws(FileMove.Failure) {
+            try FileMove.writeNew(path, report)
+        } catch {
+            // Only cross-watcher duplicate detection suffers; this watcher's own index still has it.
         }
     }
 

@@ -238,7 +238,7 @@ final class ScanProcessor: Sendable {
             if lstat(job.path, &st) != 0 { return .vanished }
             return environmentFailure(job, "cannot read it (\(error.localizedDescription))", audited: true)
         }
-        if let earlier = index.withLock({ $0.reportByHash[sha] }) {
+        if let earlier = index.withLock({ $0.reportByHash[sha] }) ?? claims.reportedBefore(sha256: sha) {
             return duplicate(job, st: st, sha: sha, earlierReport: earlier)
         }
 
@@ -427,6 +427,11 @@ final class ScanProcessor: Sendable {
         index.withLock { ix in
             ix.audited[action.transaction, default: []].formUnion(missing.map(\.eventID.code))
             if action.kind == .report, let report = action.report { ix.reportByHash[action.sha256] = report }
+        }
+        if action.kind == .report, let report = action.report {
+            claims.recordReport(sha256: action.sha256, report: report)  // for the other watchers of the inbox
+        }
+        index.withLock { ix in
             ix.pending[action.input] = nil
             ix.retries[action.input] = nil
             ix.audited[action.transaction] = nil  // done: never completed again, so its events need not be remembered

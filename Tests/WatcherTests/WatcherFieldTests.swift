@@ -64,6 +64,21 @@ import Glibc
         #expect(refused.output.contains("its own --audit"))
     }
 
+    /// The same bytes reaching another watcher of the inbox (with its own audit log) are still a duplicate.
+    @Test func aDuplicateIsRecognisedByAnotherWatcher() throws {
+        let w = try WatchFolder("dup")
+        let data = try Inputs.dicom(2900)
+        try w.drop("first.dcm", data)
+        let a = try w.start(["--settle", "0", "--once", "--audit", w.root.appendingPathComponent("audit-a.jsonl").path])
+        #expect(a.waitForExit(upTo: 120) == 0, "\(a.output)")
+        try w.drop("again/copy.dcm", data)
+        let b = try w.start(["--settle", "0", "--once", "--audit", w.root.appendingPathComponent("audit-b.jsonl").path])
+        #expect(b.waitForExit(upTo: 120) == 0, "\(b.output)")
+        #expect(w.files(in: w.reports).count == 1, "\(w.files(in: w.reports))")
+        #expect(w.files(in: w.archive).contains { $0.hasSuffix("again/copy.dcm.duplicate.txt") }, "\(w.files(in: w.archive))")
+        #expect(b.output.contains("duplicate again/copy.dcm"))
+    }
+
     /// An audit log in the inbox's parent folder (as templates/watch.yaml suggests) and reports in a
     /// sibling folder: files are still found at once by inotify, not by the 60 s rescan.
     @Test func anAuditLogBesideTheInboxKeepsTheLatency() throws {
