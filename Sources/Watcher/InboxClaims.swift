@@ -237,6 +237,15 @@ final class InboxClaims: @unchecked Sendable {
         }
     }
 
+    /// True when some watcher of the inbox (alive or not) has unfinished actions.
+    func hasPendingWork() -> Bool {
+        let folders = [state + "/pending"] + ((try? FileManager.default.contentsOfDirectory(atPath: watchersFolder)) ?? [])
+            .map { watchersFolder + "/" + $0 + "/pending" }
+        return folders.contains { folder in
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix(".json") }
+        }
+    }
+
     /// On a clean stop: this watcher's folder goes, unless actions are still pending there (the next
     /// watcher takes them over).
     func unregister() {

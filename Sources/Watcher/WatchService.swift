@@ -55,10 +55,26 @@ public enum WatchService {
             }
         }
 
+        var rotated: AuditRotation.Rotated?
+        if let megabytes = settings.auditRotateMB {
+            if claims.hasPendingWork() {
+                logger.notice("the audit log is not rotated at this start: interrupted work is pending, and its records may be in the current log")
+            } else {
+                switch AuditRotation.rotateIfLarger(paths.audit, than: megabytes * 1_000_000) {
+                case let .success(r):
+                    rotated = r
+                    if let r { logger.info("audit log rotated: \(paths.audit) → \(r.path) (last record \(r.lastSeq)); the new log starts by naming it") }
+                case let .failure(error):
+                    logger.warning("\(error.description)")
+                }
+            }
+        }
+
         let audit: AuditLog
         let hasher: PatientIDHasher
         do throws(AuditError) {
             audit = try AuditLog(url: URL(fileURLWithPath: paths.audit))
+            if let rotated { try audit.append([AuditRotation.continuation(rotated)]) }
             hasher = try claims.withInboxLock { () throws(AuditError) -> PatientIDHasher in
                 try PatientIDHasher(saltFile: URL(fileURLWithPath: paths.salt))
             }

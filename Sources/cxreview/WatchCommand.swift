@@ -33,7 +33,7 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "Folder for the reports. Required: here, or as out: in --config.")
     var out: String?
 
-    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, audit_rotate_mb, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
     var config: String?
 
     @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
@@ -44,6 +44,8 @@ struct WatchCommand: ParsableCommand {
     var state: String?
     @Option(name: .long, help: "Audit log. Default: STATE/audit.jsonl.")
     var audit: String?
+    @Option(name: .long, help: ArgumentHelp("At start, move an audit log of at least MB megabytes aside (to <name>-<UTC time>.jsonl, with its head file) and start a new one whose first record names it, its SHA-256 and its last hash.", valueName: "MB"))
+    var auditRotateMb: Double?
     @Option(name: .long, help: "Model file. Default: $CXREVIEW_MODEL, then models/cxreview-resnet18.safetensors.")
     var model: String?
     @Option(name: .long, help: ArgumentHelp("Class names, comma-separated in logit order, for a model file without a cxreview config (a plain PyTorch state_dict). Default for 3 outputs: normal,viral,covid.", valueName: "names"))
@@ -88,6 +90,7 @@ struct WatchCommand: ParsableCommand {
         if let failed { s.failed = failed }
         if let state { s.state = state }
         if let audit { s.audit = audit }
+        if let auditRotateMb { s.auditRotateMB = auditRotateMb }
         if let model { s.model = model }
         if let classes {
             guard let names = LoadedModel.classNames(classes) else {
@@ -113,6 +116,7 @@ struct WatchCommand: ParsableCommand {
         guard ["layer4", "layer3"].contains(s.saliency) else { throw ValidationError("--saliency must be layer4 or layer3.") }
         guard (s.summaryEvery ?? 1) > 0 else { throw ValidationError("--summary-every must be more than 0 seconds.") }
         guard (1...16).contains(s.workers) else { throw ValidationError("--workers must be between 1 and 16.") }
+        guard (s.auditRotateMB ?? 0) >= 0 else { throw ValidationError("--audit-rotate-mb must be 0 or more.") }
         guard (1...10000).contains(s.queue) else { throw ValidationError("--queue must be between 1 and 10000.") }
         guard s.settle >= 0, s.grace >= 0, (s.poll ?? 1) > 0, s.retry > 0 else {
             throw ValidationError("--settle and --grace must be 0 or more; --poll and --retry more than 0.")

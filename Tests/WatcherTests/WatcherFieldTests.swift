@@ -272,6 +272,40 @@ import Glibc
         #expect(try w.audit().isValid)
     }
 
+    /// A rotated audit log stays verifiable across files: the old file verifies alone (with its head),
+    /// and the new log's first record names it, its SHA-256 and its last hash.
+    @Test func aRotatedAuditLogIsVerifiableAcrossFiles() throws {
+        let w = try WatchFolder("rotate")
+        try w.drop("scan-1.dcm", Inputs.dicom(3000))
+        let first = try w.start(["--settle", "0", "--once"])
+        #expect(first.waitForExit(upTo: 120) == 0, "\(first.output)")
+        let before = try w.cxreview(["audit", "verify", w.auditLog.path])
+        let lastHash = try #require(before.stdout.components(separatedBy: "last hash ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let oldBytes = try Data(contentsOf: w.auditLog)
+
+        try w.drop("scan-2.dcm", Inputs.dicom(3001))
+        let second = try w.start(["--settle", "0", "--once", "--audit-rotate-mb", "0.000001"])
+        #expect(second.waitForExit(upTo: 120) == 0, "\(second.output)")
+        let folder = w.auditLog.deletingLastPathComponent()
+        let rotated = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("audit-") && $0.hasSuffix(".jsonl") }
+        try #require(rotated.count == 1, "\((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])")
+        let old = folder.appendingPathComponent(rotated[0])
+        #expect(try Data(contentsOf: old) == oldBytes)
+        #expect(FileManager.default.fileExists(atPath: old.path + ".head"))
+        #expect(try w.cxreview(["audit", "verify", old.path]).stdout.contains("last hash \(lastHash)"))
+
+        let new = try w.audit()
+        #expect(new.isValid, "\(String(describing: new.problem))")
+        let link = try #require(new.records.first)
+        #expect(link.eventTypeCode == [.auditRecordingStarted])
+        let object = try #require(link.participantObject.first)
+        #expect(object.id == old.path)
+        #expect(object.detail["lastHash"] == lastHash)
+        #expect(object.detail["sha256"] == AuditChain.sha256(oldBytes))
+        #expect(new.records.filter { $0.eventID == .export }.count == 1)
+        #expect(try w.cxreview(["audit", "verify", w.auditLog.path]).status == 0)
+    }
+
     /// `--queue` is accepted, and the help says that the inbox and --out are required (or in --config).
     @Test func theHelpTellsTheTruth() throws {
         let w = try WatchFolder("help")
