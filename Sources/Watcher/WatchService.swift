@@ -25,6 +25,10 @@ public enum WatchService {
         guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
             throw WatchError("the inbox \(paths.inbox) is not a folder; create it or name the right one")
         }
+        for (name, folder) in [("--out", paths.reports), ("--archive", paths.archive), ("--failed", paths.failed)]
+        where InboxScanner.realPath(folder) ?? folder == InboxScanner.realPath(paths.inbox) ?? paths.inbox {
+            throw WatchError("\(name) is the inbox itself (\(folder)); its files would be taken as new scans. Choose a folder beside the inbox or inside it")
+        }
         for folder in [paths.state, paths.reports] {
             do {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -95,6 +95,11 @@ import Glibc
         #expect(watch.waitForExit(upTo: 30) == 0)
         #expect(found, "not reported within 25 s (the 60 s rescan would have found them):\n\(watch.output)")
         print("audit log beside the inbox: 2 files reported \(String(format: "%.1f", seconds)) s after the drop")
+
+        // Reports into the inbox itself would be taken as new scans: refused.
+        let same = try Tool.run(WatchFolder.executable, ["watch", w.inbox.path, "--out", w.inbox.path, "--model", w.model, "--once"])
+        #expect(same.status != 0)
+        #expect(same.stderr.contains("--out is the inbox itself"), "\(same.stderr)")
     }
 
     /// The latency counts from the file's arrival: files that waited before the watcher started show it.
