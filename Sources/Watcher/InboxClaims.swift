@@ -188,6 +188,11 @@ final class InboxClaims: @unchecked Sendable {
             // Claims whose owner is gone.
             var adopted: [String] = []
             let claims = (try? FileManager.default.contentsOfDirectory(atPath: claimsFolder)) ?? []
+            for name in claims where name.hasSuffix(".tmp") {
+                // `<claim>.json.<owner>.tmp`: a rewrite its owner died in the middle of.
+                let owner = name.dropLast(4).components(separatedBy: ".json.").last ?? ""
+                if !live.contains(owner) { unlink(claimsFolder + "/" + name) }
+            }
             for name in claims where name.hasSuffix(".json") {
                 let file = claimsFolder + "/" + name
                 guard var c = read(file) else {
