@@ -35,6 +35,10 @@ final class InboxClaims: @unchecked Sendable {
         var since: String
     }
 
+    /// Crashes with a file in hand after which it is set aside: the first may be someone else's doing
+    /// (kill -9, the OOM killer picking the process, a power cut), so the file is retried once.
+    static let crashesBeforeSetAside = 2
+
     let state: String
     let id: String
     /// `watchers/<id>`: this watcher's own folder.

@@ -198,7 +198,7 @@ final class ScanProcessor: Sendable {
         guard let claim = claims.claim(relative: job.relative, inode: UInt64(st.st_ino), size: Int64(st.st_size)) else {
             return .claimedElsewhere
         }
-        let outcome = claim.crashes >= 2
+        let outcome = claim.crashes >= InboxClaims.crashesBeforeSetAside
             ? fail(job, st: st, sha: try? ContentHash.sha256(of: URL(fileURLWithPath: job.path)), stage: "decode",
                    reason: "it stopped the decoder: the watcher stopped \(claim.crashes) times while this file was in hand (it may crash the decoder, or make it run out of memory), so it was set aside; check the file, re-export it if it is damaged, and drop it into the inbox again")
             : processClaimed(job)
