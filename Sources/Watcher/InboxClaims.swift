@@ -237,12 +237,14 @@ final class InboxClaims: @unchecked Sendable {
     }
 
     /// Records the report made for these bytes (complete or absent; the first report made is kept).
-    func recordReport(sha256: String, report: String) {
-        let path = reportedPath(sha256)
+    /// Returns false when it could not be written.
+    @discardableResult
+    func recordReport(sha256: String, report: String) -> Bool {
         do throws(FileMove.Failure) {
-            try FileMove.writeNew(path, report)
+            try FileMove.writeNew(reportedPath(sha256), report)
+            return true
         } catch {
-            // Only cross-watcher duplicate detection suffers; this watcher's own index still has it.
+            return false
         }
     }
 

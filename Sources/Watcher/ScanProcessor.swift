@@ -205,6 +205,7 @@ final class ScanProcessor: Sendable {
         switch outcome {
         case .reported, .failed, .duplicate, .vanished:
             claims.release(relative: job.relative, fileLeftInbox: true, keep: false)
+            index.withLock { $0.retries[job.path] = nil }
         case .retry:
             claims.release(relative: job.relative, fileLeftInbox: false, keep: index.withLock { $0.pending[job.path] != nil })
         case .claimedElsewhere:
@@ -426,10 +427,11 @@ final class ScanProcessor: Sendable {
         }
         index.withLock { ix in
             ix.audited[action.transaction, default: []].formUnion(missing.map(\.eventID.code))
-            if action.kind == .report, let report = action.report { ix.reportByHash[action.sha256] = report }
         }
-        if action.kind == .report, let report = action.report {
-            claims.recordReport(sha256: action.sha256, report: report)  // for the other watchers of the inbox
+        // Recorded on disk for every watcher of the inbox; kept in memory only if that fails, so memory
+        // does not grow with every scan reported.
+        if action.kind == .report, let report = action.report, !claims.recordReport(sha256: action.sha256, report: report) {
+            index.withLock { $0.reportByHash[action.sha256] = report }
         }
         index.withLock { ix in
             ix.pending[action.input] = nil

@@ -299,15 +299,18 @@ public final class Watcher {
                 candidates[job.path] = nil
                 noteEmptied(job.path)
             case let .failed(_, movedTo, judged):
+                forget(job.path)
                 counts.failed += 1
                 candidates[job.path] = nil
                 noteEmptied(job.path)
                 if let judged { watchSetAside(movedTo, relative: job.relative, judged: judged) }
             case .duplicate:
+                forget(job.path)
                 counts.duplicate += 1
                 candidates[job.path] = nil
                 noteEmptied(job.path)
             case .vanished, .claimedElsewhere:
+                forget(job.path)
                 candidates[job.path] = nil
             case let .retry(after, _, environment, reportWritten):
                 counts.retried += 1
@@ -319,6 +322,12 @@ public final class Watcher {
                 if environment { blocked.insert(job.path) } else { blocked.remove(job.path) }
             }
         }
+    }
+
+    /// A file that left the inbox (or is another watcher's): nothing about it is kept.
+    private func forget(_ path: String) {
+        blocked.remove(path)
+        reportedNotArchived.remove(path)
     }
 
     /// "In progress" is what the workers hold; queued files are still in the inbox, so they are waiting.
