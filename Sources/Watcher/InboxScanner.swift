@@ -7,12 +7,20 @@ import Glibc
 struct InboxScanner {
     /// The inbox as the kernel sees it (symbolic links resolved).
     let root: String
-    /// Folders inside the inbox that are the watcher's own (archive, failed, state, reports).
+    /// Folders that are the watcher's own (archive, failed, state, reports): exactly these folders and
+    /// what is in them, wherever they are (inside the inbox or not).
     let excluded: Set<String>
+    /// Files that are the watcher's own wherever they lie (the audit log): each name, and names that
+    /// begin with it and a dot (its head file, repaired tails).
+    let excludedFiles: [String]
 
-    init(inbox: String, excluded: [String]) {
+    init(inbox: String, excluded: [String], excludedFiles: [String] = []) {
         root = Self.realPath(inbox) ?? inbox
         self.excluded = Set(excluded.map { Self.realPath($0) ?? $0 })
+        self.excludedFiles = excludedFiles.map { file in
+            let folder = (file as NSString).deletingLastPathComponent
+            return (Self.realPath(folder) ?? folder) + "/" + (file as NSString).lastPathComponent
+        }
     }
 
     enum Skip: Equatable {
@@ -51,7 +59,7 @@ struct InboxScanner {
                 case S_IFDIR:
                     if !excluded.contains(path) { stack.append(path) }
                 case S_IFREG:
-                    files.append(path)
+                    if !isExcludedFile(path) { files.append(path) }
                 case S_IFLNK:
                     let target = Self.realPath(path) ?? "(dangling)"
                     skipped.append((path, contains(target) ? .link : .linkOutOfInbox(target: target)))
@@ -68,9 +76,22 @@ struct InboxScanner {
         path == root || path.hasPrefix(root + "/")
     }
 
-    /// True when `path` lies in one of the watcher's own folders.
+    /// True when `path` is one of the watcher's own files, or is or lies in one of its own folders.
+    ///
+    /// The folders are matched exactly, one ancestor at a time up to the inbox: a folder that merely
+    /// contains the inbox (e.g. the audit log's, or the reports' parent) must not hide the inbox itself.
     func isExcluded(_ path: String) -> Bool {
-        excluded.contains { path == $0 || path.hasPrefix($0 + "/") }
+        if isExcludedFile(path) { return true }
+        var folder = path
+        while folder.count > root.count, folder.hasPrefix(root + "/") {
+            if excluded.contains(folder) { return true }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return false
+    }
+
+    func isExcludedFile(_ path: String) -> Bool {
+        excludedFiles.contains { path == $0 || path.hasPrefix($0 + ".") }
     }
 
     static func realPath(_ path: String) -> String? {

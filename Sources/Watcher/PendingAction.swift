@@ -50,6 +50,14 @@ struct PendingAction: Codable, Sendable {
     var result: Result?
     var model: String
     var modelSHA256: String
+    /// For a failure: the input's modification time (seconds, nanoseconds) when it was judged.
+    var judgedMtime: [Int]? = nil
+
+    /// A failed input as it was judged, to notice a writer that goes on writing into it in failed/.
+    var judged: FileStamp? {
+        guard kind == .failed, let m = judgedMtime, m.count == 2 else { return nil }
+        return FileStamp(size: Int64(size), mtimeSeconds: m[0], mtimeNanoseconds: m[1], inode: inode)
+    }
 
     func url(in pending: String) -> String { pending + "/\(transaction).json" }
 

@@ -15,19 +15,51 @@ import Glibc
 struct Job: Sendable {
     let path: String
     let relative: String
-    /// When the file was first seen, for the drop-to-report latency.
+    /// When the file arrived (its change time when first seen), for the drop-to-report latency.
     let seen: Date
+}
+
+/// A file's size, modification time and inode when it was judged, to notice a later change.
+struct FileStamp: Sendable, Equatable {
+    let size: Int64
+    let mtimeSeconds: Int
+    let mtimeNanoseconds: Int
+    let inode: UInt64
+
+    init(size: Int64, mtimeSeconds: Int, mtimeNanoseconds: Int, inode: UInt64) {
+        self.size = size
+        self.mtimeSeconds = mtimeSeconds
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.inode = inode
+    }
+
+    init(_ st: stat) {
+        size = Int64(st.st_size)
+        mtimeSeconds = st.st_mtim.tv_sec
+        mtimeNanoseconds = st.st_mtim.tv_nsec
+        inode = UInt64(st.st_ino)
+    }
+
+    init?(path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        self.init(st)
+    }
 }
 
 /// What became of a job.
 enum Outcome: Sendable {
     case reported(report: String, predicted: String)
-    case failed(reason: String)
+    /// Moved to `movedTo` in failed/; `judged` is the file as it was judged, to notice a writer that was not done.
+    case failed(reason: String, movedTo: String, judged: FileStamp?)
     case duplicate(of: String)
     /// Not done now, through no fault of the input (or the input may still be arriving): try again later.
-    case retry(after: Double, reason: String, environment: Bool)
+    /// `reportWritten`: its report exists already; only archiving is left.
+    case retry(after: Double, reason: String, environment: Bool, reportWritten: String? = nil)
     /// The file was gone when its turn came.
     case vanished
+    /// Another watcher of the same inbox has claimed it.
+    case claimedElsewhere
 }
 
 /// Processes one input end to end: hash, classify, report, archive (or fail), audit. Thread-safe:
@@ -42,6 +74,10 @@ final class ScanProcessor: Sendable {
     let modelName: String
     let modelSHA256: String
     let logger: Logger
+    /// Claims on inbox files, shared with other watchers of the inbox; also the crash journal.
+    let claims: InboxClaims
+    /// This watcher's unfinished actions (its own folder, so no other watcher finishes them while it lives).
+    var pendingFolder: String { claims.pending }
 
     private struct Index {
         /// Input SHA-256 → the report made for it.
@@ -70,7 +106,7 @@ final class ScanProcessor: Sendable {
     }
 
     init(classifier: Classifier, writer: ReportWriter, audit: AuditLog, hasher: PatientIDHasher, settings: WatchSettings,
-         modelName: String, modelSHA256: String, logger: Logger) {
+         modelName: String, modelSHA256: String, logger: Logger, claims: InboxClaims) {
         self.classifier = classifier
         self.writer = writer
         self.audit = audit
@@ -80,6 +116,7 @@ final class ScanProcessor: Sendable {
         self.modelName = modelName
         self.modelSHA256 = modelSHA256
         self.logger = logger
+        self.claims = claims
         let records = audit.opened.records + audit.opened.recordsAfterProblem
         index.withLock { ix in
             for r in records {
@@ -94,14 +131,15 @@ final class ScanProcessor: Sendable {
 
     // MARK: Recovery
 
-    /// Finishes what an earlier run left half done; returns the actions still pending (to retry).
-    func recover() -> [PendingAction] {
-        removeStaleTemporaries()
+    /// Finishes what a watcher that stopped (this one's earlier run, or another that died) left half
+    /// done in `folder`; returns the actions still pending (to retry; the caller moves them to this
+    /// watcher's pending folder).
+    func recover(from folder: String) -> [PendingAction] {
         var left: [PendingAction] = []
-        for action in PendingAction.load(in: paths.pending) {
+        for action in PendingAction.load(in: folder) {
             if action.kind == .report, let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
                 // Stopped before the report was complete: nothing visible happened; the input is taken again.
-                action.remove(in: paths.pending)
+                action.remove(in: folder)
                 logger.info("restart: \(action.relative) was interrupted before its report was written; it is processed again")
                 continue
             }
@@ -110,6 +148,7 @@ final class ScanProcessor: Sendable {
             }
             do throws(Failure) {
                 try complete(action)
+                action.remove(in: folder)
                 logger.info("restart: finished the interrupted processing of \(action.relative)")
             } catch {
                 logger.warning("restart: cannot yet finish \(action.relative): \(error.description)")
@@ -131,8 +170,9 @@ final class ScanProcessor: Sendable {
     }
 
     /// Hidden temporary files (`.<name>.<random>.tmp`) that a killed run left in the reports,
-    /// archive and failed folders: never complete, never anyone else's, so they go.
-    private func removeStaleTemporaries() {
+    /// archive and failed folders: never complete, so they go. Only call it when no other watcher of
+    /// the inbox is running (the temporaries could be theirs, being written).
+    func removeStaleTemporaries() {
         for folder in [paths.reports, paths.archive, paths.failed] {
             guard let e = FileManager.default.enumerator(atPath: folder) else { continue }
             while let relative = e.nextObject() as? String {
@@ -150,18 +190,43 @@ final class ScanProcessor: Sendable {
         let description: String
     }
 
+    /// Claims the file (another watcher of the inbox may have it), processes it, then gives the claim up
+    /// unless work on it is still pending here.
     func process(_ job: Job) -> Outcome {
+        var st = stat()
+        guard lstat(job.path, &st) == 0 else { return .vanished }
+        guard let claim = claims.claim(relative: job.relative, inode: UInt64(st.st_ino), size: Int64(st.st_size)) else {
+            return .claimedElsewhere
+        }
+        let outcome = claim.crashes >= InboxClaims.crashesBeforeSetAside
+            ? fail(job, st: st, sha: try? ContentHash.sha256(of: URL(fileURLWithPath: job.path)), stage: "decode",
+                   reason: "it stopped the decoder: the watcher stopped \(claim.crashes) times while this file was in hand (it may crash the decoder, or make it run out of memory), so it was set aside; check the file, re-export it if it is damaged, and drop it into the inbox again")
+            : processClaimed(job)
+        switch outcome {
+        case .reported, .failed, .duplicate, .vanished:
+            claims.release(relative: job.relative, fileLeftInbox: true, keep: false)
+            index.withLock { $0.retries[job.path] = nil }
+        case .retry:
+            claims.release(relative: job.relative, fileLeftInbox: false, keep: index.withLock { $0.pending[job.path] != nil })
+        case .claimedElsewhere:
+            break
+        }
+        return outcome
+    }
+
+    private func processClaimed(_ job: Job) -> Outcome {
         let start = Date()
         if let action = index.withLock({ $0.pending[job.path] }) {
             do throws(Failure) {
                 try complete(action)
                 return outcome(of: action)
             } catch {
-                return environmentFailure(job, error.description, audited: false)
+                return environmentFailure(job, error.description, audited: false, reportWritten: action.kind == .report ? action.report : nil)
             }
         }
         var st = stat()
         guard lstat(job.path, &st) == 0 else { return .vanished }
+        Self.testCrashHook(job.relative)
         let url = URL(fileURLWithPath: job.path)
         let sha: String
         do {
@@ -174,7 +239,7 @@ final class ScanProcessor: Sendable {
             if lstat(job.path, &st) != 0 { return .vanished }
             return environmentFailure(job, "cannot read it (\(error.localizedDescription))", audited: true)
         }
-        if let earlier = index.withLock({ $0.reportByHash[sha] }) {
+        if let earlier = index.withLock({ $0.reportByHash[sha] }) ?? claims.reportedBefore(sha256: sha) {
             return duplicate(job, st: st, sha: sha, earlierReport: earlier)
         }
 
@@ -198,14 +263,14 @@ final class ScanProcessor: Sendable {
                               modality: scan.metadata.modality, patientToken: patient,
                               saliency: (writer.saliency == .layer4 ? "class activation map (layer4, 7x7)" : "Grad-CAM (layer3, 14x14)")
                                   + " of \(c.predictedClass)",
-                              warnings: c.outOfDistribution.flagged
-                                  ? ["out of distribution (score \(String(format: "%.1f", c.outOfDistribution.score ?? 0)) > \(String(format: "%.1f", c.outOfDistribution.threshold ?? 0)))"] : []),
+                              // Every warning the report shows (scope, distribution, view, confidence).
+                              warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }),
                 model: modelName, modelSHA256: modelSHA256)
             planned = action
             do throws(FileMove.Failure) {
-                try action.save(in: paths.pending)
+                try action.save(in: pendingFolder)
             } catch {
-                throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: paths.pending, reason: error.description))
+                throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: pendingFolder, reason: error.description))
             }
             let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL, inputSHA256: sha,
                                                  displayPath: job.relative)
@@ -218,7 +283,8 @@ final class ScanProcessor: Sendable {
                 try complete(action)
             } catch {
                 index.withLock { $0.pending[job.path] = action }
-                return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true)
+                return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true,
+                                          reportWritten: action.report)
             }
             let seconds = Date().timeIntervalSince(start)
             if settings.summaryEvery != nil, let row = summaryRow { summaryRows.withLock { $0.append(row) } }
@@ -228,7 +294,7 @@ final class ScanProcessor: Sendable {
             return outcome(of: action)
         case let .failure(error):
             if let action = planned {
-                action.remove(in: paths.pending)
+                action.remove(in: pendingFolder)
                 release(action)
             }
             if error.stage == .report || error.stage == .classify {
@@ -246,13 +312,21 @@ final class ScanProcessor: Sendable {
     private func outcome(of action: PendingAction) -> Outcome {
         switch action.kind {
         case .report: .reported(report: action.report ?? "", predicted: action.result?.predictedClass ?? "")
-        case .failed: .failed(reason: action.reason ?? "")
+        case .failed: .failed(reason: action.reason ?? "", movedTo: action.destination, judged: action.judged)
         case .duplicate: .duplicate(of: action.earlierReport ?? "")
         }
     }
 
-    /// The input goes to failed/ with `<name>.error.txt`.
+    /// The input goes to failed/ with `<name>.error.txt`, unless it changed since it was judged (then a
+    /// writer was not done with it: it is retried).
     private func fail(_ job: Job, st: stat, sha: String?, stage: String, reason: String) -> Outcome {
+        let judged = FileStamp(st)
+        let now = FileStamp(path: job.path)
+        if now == nil { return .vanished }
+        if now != judged || (sha != nil && sha != (try? ContentHash.sha256(of: URL(fileURLWithPath: job.path)))) {
+            logger.info("\(job.relative) changed while it was being judged (\(reason)); it is still being written, retrying")
+            return .retry(after: max(settings.settle, 1), reason: reason, environment: false)
+        }
         let destination = claimDestination(job, folder: paths.failed, suffix: ".error.txt")
         let note = """
             CXReview could not process this file. Research use only. Not for diagnostic use.
@@ -272,7 +346,8 @@ final class ScanProcessor: Sendable {
             transaction: UUID().uuidString.lowercased(), kind: .failed, input: job.path, relative: job.relative,
             sha256: sha ?? "", size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
             destination: destination, report: nil, notePath: destination + ".error.txt", note: note, reason: reason,
-            earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256)
+            earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256,
+            judgedMtime: [judged.mtimeSeconds, judged.mtimeNanoseconds])
         if settings.summaryEvery != nil {
             summaryRows.withLock { $0.append(SummaryEntry(file: job.relative, outcome: .failed(reason: reason))) }
         }
@@ -306,7 +381,7 @@ final class ScanProcessor: Sendable {
     private func finish(_ job: Job, _ action: PendingAction, log: () -> Void) -> Outcome {
         do throws(Failure) {
             do throws(FileMove.Failure) {
-                try action.save(in: paths.pending)
+                try action.save(in: pendingFolder)
             } catch {
                 release(action)
                 throw Failure(description: error.description)
@@ -353,11 +428,18 @@ final class ScanProcessor: Sendable {
         }
         index.withLock { ix in
             ix.audited[action.transaction, default: []].formUnion(missing.map(\.eventID.code))
-            if action.kind == .report, let report = action.report { ix.reportByHash[action.sha256] = report }
+        }
+        // Recorded on disk for every watcher of the inbox; kept in memory only if that fails, so memory
+        // does not grow with every scan reported.
+        if action.kind == .report, let report = action.report, !claims.recordReport(sha256: action.sha256, report: report) {
+            index.withLock { $0.reportByHash[action.sha256] = report }
+        }
+        index.withLock { ix in
             ix.pending[action.input] = nil
             ix.retries[action.input] = nil
+            ix.audited[action.transaction] = nil  // done: never completed again, so its events need not be remembered
         }
-        action.remove(in: paths.pending)
+        action.remove(in: pendingFolder)
         release(action)
     }
 
@@ -369,7 +451,7 @@ final class ScanProcessor: Sendable {
 
     /// A failure of the surroundings (reports folder, archive, disk): the input stays in the inbox,
     /// the failure is audited, and it is retried after a wait that doubles up to five minutes.
-    private func environmentFailure(_ job: Job, _ reason: String, audited: Bool) -> Outcome {
+    private func environmentFailure(_ job: Job, _ reason: String, audited: Bool, reportWritten: String? = nil) -> Outcome {
         let streak = index.withLock { ix in
             ix.retries[job.path, default: 0] += 1
             return ix.retries[job.path]!
@@ -386,7 +468,7 @@ final class ScanProcessor: Sendable {
                 logger.critical("the audit log cannot be written: \(error.description)")
             }
         }
-        return .retry(after: wait, reason: reason, environment: true)
+        return .retry(after: wait, reason: reason, environment: true, reportWritten: reportWritten)
     }
 
     /// `archive/<UTC date>`.
@@ -403,5 +485,17 @@ final class ScanProcessor: Sendable {
             ix.claimed.insert(p)
             return p
         }
+    }
+
+    /// Test hook, not a user setting: when the environment variable `CXR_TEST_CRASH_ON` is set and the
+    /// file's inbox path contains its value, the process aborts here, with the file claimed and in hand,
+    /// as a decoder crash would. The tests of the crash journal need a file that stops the process, and no
+    /// input can do that on purpose; an environment variable is set only by whoever starts the process,
+    /// never by a file dropped into the inbox.
+    static func testCrashHook(_ relative: String) {
+        guard let value = getenv("CXR_TEST_CRASH_ON") else { return }
+        let needle = String(cString: value)
+        guard !needle.isEmpty, relative.contains(needle) else { return }
+        abort()
     }
 }

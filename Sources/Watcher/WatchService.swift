@@ -5,6 +5,9 @@ import Pipeline
 import Reporting
 import ResNet
 import Training
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why the watcher could not start: one line that says what is wrong and what to do.
 public struct WatchError: Error, Sendable, CustomStringConvertible {
@@ -23,6 +26,10 @@ public enum WatchService {
         guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
             throw WatchError("the inbox \(paths.inbox) is not a folder; create it or name the right one")
         }
+        for (name, folder) in [("--out", paths.reports), ("--archive", paths.archive), ("--failed", paths.failed)]
+        where InboxScanner.realPath(folder) ?? folder == InboxScanner.realPath(paths.inbox) ?? paths.inbox {
+            throw WatchError("\(name) is the inbox itself (\(folder)); its files would be taken as new scans. Choose a folder beside the inbox or inside it")
+        }
         for folder in [paths.state, paths.reports] {
             do {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -33,12 +40,61 @@ public enum WatchService {
             }
         }
 
+        if geteuid() == 0 {
+            logger.warning("running as root: run `cxreview watch` as an ordinary user (see the README). As root, every input reaches the decoders with every privilege, and the reports, archive and audit log become root's files")
+        }
+        if access(paths.inbox, W_OK) != 0 {
+            logger.warning("the inbox \(paths.inbox) is not writable by this user: reports are written, but inputs cannot be moved to the archive or failed/; they stay in the inbox and archiving is retried. Make the inbox writable for this user")
+        }
+        // The claims live with the inbox, not in --state: every watcher of this inbox must see the same ones,
+        // whatever state folder it was given. Only a read-only inbox falls back to the state folder.
+        let claims: InboxClaims
+        do throws(InboxClaims.Failure) {
+            claims = try InboxClaims(state: paths.inbox + "/.cxreview")
+        } catch {
+            do throws(InboxClaims.Failure) {
+                claims = try InboxClaims(state: paths.state)
+                logger.warning("cannot keep claims in \(paths.inbox)/.cxreview (\(error.description)); keeping them in \(paths.state): other watchers of this inbox must use the same --state")
+            } catch {
+                throw WatchError("cannot register this watcher: \(error.description)")
+            }
+        }
+
+        var rotated: AuditRotation.Rotated?
+        if let megabytes = settings.auditRotateMB {
+            if claims.hasPendingWork() {
+                logger.notice("the audit log is not rotated at this start: interrupted work is pending, and its records may be in the current log")
+            } else {
+                switch AuditRotation.rotateIfLarger(paths.audit, than: megabytes * 1_000_000) {
+                case let .success(r):
+                    rotated = r
+                    if let r { logger.info("audit log rotated: \(paths.audit) → \(r.path) (last record \(r.lastSeq)); the new log starts by naming it") }
+                case let .failure(error):
+                    logger.warning("\(error.description)")
+                }
+            }
+        }
+
         let audit: AuditLog
         let hasher: PatientIDHasher
         do throws(AuditError) {
             audit = try AuditLog(url: URL(fileURLWithPath: paths.audit))
-            hasher = try PatientIDHasher(saltFile: URL(fileURLWithPath: paths.salt))
+            if let rotated { try audit.append([AuditRotation.continuation(rotated)]) }
+            hasher = try claims.withInboxLock { () throws(AuditError) -> PatientIDHasher in
+                try PatientIDHasher(saltFile: URL(fileURLWithPath: paths.salt))
+            }
         } catch {
+            if error.problem.contains("locked") {
+                var host = [CChar](repeating: 0, count: 256)
+                gethostname(&host, host.count)
+                let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                throw WatchError("""
+                    the audit log \(paths.audit) is in use by another running `cxreview watch`. Several watchers can share one \
+                    inbox, on this host or on others: each file is claimed by exactly one of them, so every scan gets one report. \
+                    But each watcher writes its own audit log: start this one with its own --audit (e.g. --audit \
+                    \((paths.audit as NSString).deletingLastPathComponent)/audit-\(name)-2.jsonl), and check each log with `cxreview audit verify`.
+                    """)
+            }
             throw WatchError(error.description)
         }
         if let problem = audit.opened.problem, problem.kind != .tornLastLine {
@@ -73,7 +129,7 @@ public enum WatchService {
         let modelName = "\(model.configuration.name ?? modelURL.lastPathComponent)" + (model.configuration.version.map { " v\($0)" } ?? "")
         let processor = ScanProcessor(
             classifier: Classifier(model: model, threads: settings.threads, loader: loader), writer: writer, audit: audit, hasher: hasher,
-            settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger)
+            settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger, claims: claims)
         if model.outOfDistribution == nil, loaded.configuration == .stored {  // else a warning said so
             logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")
         }

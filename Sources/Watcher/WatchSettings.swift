@@ -16,6 +16,8 @@ public struct WatchSettings: Sendable, Equatable {
     public var state: String?
     /// The audit log. Default: STATE/audit.jsonl.
     public var audit: String?
+    /// At start, an audit log of at least this many megabytes is moved aside and a new one continues its chain.
+    public var auditRotateMB: Double?
     public var model: String?
     /// Class names in logit order for a model file without a cxreview config (a plain PyTorch state_dict).
     public var classes: [String]?
@@ -47,7 +49,7 @@ public struct WatchSettings: Sendable, Equatable {
 
     static let keys = [
         "inbox", "out", "archive", "failed", "state", "audit", "model", "template", "poll", "settle", "grace", "retry",
-        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency", "classes",
+        "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency", "classes", "audit_rotate_mb",
     ]
 
     /// Settings from a YAML file; relative paths are taken relative to the file's folder.
@@ -78,6 +80,7 @@ public struct WatchSettings: Sendable, Equatable {
             case "failed": s.failed = path(v.value)
             case "state": s.state = path(v.value)
             case "audit": s.audit = path(v.value)
+            case "audit_rotate_mb": s.auditRotateMB = try number(min: 0, max: 1_000_000)
             case "model": s.model = path(v.value)
             case "template": s.template = path(v.value)
             case "classes":

@@ -30,7 +30,16 @@ public final class Watcher {
         var mtime: timespec
         var stableSince: Date
         var notBefore: Date
-        let seen: Date
+        /// When the file arrived: its change time when first seen (a rename into the inbox or the last
+        /// write sets it), so latency counts from the drop, not from when the watcher noticed it.
+        let arrived: Date
+    }
+
+    /// A file set aside in failed/, watched for a writer that was not done with it.
+    private struct SetAside {
+        let relative: String
+        let judged: FileStamp
+        let since: Date
     }
 
     private var candidates: [String: Candidate] = [:]
@@ -46,7 +55,14 @@ public final class Watcher {
 
     private let finished = Finished()
     private var counts = (reported: 0, failed: 0, duplicate: 0, retried: 0)
-    private var latencies: [Double] = []
+    private var latencies = LatencyHistogram()
+    /// Inputs whose report is written but which could not be archived yet (counted as reported once).
+    private var reportedNotArchived: Set<String> = []
+    /// Failed inputs watched for later changes, by their path in failed/.
+    private var setAside: [String: SetAside] = [:]
+    /// Inbox subfolders a file was taken from, removed once empty and idle.
+    private var emptied: [String: Date] = [:]
+    private var claims: InboxClaims { processor.claims }
 
     init(settings: WatchSettings, processor: ScanProcessor, audit: AuditLog, logger: Logger) {
         self.settings = settings
@@ -55,15 +71,15 @@ public final class Watcher {
         self.audit = audit
         self.logger = logger
         let p = settings.paths
-        let excluded = [p.archive, p.failed, p.state, p.reports, URL(fileURLWithPath: p.audit).deletingLastPathComponent().path]
-        scanner = InboxScanner(inbox: p.inbox, excluded: excluded.filter { $0 != p.inbox })
+        let excluded = [p.archive, p.failed, p.state, p.reports]
+        scanner = InboxScanner(inbox: p.inbox, excluded: excluded.filter { $0 != p.inbox }, excludedFiles: [p.audit])
     }
 
     /// Runs until stopped (or, with `once`, until the files present at the start are done).
     /// Returns the number of files left in the inbox because of failures of the surroundings.
     public func run() -> Int {
         installSignalHandlers()
-        pendingOrphans = processor.recover()
+        takeOverDeadWatchers(atStart: true)
         let queue = WorkQueue<Job>(capacity: settings.queue)
         var workers: [Thread] = []
         let workerDone = DispatchGroup()
@@ -89,6 +105,8 @@ public final class Watcher {
         let rescanEvery = settings.poll ?? (inotify == nil ? 5 : WatchSettings.safetyRescan)
         rescan(inotify)
         var lastRescan = Date()
+        var lastTakeOver = Date()
+        var lastHousekeeping = Date()
         var lastStatus = Date()
         var lastSummary = Date()
         let wakeRead = makeWakePipe()
@@ -120,6 +138,16 @@ public final class Watcher {
                 lastRescan = Date()
                 pendingOrphans = pendingOrphans.filter { !processor.retryPending($0) }
             }
+            if Date().timeIntervalSince(lastTakeOver) >= Self.takeOverEvery {
+                takeOverDeadWatchers(atStart: false)
+                lastTakeOver = Date()
+            }
+            if Date().timeIntervalSince(lastHousekeeping) >= 1 {
+                claims.heartbeat()
+                checkSetAside()
+                removeEmptiedFolders()
+                lastHousekeeping = Date()
+            }
             collectFinished()
             offerReady(queue)
             if let every = settings.summaryEvery, Date().timeIntervalSince(lastSummary) >= every {
@@ -134,9 +162,10 @@ public final class Watcher {
                 break
             }
         }
-        queue.close()
+        for job in queue.close() { inFlight.remove(job.path) }  // still in the inbox, not in progress
         workerDone.wait()
         collectFinished()
+        claims.unregister()
         if settings.summaryEvery != nil { writeSummary() }
         let left = candidates.count
         logger.info("\(stopRequested.load(ordering: .relaxed) ? "stopping on signal" : "done"): \(statusLine(queue))")
@@ -181,6 +210,21 @@ public final class Watcher {
 
     // MARK: Finding files
 
+    /// How often to look for watchers of this inbox that died (on this host or another), to take over their work.
+    static let takeOverEvery: Double = 30
+
+    private func takeOverDeadWatchers(atStart: Bool) {
+        var left: [PendingAction] = []
+        let adopted = claims.takeOverDead(inbox: scanner.root, recover: { folder in
+            left += self.processor.recover(from: folder)
+        }, whenAlone: atStart ? { self.processor.removeStaleTemporaries() } : {})
+        pendingOrphans += left
+        for relative in adopted {
+            logger.info("taking over \(relative), claimed by a watcher that stopped")
+            notice(scanner.root + "/" + relative)
+        }
+    }
+
     private func rescan(_ inotify: Inotify?) {
         let found = scanner.scan()
         if let inotify { for f in found.folders { inotify.watch(f) } }
@@ -189,6 +233,7 @@ public final class Watcher {
         for path in candidates.keys where !present.contains(path) && !inFlight.contains(path) {
             candidates[path] = nil
         }
+        reportedSkips.formIntersection(found.skipped.map(\.path))  // forget what has gone, so the set stays small
         for (path, why) in found.skipped where !reportedSkips.contains(path) {
             reportedSkips.insert(path)
             switch why {
@@ -211,13 +256,15 @@ public final class Watcher {
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
         let now = Date()
-        candidates[path] = Candidate(size: Int64(st.st_size), mtime: st.st_mtim, stableSince: now, notBefore: now, seen: now)
+        let changed = Date(timeIntervalSince1970: Double(st.st_ctim.tv_sec) + Double(st.st_ctim.tv_nsec) / 1e9)
+        candidates[path] = Candidate(size: Int64(st.st_size), mtime: st.st_mtim, stableSince: now, notBefore: now,
+                                     arrived: min(changed, now))
     }
 
     /// Offers files whose size and modification time held still for the settle interval.
     private func offerReady(_ queue: WorkQueue<Job>) {
         let now = Date()
-        for path in candidates.keys.sorted(by: { candidates[$0]!.seen < candidates[$1]!.seen }) {
+        for path in candidates.keys.sorted(by: { candidates[$0]!.arrived < candidates[$1]!.arrived }) {
             guard !inFlight.contains(path), var c = candidates[path], c.notBefore <= now else { continue }
             var st = stat()
             guard lstat(path, &st) == 0 else { candidates[path] = nil; continue }
@@ -230,7 +277,7 @@ public final class Watcher {
             }
             guard now.timeIntervalSince(c.stableSince) >= settings.settle else { continue }
             let relative = String(path.dropFirst(scanner.root.count + 1))
-            guard queue.offer(Job(path: path, relative: relative, seen: c.seen)) else { return }
+            guard queue.offer(Job(path: path, relative: relative, seen: c.arrived)) else { return }
             inFlight.insert(path)
         }
     }
@@ -245,30 +292,132 @@ public final class Watcher {
             switch outcome {
             case .reported:
                 blocked.remove(job.path)
-                counts.reported += 1
-                latencies.append(at.timeIntervalSince(job.seen))
+                if reportedNotArchived.remove(job.path) == nil {
+                    counts.reported += 1
+                    latencies.add(at.timeIntervalSince(job.seen))
+                }
                 candidates[job.path] = nil
-            case .failed:
+                noteEmptied(job.path)
+            case let .failed(_, movedTo, judged):
+                forget(job.path)
                 counts.failed += 1
                 candidates[job.path] = nil
+                noteEmptied(job.path)
+                if let judged { watchSetAside(movedTo, relative: job.relative, judged: judged) }
             case .duplicate:
+                forget(job.path)
                 counts.duplicate += 1
                 candidates[job.path] = nil
-            case .vanished:
+                noteEmptied(job.path)
+            case .vanished, .claimedElsewhere:
+                forget(job.path)
                 candidates[job.path] = nil
-            case let .retry(after, _, environment):
+            case let .retry(after, _, environment, reportWritten):
                 counts.retried += 1
+                if reportWritten != nil, reportedNotArchived.insert(job.path).inserted {
+                    counts.reported += 1  // the report exists: say so, even while the input cannot be archived
+                    latencies.add(at.timeIntervalSince(job.seen))
+                }
                 candidates[job.path]?.notBefore = Date().addingTimeInterval(after)
                 if environment { blocked.insert(job.path) } else { blocked.remove(job.path) }
             }
         }
     }
 
+    /// A file that left the inbox (or is another watcher's): nothing about it is kept.
+    private func forget(_ path: String) {
+        blocked.remove(path)
+        reportedNotArchived.remove(path)
+    }
+
+    /// "In progress" is what the workers hold; queued files are still in the inbox, so they are waiting.
     private func statusLine(_ queue: WorkQueue<Job>) -> String {
-        let waiting = candidates.count - inFlight.count
-        let sorted = latencies.sorted()
-        let median = sorted.isEmpty ? "-" : String(format: "%.1f s", sorted[sorted.count / 2])
-        return "status: \(counts.reported) reported, \(counts.failed) failed, \(counts.duplicate) duplicates, \(inFlight.count) in progress, \(waiting) waiting, \(counts.retried) retries; median drop-to-report \(median)"
+        let inProgress = max(0, inFlight.count - queue.count)
+        let waiting = candidates.count - inProgress
+        let unarchived = reportedNotArchived.isEmpty ? "" : " (\(reportedNotArchived.count) not yet archived)"
+        let median = latencies.median.map { String(format: "%.1f s", $0) } ?? "-"
+        return "status: \(counts.reported) reported\(unarchived), \(counts.failed) failed, \(counts.duplicate) duplicates, \(inProgress) in progress, \(waiting) waiting, \(counts.retried) retries; median drop-to-report \(median)"
+    }
+
+    // MARK: Housekeeping
+
+    private func watchSetAside(_ path: String, relative: String, judged: FileStamp) {
+        if setAside.count >= Self.setAsideLimit, let oldest = setAside.min(by: { $0.value.since < $1.value.since })?.key {
+            setAside[oldest] = nil
+        }
+        setAside[path] = SetAside(relative: relative, judged: judged, since: Date())
+    }
+
+    static let setAsideLimit = 10_000
+    static let setAsideWatch: Double = 24 * 3600
+
+    /// A file in failed/ that changes after it was judged was still being written (e.g. a writer that
+    /// paused longer than --grace): it goes back into the inbox, loudly, and is processed again.
+    private func checkSetAside() {
+        let now = Date()
+        for (path, entry) in setAside {
+            guard now.timeIntervalSince(entry.since) < Self.setAsideWatch, let current = FileStamp(path: path) else {
+                setAside[path] = nil
+                continue
+            }
+            guard current != entry.judged else { continue }
+            setAside[path] = nil
+            let sub = (entry.relative as NSString).deletingLastPathComponent
+            let folder = sub.isEmpty ? scanner.root : scanner.root + "/" + sub
+            let back = FileMove.freeName((entry.relative as NSString).lastPathComponent, in: folder, claimed: [])
+            let what = "\(path) changed after it was set aside (\(entry.judged.size) → \(current.size) bytes): its writer was not done"
+            do throws(FileMove.Failure) {
+                try FileMove.move(path, to: back)
+            } catch {
+                logger.error("\(what), and it cannot be moved back into the inbox: \(error.description); move it back by hand")
+                _ = try? audit.append([AuditEvent(
+                    eventID: .import, action: .update, outcome: .seriousFailure,
+                    outcomeDescription: "\(what); it could not be moved back into the inbox (\(error.description))",
+                    objects: [.file(path: path, sha256: nil, role: 4, detail: ["bytes": "\(current.size)"])])])
+                continue
+            }
+            let note = path + ".error.txt"
+            if FileMove.exists(note) {
+                let dir = (note as NSString).deletingLastPathComponent
+                try? FileMove.move(note, to: FileMove.freeName((note as NSString).lastPathComponent + ".taken-back", in: dir, claimed: []))
+            }
+            logger.warning("\(what); moved back into the inbox as \(back) and processed again",
+                           metadata: ["event": "taken-back", "file": "\(entry.relative)", "moved_to": "\(back)"])
+            _ = try? audit.append([AuditEvent(
+                eventID: .import, action: .update, outcome: .minorFailure,
+                outcomeDescription: "\(what); moved back into the inbox as \(back), to be processed again",
+                objects: [.file(path: back, sha256: nil, role: 4, detail: ["bytes": "\(current.size)", "failedPath": path])])])
+            notice(back)
+        }
+    }
+
+    /// Remembers the inbox subfolder a file left, to remove it once it is empty.
+    private func noteEmptied(_ path: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        if folder.hasPrefix(scanner.root + "/") { emptied[folder] = Date() }
+    }
+
+    /// Seconds an emptied subfolder must stay untouched before it goes, so that a writer that has just
+    /// made it (or is between two files) does not lose it.
+    static let emptyFolderIdle: Double = 10
+
+    private func removeEmptiedFolders() {
+        let now = Date()
+        for (folder, since) in emptied where now.timeIntervalSince(since) >= 1 {
+            var st = stat()
+            guard lstat(folder, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, !scanner.isExcluded(folder) else {
+                emptied[folder] = nil
+                continue
+            }
+            let modified = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec))
+            guard now.timeIntervalSince(modified) >= Self.emptyFolderIdle else { continue }
+            emptied[folder] = nil
+            if rmdir(folder) == 0 {
+                logger.info("removed the empty inbox folder \(folder)")
+                let parent = (folder as NSString).deletingLastPathComponent
+                if parent.hasPrefix(scanner.root + "/") { emptied[parent] = now.addingTimeInterval(-1) }
+            }
+        }
     }
 
     // MARK: Signals

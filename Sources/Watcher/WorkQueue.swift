@@ -40,11 +40,39 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Stops the queue: workers finish the item in hand and get nil; queued items are dropped (they stay in the inbox).
-    func close() {
+    /// Returns the items dropped.
+    @discardableResult
+    func close() -> [Element] {
         condition.lock()
         closed = true
+        let dropped = items
         items.removeAll()
         condition.broadcast()
         condition.unlock()
+        return dropped
+    }
+}
+
+/// Drop-to-report times in 0.1 s bins up to 10 minutes (longer ones in the last bin): the median over
+/// any number of files in constant memory.
+struct LatencyHistogram {
+    static let binWidth = 0.1
+    private var bins = [Int](repeating: 0, count: 6001)
+    private(set) var count = 0
+
+    mutating func add(_ seconds: Double) {
+        bins[min(bins.count - 1, max(0, Int(seconds / Self.binWidth)))] += 1
+        count += 1
+    }
+
+    /// The middle of the median's bin, nil when empty.
+    var median: Double? {
+        guard count > 0 else { return nil }
+        var seen = 0
+        for (i, n) in bins.enumerated() {
+            seen += n
+            if seen > count / 2 { return (Double(i) + 0.5) * Self.binWidth }
+        }
+        return nil
     }
 }

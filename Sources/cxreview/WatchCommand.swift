@@ -9,6 +9,10 @@ struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
         abstract: "Watch a drop folder: classify each scan that arrives, write its report, archive it, audit every step.",
+        usage: """
+            cxreview watch <inbox> --out <out> [<options>]
+                   cxreview watch --config <config> [<inbox>] [--out <out>] [<options>]  (inbox: and out: in the file)
+            """,
         discussion: """
             Files are taken once complete (size and time unchanged for --settle seconds, and decodable). \
             Each becomes a PDF report in --out; the input then moves to INBOX/archive/<date>/, or to \
@@ -16,17 +20,20 @@ struct WatchCommand: ParsableCommand {
             The same content dropped twice is archived as a duplicate pointing to the earlier report. \
             Every step is recorded in the audit log (INBOX/.cxreview/audit.jsonl by default; check it with \
             `cxreview audit verify`). After a crash or kill, a restart finishes what was interrupted. \
-            SIGINT/SIGTERM finish the file in hand and exit 0. Run it as an ordinary user, not root.
+            SIGINT/SIGTERM finish the file in hand and exit 0. Run it as an ordinary user, not root. \
+            Several watchers (on this host or on others sharing the folder) may watch one inbox: each file is \
+            claimed by one of them, so every scan gets one report; give each its own --audit. \
+            On a slow network share, raise --grace above the longest pause of a writer.
             \(Terminal.disclaimer)
             """)
 
-    @Argument(help: "The drop folder (subfolders included).")
+    @Argument(help: "The drop folder (subfolders included). Required: here, or as inbox: in --config.")
     var inbox: String?
 
-    @Option(name: .long, help: "Folder for the reports.")
+    @Option(name: .long, help: "Folder for the reports. Required: here, or as out: in --config.")
     var out: String?
 
-    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, audit_rotate_mb, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
     var config: String?
 
     @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
@@ -37,6 +44,8 @@ struct WatchCommand: ParsableCommand {
     var state: String?
     @Option(name: .long, help: "Audit log. Default: STATE/audit.jsonl.")
     var audit: String?
+    @Option(name: .long, help: ArgumentHelp("At start, move an audit log of at least MB megabytes aside (to <name>-<UTC time>.jsonl, with its head file) and start a new one whose first record names it, its SHA-256 and its last hash.", valueName: "MB"))
+    var auditRotateMb: Double?
     @Option(name: .long, help: "Model file. Default: $CXREVIEW_MODEL, then models/cxreview-resnet18.safetensors.")
     var model: String?
     @Option(name: .long, help: ArgumentHelp("Class names, comma-separated in logit order, for a model file without a cxreview config (a plain PyTorch state_dict). Default for 3 outputs: normal,viral,covid.", valueName: "names"))
@@ -47,12 +56,14 @@ struct WatchCommand: ParsableCommand {
     var poll: Double?
     @Option(name: .long, help: "Seconds a file's size and time must hold still before it is taken. (default: 2)")
     var settle: Double?
-    @Option(name: .long, help: "A file that does not decode is retried until it is this many seconds old. (default: 30)")
+    @Option(name: .long, help: "A file that does not decode is retried until it is this many seconds old; on a slow network share, or with a writer that pauses, set it above the longest pause. A file in failed/ that changes later is moved back into the inbox. (default: 30)")
     var grace: Double?
     @Option(name: .long, help: "First wait in seconds after a failure of the surroundings (doubles, up to 300). (default: 10)")
     var retry: Double?
     @Option(name: .long, help: "Worker threads. (default: 1)")
     var workers: Int?
+    @Option(name: .long, help: "Files queued for the workers at most; more wait in the inbox. (default: 16)")
+    var queue: Int?
     @Option(name: .long, help: "Threads per forward pass. (default: 2)")
     var threads: Int?
     @Option(name: .long, help: "Write a batch summary PDF (triage worklist) of the scans done, every SECONDS.")
@@ -79,6 +90,7 @@ struct WatchCommand: ParsableCommand {
         if let failed { s.failed = failed }
         if let state { s.state = state }
         if let audit { s.audit = audit }
+        if let auditRotateMb { s.auditRotateMB = auditRotateMb }
         if let model { s.model = model }
         if let classes {
             guard let names = LoadedModel.classNames(classes) else {
@@ -92,6 +104,7 @@ struct WatchCommand: ParsableCommand {
         if let grace { s.grace = grace }
         if let retry { s.retry = retry }
         if let workers { s.workers = workers }
+        if let queue { s.queue = queue }
         if let threads { s.threads = threads }
         if let statusEvery { s.statusEvery = statusEvery }
         if let summaryEvery { s.summaryEvery = summaryEvery }
@@ -103,6 +116,8 @@ struct WatchCommand: ParsableCommand {
         guard ["layer4", "layer3"].contains(s.saliency) else { throw ValidationError("--saliency must be layer4 or layer3.") }
         guard (s.summaryEvery ?? 1) > 0 else { throw ValidationError("--summary-every must be more than 0 seconds.") }
         guard (1...16).contains(s.workers) else { throw ValidationError("--workers must be between 1 and 16.") }
+        guard (s.auditRotateMB ?? 0) >= 0 else { throw ValidationError("--audit-rotate-mb must be 0 or more.") }
+        guard (1...10000).contains(s.queue) else { throw ValidationError("--queue must be between 1 and 10000.") }
         guard s.settle >= 0, s.grace >= 0, (s.poll ?? 1) > 0, s.retry > 0 else {
             throw ValidationError("--settle and --grace must be 0 or more; --poll and --retry more than 0.")
         }

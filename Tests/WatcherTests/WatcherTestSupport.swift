@@ -94,9 +94,9 @@ final class WatchFolder {
     func audit() throws -> AuditVerification { try AuditReader.verify(auditLog) }
 
     /// Starts `cxreview watch INBOX --out REPORTS` with the test model and `extra` flags.
-    func start(_ extra: [String] = []) throws -> WatchProcess {
+    func start(_ extra: [String] = [], environment: [String: String] = [:]) throws -> WatchProcess {
         try WatchProcess(arguments: ["watch", inbox.path, "--out", reports.path, "--model", model, "--status-every", "5"] + extra,
-                         log: root.appendingPathComponent("watch-\(UUID().uuidString.prefix(6)).log"))
+                         log: root.appendingPathComponent("watch-\(UUID().uuidString.prefix(6)).log"), environment: environment)
     }
 
     /// Runs `cxreview` (as the test user) to completion.
@@ -121,7 +121,7 @@ final class WatchProcess {
     let process = Process()
     let log: URL
 
-    init(arguments: [String], log: URL) throws {
+    init(arguments: [String], log: URL, environment: [String: String] = [:]) throws {
         self.log = log
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         if WatchFolder.runsAsRoot {
@@ -134,6 +134,7 @@ final class WatchProcess {
         }
         var env = ProcessInfo.processInfo.environment
         env["CXREVIEW_MODEL"] = nil
+        env.merge(environment) { $1 }
         process.environment = env
         let handle = try FileHandle(forWritingTo: log)
         process.standardError = handle
@@ -166,6 +167,24 @@ final class WatchProcess {
     }
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Log lines at warning level or above.
+    var warnings: [String] {
+        output.split(separator: "\n").map(String.init).filter { line in
+            ["warning", "error", "critical"].contains { line.contains(" \($0) ") }
+        }
+    }
+
+    /// Waits until the watcher says it is watching (model loaded, initial scan done).
+    @discardableResult
+    func waitUntilWatching(upTo seconds: Double = 120) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, process.isRunning {
+            if output.contains(" watching ") { return true }
+            usleep(100_000)
+        }
+        return output.contains(" watching ")
+    }
 }
 
 /// Real inputs with unique content (so none is a duplicate of another), and broken ones.

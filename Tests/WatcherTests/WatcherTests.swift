@@ -164,6 +164,9 @@ import Glibc
         #expect(reports.filter { !$0.hasPrefix(".") }.count == inputs.count, "\(reports)")
         #expect(reports.allSatisfy { !$0.hasPrefix(".") }, "temporary files left: \(reports)")
         #expect(w.files(in: w.inbox.appendingPathComponent(".cxreview/pending")).isEmpty)
+        // Every killed run's unfinished work was taken over, and no claim or watcher folder is left.
+        #expect(w.files(in: w.inbox.appendingPathComponent(".cxreview/watchers")).isEmpty)
+        #expect(w.files(in: w.inbox.appendingPathComponent(".cxreview/claims")).isEmpty)
 
         let audit = try w.audit()
         #expect(audit.isValid, "\(String(describing: audit.problem))")
