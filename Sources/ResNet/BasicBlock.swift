@@ -5,28 +5,27 @@ import XRayCore
 /// with every BatchNorm folded into the convolution before it and the residual add and final ReLU
 /// fused into conv2's output pass. shortcut is identity, or downsample = bn(1×1 conv, stride s).
 struct BasicBlock: Sendable {
+    /// Which block of the architecture this is (its name, geometry and algorithm).
+    let description: ResNet18Architecture.Block
     let conv1: Conv2D
     let conv2: Conv2D
     let downsample: Conv2D?
 
-    /// - Parameters:
-    ///   - prefix: torchvision name of the block, e.g. "layer2.0".
-    ///   - winograd: the algorithm for the block's 3×3 stride-1 convolutions (im2col for the others).
-    init(parameters p: [String: Tensor], prefix: String, stride: Int, winograd: Conv2D.Algorithm) {
-        func weight(_ conv: String) -> Tensor { p["\(prefix).\(conv).weight"]! }
-        func batchNorm(_ bn: String) -> BatchNorm.Parameters {
-            BatchNorm.Parameters(gamma: p["\(prefix).\(bn).weight"]!, beta: p["\(prefix).\(bn).bias"]!,
-                                 runningMean: p["\(prefix).\(bn).running_mean"]!, runningVar: p["\(prefix).\(bn).running_var"]!)
+    /// The block `block` of `ResNet18Architecture` with its weights from `p` (torchvision names).
+    init(parameters p: [String: Tensor], block: ResNet18Architecture.Block) {
+        description = block
+        let prefix = block.name
+        func conv(_ name: String, _ bn: String, _ g: ConvGeometry) -> Conv2D {
+            // BatchNorm folded into the convolution's stored weights and bias.
+            Conv2D(weight: p["\(prefix).\(name).weight"]!, bias: nil,
+                   batchNorm: BatchNorm.Parameters(gamma: p["\(prefix).\(bn).weight"]!, beta: p["\(prefix).\(bn).bias"]!,
+                                                   runningMean: p["\(prefix).\(bn).running_mean"]!,
+                                                   runningVar: p["\(prefix).\(bn).running_var"]!),
+                   stride: g.stride, padding: g.padding, algorithm: block.algorithm(for: g))
         }
-        // BatchNorm folded into each convolution's stored weights and bias.
-        conv1 = Conv2D(weight: weight("conv1"), bias: nil, batchNorm: batchNorm("bn1"), stride: stride, padding: 1,
-                       algorithm: stride == 1 ? winograd : .im2col)
-        conv2 = Conv2D(weight: weight("conv2"), bias: nil, batchNorm: batchNorm("bn2"), stride: 1, padding: 1, algorithm: winograd)
-        if p["\(prefix).downsample.0.weight"] != nil {
-            downsample = Conv2D(weight: weight("downsample.0"), bias: nil, batchNorm: batchNorm("downsample.1"), stride: stride, padding: 0)
-        } else {
-            downsample = nil
-        }
+        conv1 = conv("conv1", "bn1", block.conv1)
+        conv2 = conv("conv2", "bn2", block.conv2)
+        downsample = block.downsample.map { conv("downsample.0", "downsample.1", $0) }
     }
 
     var outChannels: Int { conv2.geometry.outChannels }

@@ -32,11 +32,11 @@ extension ResNet18 {
                         scalars: Array(input.scalars[(image * plane)..<((image + 1) * plane)]))
 
         // Forward to layer3's output with the inference layers (tensor by tensor, one image).
-        let pool = Self.maxPool
+        let pool = ResNet18Architecture.maxPool
         var x = MaxPool2D.forward(stem(x0, relu: true), kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
-        let stages = WeightRemap.blocksPerStage
-        let layer4 = Array(blocks[(3 * stages)...])
-        for block in blocks[..<(3 * stages)] { x = block(x) }
+        let lastStage = ResNet18Architecture.stages.count - 1
+        let layer4 = blocks.filter { $0.description.stage == lastStage }
+        for block in blocks where block.description.stage < lastStage { x = block(x) }
         let a3 = x
 
         // layer4, keeping what its backward needs: each block's input, conv1's output, its output.
@@ -63,7 +63,7 @@ extension ResNet18 {
         var gradient = Tensor(shape: x.shape, scalars: (0..<(k * h * w)).map { fcWeight.scalars[c * k + $0 / (h * w)] * share })
         for (offset, block) in layer4.enumerated().reversed() {
             let s = saved[offset]
-            let prefix = "layer4.\(offset)"
+            let prefix = block.description.name
             let pre = ReLU.backward(gradOutput: gradient, output: s.output)
             var dMid = Conv2D.backward(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
                                        stride: 1, padding: 1).gradInput

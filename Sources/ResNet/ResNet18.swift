@@ -34,15 +34,6 @@ public final class ResNet18: Sendable {
     let blocks: [BasicBlock]
     private let workspaces = Mutex<[ForwardLayout: [Workspace]]>([:])
 
-    /// Algorithm for each stage's 3×3 stride-1 convolutions, chosen by measurement (2 cores, 224 input):
-    /// F(4×4) where maps are large; F(2×2) on layer3's 14×14 (F(4×4) would pad it to 16×16 and cost 4×
-    /// the weights); im2col on layer4, where 7×7 maps give too few tiles and Winograd weights would
-    /// take 16/9–4× the 28 MB of its 3×3 weights.
-    public static let stageAlgorithms: [String: Conv2D.Algorithm] = [
-        "layer1": .winograd4x4, "layer2": .winograd4x4, "layer3": .winograd2x2, "layer4": .im2col,
-    ]
-    static let maxPool = (kernel: 3, stride: 2, padding: 1)
-
     /// Out-of-distribution statistics fitted for these weights (metadata `cxreview.ood`), if any.
     public let outOfDistribution: OutOfDistributionStatistics?
 
@@ -79,17 +70,12 @@ public final class ResNet18: Sendable {
         self.configuration = configuration
         self.parameters = p
 
-        stem = Conv2D(weight: p["conv1.weight"]!, bias: nil,
-                      batchNorm: BatchNorm.Parameters(gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
-                                                      runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!),
-                      stride: 2, padding: 3)
-        var blocks: [BasicBlock] = []
-        for stage in WeightRemap.stages {
-            for b in 0..<WeightRemap.blocksPerStage {
-                blocks.append(BasicBlock(parameters: p, prefix: "\(stage.name).\(b)", stride: b == 0 ? stage.stride : 1,
-                                         winograd: Self.stageAlgorithms[stage.name] ?? .im2col))
-            }
-        }
+        let stem = ResNet18Architecture.stem
+        self.stem = Conv2D(weight: p["conv1.weight"]!, bias: nil,
+                           batchNorm: BatchNorm.Parameters(gamma: p["bn1.weight"]!, beta: p["bn1.bias"]!,
+                                                           runningMean: p["bn1.running_mean"]!, runningVar: p["bn1.running_var"]!),
+                           stride: stem.stride, padding: stem.padding)
+        let blocks = ResNet18Architecture.blocks.map { BasicBlock(parameters: p, block: $0) }
         self.blocks = blocks
     }
 
@@ -170,7 +156,7 @@ public final class ResNet18: Sendable {
         let stemOut = space.featureMap(at: layout.stemOffset, channels: stem.geometry.outChannels, images: g,
                                        height: layout.stemHeight, width: layout.stemWidth)
         stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
-        let pool = Self.maxPool
+        let pool = ResNet18Architecture.maxPool
         var y = space.featureMap(at: layout.slotOffsets[0], channels: stemOut.channels, images: g,
                                  height: layout.poolHeight, width: layout.poolWidth)
         Parallel.run(parts: Parallel.parts(units: stemOut.channels, threads: parts), threads: parts) { part in
@@ -231,7 +217,7 @@ struct ForwardLayout: Hashable {
         self.images = g
         self.parts = parts
         (stemHeight, stemWidth) = model.stem.outputSize(height: height, width: width)
-        let pool = ResNet18.maxPool
+        let pool = ResNet18Architecture.maxPool
         poolHeight = MaxPool2D.outputSize(stemHeight, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         poolWidth = MaxPool2D.outputSize(stemWidth, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         var scratch = model.stem.scratchCount(height: height, width: width, images: g, parts: parts)
