@@ -22,8 +22,8 @@ extension ResNet18 {
     ///
     /// Backward through a folded block: ReLU masks from the saved outputs; each convolution's
     /// input gradient is its transposed convolution with the folded weight W·γ/√(var+ε)
-    /// (`Conv2D.backward`); the shortcut adds its own gradient (identity, or the folded 1×1
-    /// downsample's). Runs on one thread, one image: about one forward pass of extra work.
+    /// (`Conv2D.backwardInput`: training's backward kernel, without the weight gradient); the
+    /// shortcut adds its own gradient (identity, or the folded 1×1 downsample's). Runs on one thread, one image: about one forward pass of extra work.
     public func layer3Gradient(_ input: Tensor, image: Int = 0, classIndex: Int? = nil) -> StageGradient {
         precondition(input.shape.count == 4 && input.shape[1] == 3 && image >= 0 && image < input.shape[0],
                      "input must be [N, 3, H, W] with image \(image) in it, got \(input.shape)")
@@ -48,7 +48,8 @@ extension ResNet18 {
             saved.append((x, mid, out))
             x = out
         }
-        let logits = Linear.forward(GlobalAveragePool.forward(x), weight: fcWeight, bias: fcBias).scalars
+        let pooled = GlobalAveragePool.forward(x)
+        let logits = Linear.forward(pooled, weight: fcWeight, bias: fcBias).scalars
         var c = 0
         if let classIndex {
             precondition(classIndex >= 0 && classIndex < logits.count, "class \(classIndex) out of range for \(logits.count) logits")
@@ -57,25 +58,24 @@ extension ResNet18 {
             for k in logits.indices where logits[k] > logits[c] { c = k }
         }
 
-        // d logit_c / d layer4 output: fc row c, spread evenly by the average pool.
-        let (k, h, w) = (x.shape[1], x.shape[2], x.shape[3])
-        let share = 1 / Float(h * w)
-        var gradient = Tensor(shape: x.shape, scalars: (0..<(k * h * w)).map { fcWeight.scalars[c * k + $0 / (h * w)] * share })
-        for (offset, block) in layer4.enumerated().reversed() {
-            let s = saved[offset]
-            let prefix = block.description.name
+        // d logit_c / d layer4 output: back through fc and the average pool, as training does.
+        let oneHot = Tensor(shape: [1, logits.count], scalars: logits.indices.map { $0 == c ? 1 : 0 })
+        let dPooled = Linear.backward(input: pooled, weight: fcWeight, gradOutput: oneHot).gradInput
+        var gradient = GlobalAveragePool.backward(gradOutput: dPooled, height: x.shape[2], width: x.shape[3])
+        // Back through layer4's blocks with training's convolution backward, input gradient only.
+        for (block, s) in zip(layer4, saved).reversed() {
+            let d = block.description, prefix = d.name
             let pre = ReLU.backward(gradOutput: gradient, output: s.output)
-            var dMid = Conv2D.backward(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
-                                       stride: 1, padding: 1).gradInput
+            var dMid = Conv2D.backwardInput(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
+                                            geometry: d.conv2)
             dMid = ReLU.backward(gradOutput: dMid, output: s.mid)
-            let stride = block.conv1.geometry.stride
-            var dInput = Conv2D.backward(input: s.input, weight: folded("\(prefix).conv1", "\(prefix).bn1"), gradOutput: dMid,
-                                         stride: stride, padding: 1).gradInput
-            let dShortcut = block.downsample == nil ? pre
-                : Conv2D.backward(input: s.input, weight: folded("\(prefix).downsample.0", "\(prefix).downsample.1"),
-                                  gradOutput: pre, stride: stride, padding: 0).gradInput
-            dInput = Add.forward(dInput, dShortcut)
-            gradient = dInput
+            let dInput = Conv2D.backwardInput(input: s.input, weight: folded("\(prefix).conv1", "\(prefix).bn1"), gradOutput: dMid,
+                                              geometry: d.conv1)
+            let dShortcut = d.downsample.map { g in
+                Conv2D.backwardInput(input: s.input, weight: folded("\(prefix).downsample.0", "\(prefix).downsample.1"),
+                                     gradOutput: pre, geometry: g)
+            } ?? pre
+            gradient = Add.forward(dInput, dShortcut)
         }
         return StageGradient(activations: a3, gradient: gradient, logits: logits, classIndex: c)
     }
