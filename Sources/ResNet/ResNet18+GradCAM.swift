@@ -36,7 +36,7 @@ extension ResNet18 {
         var x = MaxPool2D.forward(stem(x0, relu: true), kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
         let lastStage = ResNet18Architecture.stages.count - 1
         let layer4 = blocks.filter { $0.description.stage == lastStage }
-        for block in blocks where block.description.stage < lastStage { x = block(x) }
+        for block in blocks where block.description.stage < lastStage { x = block.layers(x) }
         let a3 = x
 
         // layer4, keeping what its backward needs: each block's input, conv1's output, its output.
@@ -85,14 +85,5 @@ extension ResNet18 {
         let p = parameters
         return BatchNorm.fold(convWeight: p["\(conv).weight"]!, gamma: p["\(bn).weight"]!, beta: p["\(bn).bias"]!,
                               runningMean: p["\(bn).running_mean"]!, runningVar: p["\(bn).running_var"]!).weight
-    }
-}
-
-extension BasicBlock {
-    /// The block on a tensor [N, C, H, W] (one image at a time): relu(conv2(relu(conv1(x))) + shortcut(x)).
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let mid = conv1(x, relu: true)
-        let identity = downsample.map { $0(x) } ?? x
-        return ReLU.forward(Add.forward(conv2(mid), identity))
     }
 }
