@@ -15,7 +15,7 @@ import XRayCore
 extension Conv2D {
     /// Floats of scratch `forwardBatch` needs: the packed weights, and per thread a column matrix
     /// (or Winograd's transform-domain data).
-    public static func forwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
+    package static func forwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
                                            winograd: WinogradWeights? = nil) -> Int {
         let n = g.outputHeight(height) * g.outputWidth(width)
         if let winograd { return max(1, threads) * winograd.scratchCount(height: height, width: width) }
@@ -26,7 +26,7 @@ extension Conv2D {
     /// Floats of scratch `backwardBatch` needs: the packed Wᵀ; per thread a [patch × pixels] matrix
     /// (im2col's transpose, then the column gradient) and the packed output gradient of one image;
     /// and a partial weight gradient for every thread but the first.
-    public static func backwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
+    package static func backwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
                                             winograd: WinogradWeights? = nil) -> Int {
         let t = max(1, threads), n = g.outputHeight(height) * g.outputWidth(width), k = g.patchSize
         return PackedGEMM.packedCount(rows: k, depth: g.outChannels)
@@ -43,7 +43,7 @@ extension Conv2D {
 
     /// y = conv(x, weight) for every image; weight [Cout, Cin, kh, kw]. With `winograd` (built for
     /// this geometry), its weights are loaded from `weight` first, for this call and the backward.
-    public static func forwardBatch(_ x: FeatureBatch, weight: UnsafePointer<Float>, geometry g: ConvGeometry,
+    package static func forwardBatch(_ x: FeatureBatch, weight: UnsafePointer<Float>, geometry g: ConvGeometry,
                                     into y: FeatureBatch, scratch: Scratch, threads: Int, winograd: WinogradWeights? = nil) {
         let (oh, ow) = (g.outputHeight(x.height), g.outputWidth(x.width))
         precondition(x.channels == g.inChannels && y.shape == [x.images, g.outChannels, oh, ow],
@@ -83,7 +83,7 @@ extension Conv2D {
     /// given (nil: a frozen layer, as in Grad-CAM's backward) and, when `gradInput` is given,
     /// col2im(Wᵀ · dY_i) into it (added to what is there if `accumulateInput`).
     /// `winograd` must hold `weight` (the forward loaded it).
-    public static func backwardBatch(input x: FeatureBatch, gradOutput dy: FeatureBatch, weight: UnsafePointer<Float>,
+    package static func backwardBatch(input x: FeatureBatch, gradOutput dy: FeatureBatch, weight: UnsafePointer<Float>,
                                      geometry g: ConvGeometry, gradWeight: UnsafeMutablePointer<Float>?,
                                      gradInput dx: FeatureBatch?, accumulateInput: Bool = false,
                                      scratch: Scratch, threads: Int, winograd: WinogradWeights? = nil) {

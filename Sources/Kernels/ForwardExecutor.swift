@@ -7,13 +7,13 @@ import XRayCore
 /// probe that decides whether split passes flush shared cache lines.
 ///
 /// The model describes the layers; this runs them. Workspaces are pooled for reuse between calls.
-public final class ForwardExecutor: Sendable {
-    public let stem: Conv2D
-    public let maxPool: (kernel: Int, stride: Int, padding: Int)
-    public let blocks: [ResidualBlock]
+package final class ForwardExecutor: Sendable {
+    package let stem: Conv2D
+    package let maxPool: (kernel: Int, stride: Int, padding: Int)
+    package let blocks: [ResidualBlock]
     private let workspaces = Mutex<[ForwardPlan: [Workspace]]>([:])
 
-    public init(stem: Conv2D, maxPool: (kernel: Int, stride: Int, padding: Int), blocks: [ResidualBlock]) {
+    package init(stem: Conv2D, maxPool: (kernel: Int, stride: Int, padding: Int), blocks: [ResidualBlock]) {
         precondition(!blocks.isEmpty, "a residual network needs at least one block")
         self.stem = stem
         self.maxPool = maxPool
@@ -32,7 +32,7 @@ public final class ForwardExecutor: Sendable {
     /// layer: layer1 by stretches of the image, the rest by channels (or along K), part i of each
     /// step on the same thread, and with cache flushes when sharing data between the threads is
     /// costly (`CrossCoreCost`, measured before such passes).
-    public func run(_ input: Tensor, threads: Int) -> (features: Tensor, pooled: Tensor) {
+    package func run(_ input: Tensor, threads: Int) -> (features: Tensor, pooled: Tensor) {
         precondition(input.shape.count == 4 && input.shape[1] == stem.geometry.inChannels && input.shape[2] > 0 && input.shape[3] > 0,
                      "network input must be [N, \(stem.geometry.inChannels), H, W], got \(input.shape)")
         let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])

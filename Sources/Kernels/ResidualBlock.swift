@@ -3,13 +3,13 @@ import XRayCore
 /// A residual block of folded (inference) convolutions: relu(conv2(relu(conv1(x))) + shortcut(x)),
 /// with the residual add and final ReLU fused into conv2's output pass. The shortcut is identity,
 /// or a projection convolution.
-public struct ResidualBlock: Sendable {
-    public let conv1: Conv2D
-    public let conv2: Conv2D
+package struct ResidualBlock: Sendable {
+    package let conv1: Conv2D
+    package let conv2: Conv2D
     /// The projection on the shortcut, or nil for identity.
-    public let shortcut: Conv2D?
+    package let shortcut: Conv2D?
 
-    public init(conv1: Conv2D, conv2: Conv2D, shortcut: Conv2D?) {
+    package init(conv1: Conv2D, conv2: Conv2D, shortcut: Conv2D?) {
         precondition(conv1.geometry.outChannels == conv2.geometry.inChannels && conv2.geometry.stride == 1,
                      "residual block: conv1 \(conv1.geometry) does not feed conv2 \(conv2.geometry)")
         if let shortcut {
@@ -23,9 +23,9 @@ public struct ResidualBlock: Sendable {
         self.shortcut = shortcut
     }
 
-    public var outChannels: Int { conv2.geometry.outChannels }
+    package var outChannels: Int { conv2.geometry.outChannels }
 
-    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+    package func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         conv1.outputSize(height: height, width: width)
     }
 
@@ -55,7 +55,7 @@ public struct ResidualBlock: Sendable {
     }
 
     /// The block on a tensor [N, C, H, W] (one image at a time): relu(conv2(relu(conv1(x))) + shortcut(x)).
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         let mid = conv1(x, relu: true)
         let identity = shortcut.map { $0(x) } ?? x
         return ReLU.forward(Add.forward(conv2(mid), identity))
