@@ -26,19 +26,23 @@ package final class ForwardExecutor: Sendable {
     static let maxGroup = 4
 
     /// Returns the last block's output [N, C, h, w] and its global average [N, C]. Input [N, Cin, H, W].
+    /// With `blocks` = k, the pass stops after the first k blocks and returns their output instead
+    /// (e.g. an intermediate stage's activations, for Grad-CAM).
     ///
     /// With `threads` > 1 and N ≥ `threads`, each thread runs whole groups of up to 4 images; images
     /// left over (N not a multiple of `threads`, or batch 1) are split across the threads layer by
     /// layer: layer1 by stretches of the image, the rest by channels (or along K), part i of each
     /// step on the same thread, and with cache flushes when sharing data between the threads is
     /// costly (`CrossCoreCost`, measured before such passes).
-    package func run(_ input: Tensor, threads: Int) -> (features: Tensor, pooled: Tensor) {
+    package func run(_ input: Tensor, threads: Int, blocks count: Int? = nil) -> (features: Tensor, pooled: Tensor) {
+        let count = count ?? blocks.count
+        precondition(count >= 1 && count <= blocks.count, "\(count) blocks asked of \(blocks.count)")
         precondition(input.shape.count == 4 && input.shape[1] == stem.geometry.inChannels && input.shape[2] > 0 && input.shape[3] > 0,
                      "network input must be [N, \(stem.geometry.inChannels), H, W], got \(input.shape)")
         let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])
         let cin = input.shape[1]
         let threads = max(1, threads)
-        let shape = ForwardPlan(self, height: h, width: w, images: 1, parts: 1)
+        let shape = ForwardPlan(self, blocks: count, height: h, width: w, images: 1, parts: 1)
         let fc = shape.featureChannels, fh = shape.featureHeight, fw = shape.featureWidth
         let featureCount = fc * fh * fw
         var features = [Float](repeating: 0, count: n * featureCount)
@@ -57,7 +61,7 @@ package final class ForwardExecutor: Sendable {
             pooled.withUnsafeMutableBufferPointer { pooledBuffer in
                 let featureOut = featureBuffer.baseAddress!, pooledOut = pooledBuffer.baseAddress!
                 func run(images: Range<Int>, parts: Int) {
-                    let plan = ForwardPlan(self, height: h, width: w, images: images.count, parts: parts)
+                    let plan = ForwardPlan(self, blocks: count, height: h, width: w, images: images.count, parts: parts)
                     let space = takeWorkspace(plan)
                     let x = space.featureMap(at: plan.inputOffset, channels: cin, images: images.count, height: h, width: w)
                     for (g, i) in images.enumerated() { x.load(from: input, image: i, into: g) }
@@ -93,7 +97,7 @@ package final class ForwardExecutor: Sendable {
         }
         // Four rotating buffers: the block's input, conv1's output, the shortcut, the block's output.
         var slots = plan.slotOffsets.map { space.scratch(at: $0, count: 0).base }
-        for block in blocks {
+        for block in blocks[..<plan.blocks] {
             y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: { plan.scratch(for: $0, in: space) },
                               parts: parts)
             slots = [slots[3], slots[0], slots[1], slots[2]]
@@ -117,6 +121,8 @@ package final class ForwardExecutor: Sendable {
 /// Where each buffer of a forward pass over a group of images lives in a workspace, for one input
 /// size, group size and thread split.
 struct ForwardPlan: Hashable {
+    /// The plan covers the stem, the pool and the first `blocks` blocks.
+    let blocks: Int
     let height: Int, width: Int, images: Int, parts: Int
     let stemHeight: Int, stemWidth: Int, poolHeight: Int, poolWidth: Int
     let featureChannels: Int, featureHeight: Int, featureWidth: Int
@@ -139,7 +145,8 @@ struct ForwardPlan: Hashable {
         return space.scratch(at: scratchOffsets[kind]!, count: scratchCounts[kind]!)
     }
 
-    init(_ network: ForwardExecutor, height: Int, width: Int, images g: Int, parts: Int) {
+    init(_ network: ForwardExecutor, blocks: Int, height: Int, width: Int, images g: Int, parts: Int) {
+        self.blocks = blocks
         self.height = height
         self.width = width
         self.images = g
@@ -153,7 +160,7 @@ struct ForwardPlan: Hashable {
         var winograd = 0, spatial = 0
         var largest = g * stem.geometry.outChannels * poolHeight * poolWidth
         var (h, w) = (poolHeight, poolWidth)
-        for block in network.blocks {
+        for block in network.blocks[..<blocks] {
             for (conv, ch, cw) in block.convolutions(height: h, width: w) {
                 let count = conv.scratchCount(height: ch, width: cw, images: g, parts: parts)
                 switch ForwardPlan.kind(conv, images: g, parts: parts) {
@@ -165,7 +172,7 @@ struct ForwardPlan: Hashable {
             (h, w) = block.outputSize(height: h, width: w)
             largest = max(largest, g * block.outChannels * h * w)
         }
-        featureChannels = network.blocks.last!.outChannels
+        featureChannels = network.blocks[blocks - 1].outChannels
         (featureHeight, featureWidth) = (h, w)
         // Slot 0 holds the pooled stem output; slots 1-3 reuse the stem output's memory once it is pooled.
         let stemCount = g * stem.geometry.outChannels * stemHeight * stemWidth

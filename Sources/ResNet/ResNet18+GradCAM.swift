@@ -23,7 +23,8 @@ extension ResNet18 {
     /// Backward through a folded block: ReLU masks from the saved outputs; each convolution's
     /// input gradient is its transposed convolution with the folded weight W·γ/√(var+ε)
     /// (`Conv2D.backwardInput`: training's backward kernel, without the weight gradient); the
-    /// shortcut adds its own gradient (identity, or the folded 1×1 downsample's). Runs on one thread, one image: about one forward pass of extra work.
+    /// shortcut adds its own gradient (identity, or the folded 1×1 downsample's). Runs on one
+    /// thread, one image: about one forward pass of extra work.
     public func layer3Gradient(_ input: Tensor, image: Int = 0, classIndex: Int? = nil) -> StageGradient {
         precondition(input.shape.count == 4 && input.shape[1] == 3 && image >= 0 && image < input.shape[0],
                      "input must be [N, 3, H, W] with image \(image) in it, got \(input.shape)")
@@ -31,13 +32,11 @@ extension ResNet18 {
         let x0 = Tensor(shape: [1, 3, input.shape[2], input.shape[3]],
                         scalars: Array(input.scalars[(image * plane)..<((image + 1) * plane)]))
 
-        // Forward to layer3's output with the inference layers (tensor by tensor, one image).
-        let pool = ResNet18Architecture.maxPool
-        var x = MaxPool2D.forward(stem(x0, relu: true), kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+        // Forward to layer3's output: the inference pass, stopped before layer4 (one image, one thread).
         let lastStage = ResNet18Architecture.stages.count - 1
         let layer4 = blocks.filter { $0.description.stage == lastStage }
-        for block in blocks where block.description.stage < lastStage { x = block.layers(x) }
-        let a3 = x
+        let a3 = executor.run(x0, threads: 1, blocks: blocks.count - layer4.count).features
+        var x = a3
 
         // layer4, keeping what its backward needs: each block's input, conv1's output, its output.
         var saved: [(input: Tensor, mid: Tensor, output: Tensor)] = []
