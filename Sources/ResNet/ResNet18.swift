@@ -22,8 +22,8 @@ public struct ResNetOutput: Sendable {
 ///
 /// Weights use torchvision's state_dict names. At construction every BatchNorm (eval mode, ε = 1e-5)
 /// is folded into the convolution before it; the 3×3 stride-1 convolutions of layer1–layer2 use
-/// Winograd F(4×4, 3×3), layer3's F(2×2, 3×3), the rest im2col + sgemm. The raw parameters are kept
-/// (`parameters`).
+/// Winograd F(4×4, 3×3), layer3's F(2×2, 3×3), the rest im2col + sgemm (`ResNet18Architecture`).
+/// The raw parameters are kept (`parameters`).
 public final class ResNet18: Sendable {
     public let configuration: ResNetConfiguration
     /// The parameters as loaded (torchvision names, BatchNorm unfolded, no num_batches_tracked).
