@@ -2,12 +2,12 @@ import XRayCore
 
 extension ReLU {
     /// gradient *= (output > 0), in place: the ReLU's backward from its saved output.
-    public static func backward(gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, count: Int) {
+    package static func backward(gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, count: Int) {
         for j in 0..<count where !(output[j] > 0) { gradient[j] = 0 }
     }
 
     /// The same over a batch, split between `threads`.
-    public static func backward(gradient: FeatureBatch, output: FeatureBatch, threads: Int) {
+    package static func backward(gradient: FeatureBatch, output: FeatureBatch, threads: Int) {
         precondition(gradient.shape == output.shape, "relu backward: \(gradient.shape) != \(output.shape)")
         let n = gradient.count
         Parallel.run(parts: max(1, min(threads, n / 4096))) { part in
@@ -26,7 +26,7 @@ extension ReLU {
 extension Add {
     /// The residual add's backward: both summands receive the output gradient; this adds it onto
     /// an already-computed gradient (`into += gradient`).
-    public static func backward(gradient: FeatureBatch, accumulateInto target: FeatureBatch, threads: Int) {
+    package static func backward(gradient: FeatureBatch, accumulateInto target: FeatureBatch, threads: Int) {
         precondition(gradient.shape == target.shape, "add backward: \(gradient.shape) != \(target.shape)")
         let n = gradient.count
         Parallel.run(parts: max(1, min(threads, n / 4096))) { part in

@@ -6,7 +6,7 @@ public enum ReLU {
         Tensor(shape: x.shape, scalars: x.scalars.map { max($0, 0) })
     }
 
-    public static func forward(inPlace x: FeatureMap) {
+    package static func forward(inPlace x: FeatureMap) {
         for i in 0..<x.count { x.base[i] = max(x.base[i], 0) }
     }
 }
@@ -41,7 +41,7 @@ public enum Add {
         return Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map { $0 + $1 })
     }
 
-    public static func forward(_ a: FeatureMap, plus b: FeatureMap, into out: FeatureMap) {
+    package static func forward(_ a: FeatureMap, plus b: FeatureMap, into out: FeatureMap) {
         precondition(a.shape == b.shape && a.shape == out.shape, "add: shapes \(a.shape), \(b.shape), \(out.shape) differ")
         for i in 0..<a.count { out.base[i] = a.base[i] + b.base[i] }
     }

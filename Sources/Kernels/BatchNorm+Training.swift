@@ -4,11 +4,11 @@ import XRayCore
 /// and biased variance over (N, H, W), update the running statistics with the unbiased variance,
 /// and back-propagate through the batch statistics.
 extension BatchNorm {
-    public static let defaultMomentum: Float = 0.1
+    package static let defaultMomentum: Float = 0.1
 
     /// Per-channel batch mean, biased variance and 1/√(var + ε) over all images and positions.
     /// Two passes (mean, then squared deviations); plane sums in float lanes, totals in Double.
-    public static func batchStatistics(_ x: FeatureBatch, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
+    package static func batchStatistics(_ x: FeatureBatch, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
                                        invStd: UnsafeMutablePointer<Float>, epsilon: Float = defaultEpsilon, threads: Int) {
         let plane = x.planeSize, total = Double(x.images * plane)
         precondition(total > 0, "batch norm over an empty batch")
@@ -31,7 +31,7 @@ extension BatchNorm {
     }
 
     /// running = (1 − momentum)·running + momentum·batch, with the batch variance made unbiased (n/(n−1)).
-    public static func updateRunningStatistics(runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
+    package static func updateRunningStatistics(runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                                mean: UnsafePointer<Float>, variance: UnsafePointer<Float>, channels: Int,
                                                count n: Int, momentum: Float = defaultMomentum) {
         let unbias = n > 1 ? Double(n) / Double(n - 1) : 1
@@ -43,7 +43,7 @@ extension BatchNorm {
 
     /// y = x·α + β′ with α = invStd·γ and β′ = β − mean·α (PyTorch's form), then + residual and
     /// ReLU if asked. `y` may alias `x`.
-    public static func trainingForward(_ x: FeatureBatch, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
+    package static func trainingForward(_ x: FeatureBatch, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, residual: FeatureBatch? = nil,
                                        relu: Bool = false, into y: FeatureBatch, threads: Int) {
         precondition(y.shape == x.shape, "batch norm output \(y.shape) != input \(x.shape)")
@@ -73,7 +73,7 @@ extension BatchNorm {
     /// Gradients through training-mode batch norm, given dL/dy (already through any ReLU):
     /// dγ = Σ dy·x̂, dβ = Σ dy, dx = γ·invStd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with x̂ = (x − mean)·invStd.
     /// `gradInput` may alias `gradOutput`.
-    public static func trainingBackward(gradOutput dy: FeatureBatch, input x: FeatureBatch, mean: UnsafePointer<Float>,
+    package static func trainingBackward(gradOutput dy: FeatureBatch, input x: FeatureBatch, mean: UnsafePointer<Float>,
                                         invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, gradInput dx: FeatureBatch,
                                         gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>, threads: Int) {
         precondition(dy.shape == x.shape && dx.shape == x.shape, "batch norm backward: shapes \(dy.shape), \(x.shape), \(dx.shape)")
@@ -104,7 +104,7 @@ extension BatchNorm {
     // MARK: Tensor conveniences (tests)
 
     /// Training-mode forward on [N, C, H, W]: returns y and the batch mean and biased variance.
-    public static func trainingForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float = defaultEpsilon)
+    package static func trainingForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float = defaultEpsilon)
         -> (output: Tensor, mean: [Float], variance: [Float]) {
         let c = x.shape[1]
         let mean = FloatBuffer(count: c), variance = FloatBuffer(count: c), invStd = FloatBuffer(count: c)
@@ -121,7 +121,7 @@ extension BatchNorm {
     }
 
     /// Training-mode backward on [N, C, H, W]: returns dx, dγ, dβ.
-    public static func trainingBackward(gradOutput: Tensor, input x: Tensor, gamma: Tensor, epsilon: Float = defaultEpsilon)
+    package static func trainingBackward(gradOutput: Tensor, input x: Tensor, gamma: Tensor, epsilon: Float = defaultEpsilon)
         -> (gradInput: Tensor, gradGamma: Tensor, gradBeta: Tensor) {
         let c = x.shape[1]
         let mean = FloatBuffer(count: c), variance = FloatBuffer(count: c), invStd = FloatBuffer(count: c)

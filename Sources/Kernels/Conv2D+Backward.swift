@@ -15,7 +15,7 @@ import XRayCore
 extension Conv2D {
     /// Floats of scratch `forwardBatch` needs: the packed weights, and per thread a column matrix
     /// (or Winograd's transform-domain data).
-    public static func forwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
+    package static func forwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
                                            winograd: WinogradWeights? = nil) -> Int {
         let n = g.outputHeight(height) * g.outputWidth(width)
         if let winograd { return max(1, threads) * winograd.scratchCount(height: height, width: width) }
@@ -26,7 +26,7 @@ extension Conv2D {
     /// Floats of scratch `backwardBatch` needs: the packed Wᵀ; per thread a [patch × pixels] matrix
     /// (im2col's transpose, then the column gradient) and the packed output gradient of one image;
     /// and a partial weight gradient for every thread but the first.
-    public static func backwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
+    package static func backwardScratchCount(_ g: ConvGeometry, height: Int, width: Int, threads: Int,
                                             winograd: WinogradWeights? = nil) -> Int {
         let t = max(1, threads), n = g.outputHeight(height) * g.outputWidth(width), k = g.patchSize
         return PackedGEMM.packedCount(rows: k, depth: g.outChannels)
@@ -43,7 +43,7 @@ extension Conv2D {
 
     /// y = conv(x, weight) for every image; weight [Cout, Cin, kh, kw]. With `winograd` (built for
     /// this geometry), its weights are loaded from `weight` first, for this call and the backward.
-    public static func forwardBatch(_ x: FeatureBatch, weight: UnsafePointer<Float>, geometry g: ConvGeometry,
+    package static func forwardBatch(_ x: FeatureBatch, weight: UnsafePointer<Float>, geometry g: ConvGeometry,
                                     into y: FeatureBatch, scratch: Scratch, threads: Int, winograd: WinogradWeights? = nil) {
         let (oh, ow) = (g.outputHeight(x.height), g.outputWidth(x.width))
         precondition(x.channels == g.inChannels && y.shape == [x.images, g.outChannels, oh, ow],
@@ -79,11 +79,12 @@ extension Conv2D {
         }
     }
 
-    /// Writes the weight gradient Σ_i dY_i · im2col(X_i)ᵀ into `gradWeight` [Cout, Cin·kh·kw] and,
-    /// when `gradInput` is given, col2im(Wᵀ · dY_i) into it (added to what is there if `accumulateInput`).
+    /// Writes the weight gradient Σ_i dY_i · im2col(X_i)ᵀ into `gradWeight` [Cout, Cin·kh·kw] when it is
+    /// given (nil: a frozen layer, as in Grad-CAM's backward) and, when `gradInput` is given,
+    /// col2im(Wᵀ · dY_i) into it (added to what is there if `accumulateInput`).
     /// `winograd` must hold `weight` (the forward loaded it).
-    public static func backwardBatch(input x: FeatureBatch, gradOutput dy: FeatureBatch, weight: UnsafePointer<Float>,
-                                     geometry g: ConvGeometry, gradWeight: UnsafeMutablePointer<Float>,
+    package static func backwardBatch(input x: FeatureBatch, gradOutput dy: FeatureBatch, weight: UnsafePointer<Float>,
+                                     geometry g: ConvGeometry, gradWeight: UnsafeMutablePointer<Float>?,
                                      gradInput dx: FeatureBatch?, accumulateInput: Bool = false,
                                      scratch: Scratch, threads: Int, winograd: WinogradWeights? = nil) {
         let (oh, ow) = (g.outputHeight(x.height), g.outputWidth(x.width))
@@ -101,15 +102,17 @@ extension Conv2D {
         if dx != nil && winograd == nil { PackedGEMM.pack(rows: k, depth: cout, a: weight, lda: k, transposed: true, into: packedWT) }
         Parallel.run(parts: parts) { part in
             let matrix = perThread + part.index * (matrixCount + packedDYCount), packedDY = matrix + matrixCount
-            let dw = part.index == 0 ? gradWeight : partials + (part.index - 1) * cout * k
+            let dw = gradWeight.map { part.index == 0 ? $0 : partials + (part.index - 1) * cout * k }
             var first = true
             for i in part.range(of: x.images) {
                 let dyi = dy.image(i).base
-                // dW (+)= dY_i [cout × n] · im2col(X_i)ᵀ [n × k]
-                Im2Col.rows(x.image(i), geometry: g, into: matrix)
-                PackedGEMM.pack(rows: cout, depth: n, a: dyi, lda: n, transposed: false, into: packedDY)
-                PackedGEMM.multiply(rows: cout, n: k, depth: n, packed: packedDY, b: matrix, ldb: k, c: dw, ldc: k, accumulate: !first)
-                first = false
+                if let dw {
+                    // dW (+)= dY_i [cout × n] · im2col(X_i)ᵀ [n × k]
+                    Im2Col.rows(x.image(i), geometry: g, into: matrix)
+                    PackedGEMM.pack(rows: cout, depth: n, a: dyi, lda: n, transposed: false, into: packedDY)
+                    PackedGEMM.multiply(rows: cout, n: k, depth: n, packed: packedDY, b: matrix, ldb: k, c: dw, ldc: k, accumulate: !first)
+                    first = false
+                }
                 guard let dx else { continue }
                 // dX_i = col2im(Wᵀ [k × cout] · dY_i [cout × n])
                 let dxi = dx.image(i)
@@ -125,9 +128,9 @@ extension Conv2D {
                     Im2Col.backward(matrix, ldcol: n, geometry: g, into: dxi)
                 }
             }
-            if first { dw.update(repeating: 0, count: cout * k) }
+            if first { dw?.update(repeating: 0, count: cout * k) }
         }
-        if parts > 1 {
+        if parts > 1, let gradWeight {
             Parallel.run(parts: parts) { part in
                 let r = part.range(of: cout * k)
                 for t in 1..<parts {
@@ -157,6 +160,27 @@ extension Conv2D {
             }
         }
         return (Tensor(shape: input.shape, scalars: dx.array), Tensor(shape: weight.shape, scalars: dw.array))
+    }
+
+    /// Tensor convenience: the input gradient alone of conv(x, weight) (no bias) for output gradient
+    /// dY, through a layer whose weights stay fixed: [N, Cin, H, W]. The same backward as training's,
+    /// without the weight gradient.
+    public static func backwardInput(input: Tensor, weight: Tensor, gradOutput: Tensor, geometry g: ConvGeometry,
+                                     threads: Int = 1) -> Tensor {
+        precondition(weight.shape == [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth] && input.shape.count == 4,
+                     "conv backward: weight \(weight.shape) / input \(input.shape) do not match \(g)")
+        let dx = FloatBuffer(count: input.count)
+        let scratch = FloatBuffer(count: backwardScratchCount(g, height: input.shape[2], width: input.shape[3], threads: threads))
+        _ = input.withBatch { x in
+            gradOutput.withBatch { dy in
+                weight.scalars.withUnsafeBufferPointer { w in
+                    backwardBatch(input: x, gradOutput: dy, weight: w.baseAddress!, geometry: g, gradWeight: nil,
+                                  gradInput: dx.batch(images: x.images, channels: x.channels, height: x.height, width: x.width),
+                                  scratch: scratch.scratch(count: scratch.count), threads: threads)
+                }
+            }
+        }
+        return Tensor(shape: input.shape, scalars: dx.array)
     }
 
     /// Tensor convenience for the training forward (no bias).

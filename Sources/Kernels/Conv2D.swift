@@ -94,7 +94,7 @@ public final class Conv2D: Sendable {
     /// Whether a pass over `images` images split into `parts` gives each part its own stretch of the
     /// image (Winograd on layer1-sized weights) rather than a slice of the channels: such passes
     /// use their scratch differently, and a caller may want to give them memory of their own.
-    public func splitsSpatially(images: Int, parts: Int) -> Bool {
+    func splitsSpatially(images: Int, parts: Int) -> Bool {
         guard let tile = algorithm.winogradTile else { return false }
         return Winograd.splitsSpatially(geometry, tile: tile, transforms: transforms, images: images, parts: parts)
     }
@@ -104,7 +104,7 @@ public final class Conv2D: Sendable {
     }
 
     /// Floats of scratch `forward` needs for a group of `images` of this size split into `parts`.
-    public func scratchCount(height: Int, width: Int, images: Int = 1, parts: Int) -> Int {
+    func scratchCount(height: Int, width: Int, images: Int = 1, parts: Int) -> Int {
         if let tile = algorithm.winogradTile {
             return Winograd.scratchCount(geometry, tile: tile, height: height, width: width, images: images, parts: parts)
         } else {
@@ -133,7 +133,7 @@ public final class Conv2D: Sendable {
     var chunkColumns: Int { max(64, (1 << 18) / geometry.patchSize) }
 
     /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
-    public func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
+    package func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
                         scratch: Scratch, parts: Int = 1) {
         let g = geometry
         let (oh, ow) = outputSize(height: input.height, width: input.width)

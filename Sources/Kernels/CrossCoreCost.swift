@@ -12,16 +12,16 @@ import Synchronization
 /// (`refresh`) and the kernels flush only when it is far (`flushesSharedLines`). The measured
 /// figures are in docs/PERFORMANCE.md. The value describes the machine, not
 /// one pass, hence a process-wide setting; a stale value only costs speed, never correctness.
-public enum CrossCoreCost {
+package enum CrossCoreCost {
     /// Mean one-way handoff time above which the CPUs count as far apart, in nanoseconds: between
     /// the times measured in the two placements (docs/PERFORMANCE.md).
-    public static let farThreshold = 90.0
+    package static let farThreshold = 90.0
 
     private static let far = Atomic<Bool>(false)
 
     /// True when the last `refresh` found the CPUs far apart: kernels then flush data another
     /// thread wrote once they have read it for the last time.
-    public static var flushesSharedLines: Bool { far.load(ordering: .relaxed) }
+    package static var flushesSharedLines: Bool { far.load(ordering: .relaxed) }
 
     /// Sets `flushesSharedLines` without measuring (tests run the kernels both ways).
     static func assume(far value: Bool) { far.store(value, ordering: .relaxed) }
@@ -30,7 +30,7 @@ public enum CrossCoreCost {
     /// `flushesSharedLines` from it; returns the time, or nil when the pool was in use or its worker
     /// did not join within 2 ms (then the setting is left as it was).
     @discardableResult
-    public static func refresh(handoffs: Int = 64) -> Double? {
+    package static func refresh(handoffs: Int = 64) -> Double? {
         guard let ns = handoffTime(handoffs: handoffs, timeout: 2_000_000) else { return nil }
         far.store(ns > farThreshold, ordering: .relaxed)
         return ns
@@ -40,7 +40,7 @@ public enum CrossCoreCost {
     /// seen by the other, over `handoffs` handoffs of one counter after a few untimed ones. Nil
     /// when the pool is in use (by another thread's job) or its worker did not join within
     /// `timeout` nanoseconds: there is then no second thread to time.
-    public static func handoffTime(handoffs: Int, timeout: UInt64 = 50_000_000) -> Double? {
+    package static func handoffTime(handoffs: Int, timeout: UInt64 = 50_000_000) -> Double? {
         precondition(handoffs >= 2)
         let counter = Atomic<Int>(0), gaveUp = Atomic<Bool>(false), elapsed = Atomic<Int>(0)
         let warm = 16, total = warm + handoffs

@@ -5,14 +5,14 @@ import XRayCore
 ///
 /// `@unchecked Sendable` for the same reason as `FeatureMap`: the threads of one parallel stage
 /// write disjoint images or channels, and the owner keeps the memory alive.
-public struct FeatureBatch: @unchecked Sendable {
-    public let base: UnsafeMutablePointer<Float>
-    public let images: Int
-    public let channels: Int
-    public let height: Int
-    public let width: Int
+package struct FeatureBatch: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Float>
+    package let images: Int
+    package let channels: Int
+    package let height: Int
+    package let width: Int
 
-    public init(base: UnsafeMutablePointer<Float>, images: Int, channels: Int, height: Int, width: Int) {
+    package init(base: UnsafeMutablePointer<Float>, images: Int, channels: Int, height: Int, width: Int) {
         precondition(images >= 0 && channels >= 0 && height >= 0 && width >= 0)
         self.base = base
         self.images = images
@@ -21,20 +21,20 @@ public struct FeatureBatch: @unchecked Sendable {
         self.width = width
     }
 
-    public var planeSize: Int { height * width }
+    package var planeSize: Int { height * width }
     /// Floats per image: C·H·W.
-    public var imageSize: Int { channels * height * width }
-    public var count: Int { images * imageSize }
-    public var shape: [Int] { [images, channels, height, width] }
+    package var imageSize: Int { channels * height * width }
+    package var count: Int { images * imageSize }
+    package var shape: [Int] { [images, channels, height, width] }
 
-    public func image(_ i: Int) -> FeatureMap {
+    package func image(_ i: Int) -> FeatureMap {
         FeatureMap(base: base + i * imageSize, channels: channels, height: height, width: width)
     }
 
     /// Channel `c` of image `i`: H·W floats.
-    public func plane(_ i: Int, _ c: Int) -> UnsafeMutablePointer<Float> { base + (i * channels + c) * planeSize }
+    package func plane(_ i: Int, _ c: Int) -> UnsafeMutablePointer<Float> { base + (i * channels + c) * planeSize }
 
-    public func toTensor() -> Tensor {
+    package func toTensor() -> Tensor {
         Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: base, count: count)))
     }
 }
@@ -52,11 +52,11 @@ extension Tensor {
 }
 
 /// A zeroed, 64-byte aligned float allocation owned by the tensor conveniences and by trainers.
-public final class FloatBuffer: @unchecked Sendable {
-    public let count: Int
-    public let base: UnsafeMutablePointer<Float>
+package final class FloatBuffer: @unchecked Sendable {
+    package let count: Int
+    package let base: UnsafeMutablePointer<Float>
 
-    public init(count: Int) {
+    package init(count: Int) {
         precondition(count >= 0)
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64)
@@ -64,21 +64,21 @@ public final class FloatBuffer: @unchecked Sendable {
         base.initialize(repeating: 0, count: max(count, 16))
     }
 
-    public convenience init(_ values: [Float]) {
+    package convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: values.count) }
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
-    public var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    package var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
-    public func batch(images: Int, channels: Int, height: Int, width: Int, offset: Int = 0) -> FeatureBatch {
+    package func batch(images: Int, channels: Int, height: Int, width: Int, offset: Int = 0) -> FeatureBatch {
         precondition(offset >= 0 && offset + images * channels * height * width <= count, "batch outside the buffer")
         return FeatureBatch(base: base + offset, images: images, channels: channels, height: height, width: width)
     }
 
-    public func scratch(offset: Int = 0, count n: Int) -> Scratch {
+    package func scratch(offset: Int = 0, count n: Int) -> Scratch {
         precondition(offset >= 0 && offset + n <= count, "scratch outside the buffer")
         return Scratch(base: base + offset, count: n)
     }

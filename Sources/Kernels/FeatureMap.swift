@@ -4,12 +4,12 @@ import XRayCore
 ///
 /// A `Workspace` is used by one forward pass at a time (several threads may work on disjoint parts
 /// of it inside that pass); it is `@unchecked Sendable` so it can be pooled and handed between calls.
-public final class Workspace: @unchecked Sendable {
-    public let capacity: Int
+package final class Workspace: @unchecked Sendable {
+    package let capacity: Int
     let base: UnsafeMutablePointer<Float>
 
     /// Allocates `capacity` floats (64-byte aligned, not initialised).
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         precondition(capacity >= 0)
         self.capacity = capacity
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 16) * 4, alignment: 64)
@@ -19,13 +19,13 @@ public final class Workspace: @unchecked Sendable {
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
     /// A [channels, images, height, width] map starting `offset` floats into the workspace.
-    public func featureMap(at offset: Int, channels: Int, images: Int = 1, height: Int, width: Int) -> FeatureMap {
+    package func featureMap(at offset: Int, channels: Int, images: Int = 1, height: Int, width: Int) -> FeatureMap {
         precondition(offset >= 0 && offset + channels * images * height * width <= capacity, "feature map outside the workspace")
         return FeatureMap(base: base + offset, channels: channels, images: images, height: height, width: width)
     }
 
     /// `count` floats of scratch starting `offset` floats into the workspace.
-    public func scratch(at offset: Int, count: Int) -> Scratch {
+    package func scratch(at offset: Int, count: Int) -> Scratch {
         precondition(offset >= 0 && offset + count <= capacity, "scratch outside the workspace")
         return Scratch(base: base + offset, count: count)
     }
@@ -39,15 +39,15 @@ public final class Workspace: @unchecked Sendable {
 ///
 /// `@unchecked Sendable`: a view is shared by the threads of one parallel stage, which write
 /// disjoint channels or rows; the owning `Workspace` outlives every view taken from it.
-public struct FeatureMap: @unchecked Sendable {
-    public let base: UnsafeMutablePointer<Float>
-    public let channels: Int
+package struct FeatureMap: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Float>
+    package let channels: Int
     /// G, the number of images in the group.
-    public let images: Int
-    public let height: Int
-    public let width: Int
+    package let images: Int
+    package let height: Int
+    package let width: Int
 
-    public init(base: UnsafeMutablePointer<Float>, channels: Int, images: Int = 1, height: Int, width: Int) {
+    package init(base: UnsafeMutablePointer<Float>, channels: Int, images: Int = 1, height: Int, width: Int) {
         precondition(channels >= 0 && images >= 1 && height >= 0 && width >= 0)
         self.base = base
         self.channels = channels
@@ -56,19 +56,19 @@ public struct FeatureMap: @unchecked Sendable {
         self.width = width
     }
 
-    public var planeSize: Int { height * width }
-    public var count: Int { channels * images * height * width }
+    package var planeSize: Int { height * width }
+    package var count: Int { channels * images * height * width }
     /// [C, H, W] for one image, [C, G, H, W] for a group.
-    public var shape: [Int] { images == 1 ? [channels, height, width] : [channels, images, height, width] }
+    package var shape: [Int] { images == 1 ? [channels, height, width] : [channels, images, height, width] }
 
     /// The H×W plane of channel `c` of image `g` of the group.
     @inline(__always)
-    public func plane(channel c: Int, image g: Int = 0) -> UnsafeMutablePointer<Float> {
+    package func plane(channel c: Int, image g: Int = 0) -> UnsafeMutablePointer<Float> {
         base + (c * images + g) * height * width
     }
 
     /// Copies image `index` of an NCHW tensor into image `g` of this group.
-    public func load(from tensor: Tensor, image index: Int, into g: Int = 0) {
+    package func load(from tensor: Tensor, image index: Int, into g: Int = 0) {
         precondition(tensor.shape.count == 4 && tensor.shape[1] == channels && tensor.shape[2] == height && tensor.shape[3] == width,
                      "tensor \(tensor.shape) does not fit map \(shape)")
         let n = planeSize
@@ -78,35 +78,35 @@ public struct FeatureMap: @unchecked Sendable {
     }
 
     /// Copies image `g` of this group into image `index` of NCHW scalars.
-    public func store(_ g: Int = 0, into scalars: UnsafeMutablePointer<Float>, image index: Int) {
+    package func store(_ g: Int = 0, into scalars: UnsafeMutablePointer<Float>, image index: Int) {
         let n = planeSize
         for c in 0..<channels { (scalars + (index * channels + c) * n).update(from: plane(channel: c, image: g), count: n) }
     }
 
     /// Copies image `g` of this group into image `index` of NCHW scalars.
-    public func store(_ g: Int = 0, into scalars: inout [Float], image index: Int) {
+    package func store(_ g: Int = 0, into scalars: inout [Float], image index: Int) {
         precondition(scalars.count >= (index + 1) * channels * planeSize)
         scalars.withUnsafeMutableBufferPointer { store(g, into: $0.baseAddress!, image: index) }
     }
 
     /// The group as a tensor of shape `shape`.
-    public func toTensor() -> Tensor {
+    package func toTensor() -> Tensor {
         Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: base, count: count)))
     }
 }
 
 /// Scratch floats lent to a kernel for one call.
-public struct Scratch: @unchecked Sendable {
-    public let base: UnsafeMutablePointer<Float>
-    public let count: Int
+package struct Scratch: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Float>
+    package let count: Int
 }
 
 /// An immutable float array with a stable address, for weights read by several threads at once.
-public final class FloatStorage: @unchecked Sendable {
-    public let count: Int
+package final class FloatStorage: @unchecked Sendable {
+    package let count: Int
     let base: UnsafeMutablePointer<Float>
 
-    public convenience init(_ values: [Float]) {
+    package convenience init(_ values: [Float]) {
         self.init(count: values.count) { out in
             for i in 0..<values.count { out[i] = values[i] }
         }
@@ -114,7 +114,7 @@ public final class FloatStorage: @unchecked Sendable {
 
     /// Allocates `count` floats (zeroed) and lets `fill` write them, so large weights are built in
     /// place instead of through a temporary array.
-    public init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+    package init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
@@ -124,5 +124,5 @@ public final class FloatStorage: @unchecked Sendable {
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
-    public var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    package var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
 }

@@ -7,10 +7,10 @@ internal import COpenBLAS
 /// themselves (whole images per thread for batches, halves of a layer for one image), which beats
 /// OpenBLAS's own threading on the small matrices of a ResNet at batch 1 and lets two threads call
 /// `sgemm` at the same time.
-public enum GEMM {
+package enum GEMM {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major with leading dimensions lda/ldb/ldc.
     /// op(A) is [m×k] (A is [k×m] when `transA`); op(B) is [k×n] (B is [n×k] when `transB`).
-    public static func sgemm(
+    package static func sgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
@@ -26,10 +26,10 @@ public enum GEMM {
 
     /// The kernel family OpenBLAS chose when it loaded (e.g. "SkylakeX", "Haswell"; "Prescott", its
     /// SSE3 kernels, when `OPENBLAS_CORETYPE=Prescott` forces them), for test and benchmark logs.
-    public static var openBLASCore: String { String(cString: openblas_get_corename()) }
+    package static var openBLASCore: String { String(cString: openblas_get_corename()) }
 
     /// Array convenience for tests and small problems: returns op(A)·op(B) as [m×n].
-    public static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
+    package static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
                                 transA: Bool = false, transB: Bool = false) -> [Float] {
         precondition(a.count == m * k && b.count == k * n, "multiply: sizes do not match m=\(m) n=\(n) k=\(k)")
         var c = [Float](repeating: 0, count: m * n)

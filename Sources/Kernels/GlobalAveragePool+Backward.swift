@@ -2,7 +2,7 @@ import XRayCore
 
 extension GlobalAveragePool {
     /// Spreads each channel's gradient evenly over its plane: dX[c, :] = dY[c] / (H·W), one image.
-    public static func backward(gradOutput: UnsafePointer<Float>, into gradInput: FeatureMap) {
+    package static func backward(gradOutput: UnsafePointer<Float>, into gradInput: FeatureMap) {
         let n = gradInput.planeSize, scale = 1 / Float(n)
         for c in 0..<gradInput.channels {
             let g = gradOutput[c] * scale, dst = gradInput.base + c * n

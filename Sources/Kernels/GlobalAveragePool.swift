@@ -3,7 +3,7 @@ import XRayCore
 /// Mean over each channel's H×W plane.
 public enum GlobalAveragePool {
     /// Writes the C means of each image g of the group to `output[g · C + c]`.
-    public static func forward(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>) {
+    package static func forward(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>) {
         let n = input.planeSize
         for g in 0..<input.images {
             for c in 0..<input.channels {

@@ -3,7 +3,7 @@ extension Im2Col {
     /// Adds every entry of the column matrix (rows `Cin·kh·kw`, columns `outH·outW`, rows `ldcol`
     /// floats apart) back onto the image position it was copied from: x[c, iy, ix] += col[row, j].
     /// Entries that came from the zero padding are dropped. `image` is not cleared first.
-    public static func backward(_ col: UnsafePointer<Float>, ldcol: Int, geometry g: ConvGeometry, into image: FeatureMap) {
+    package static func backward(_ col: UnsafePointer<Float>, ldcol: Int, geometry g: ConvGeometry, into image: FeatureMap) {
         let h = image.height, w = image.width
         let outW = g.outputWidth(w), outH = g.outputHeight(h)
         precondition(image.channels == g.inChannels && ldcol >= outH * outW)
@@ -33,7 +33,7 @@ extension Im2Col {
     }
 
     /// Whole-matrix convenience: folds [Cin·kh·kw, outH·outW] back into a [Cin, H, W] image.
-    public static func image(fromMatrix col: [Float], channels: Int, height: Int, width: Int, geometry g: ConvGeometry) -> [Float] {
+    package static func image(fromMatrix col: [Float], channels: Int, height: Int, width: Int, geometry g: ConvGeometry) -> [Float] {
         let n = g.outputHeight(height) * g.outputWidth(width)
         precondition(col.count == g.patchSize * n && channels == g.inChannels)
         let out = FloatBuffer(count: channels * height * width)

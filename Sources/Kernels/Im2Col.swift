@@ -32,10 +32,10 @@ public struct ConvGeometry: Sendable, Hashable {
 /// Row `(c · kh + ky) · kw + kx`, column `oy · outW + ox` holds input[c, oy·s − p + ky, ox·s − p + kx]
 /// (zero outside the image): the layout of PyTorch's `unfold` and of a [Cout, Cin, kh, kw] weight.
 /// For a group of G images the columns of image g follow those of image g − 1 (G · outH · outW in all).
-public enum Im2Col {
+package enum Im2Col {
     /// Writes rows `channels` (as whole channel blocks) and columns `columns` of the matrix into
     /// `col`, whose rows are `ldcol` floats apart; column `columns.lowerBound` lands at `col[row · ldcol]`.
-    public static func forward(
+    package static func forward(
         _ input: FeatureMap, geometry g: ConvGeometry, channels: Range<Int>, columns: Range<Int>,
         into col: UnsafeMutablePointer<Float>, ldcol: Int
     ) {
@@ -96,7 +96,7 @@ public enum Im2Col {
     }
 
     /// Whole-matrix convenience: [Cin·kh·kw, outH·outW] for one image [Cin, H, W].
-    public static func matrix(_ image: [Float], channels: Int, height: Int, width: Int, geometry g: ConvGeometry) -> [Float] {
+    package static func matrix(_ image: [Float], channels: Int, height: Int, width: Int, geometry g: ConvGeometry) -> [Float] {
         precondition(image.count == channels * height * width && channels == g.inChannels)
         let n = g.outputHeight(height) * g.outputWidth(width)
         var source = image

@@ -5,7 +5,7 @@ import XRayCore
 /// window's row-major scan order wins ties).
 extension MaxPool2D {
     /// Pools one image and writes, per output, the flat index (y·W + x) of its maximum within the input plane.
-    public static func forward(_ input: FeatureMap, into output: FeatureMap, argmax: UnsafeMutablePointer<Int32>,
+    package static func forward(_ input: FeatureMap, into output: FeatureMap, argmax: UnsafeMutablePointer<Int32>,
                                kernel: Int, stride: Int, padding: Int) {
         let h = input.height, w = input.width
         let oh = outputSize(h, kernel: kernel, stride: stride, padding: padding)
@@ -33,7 +33,7 @@ extension MaxPool2D {
     }
 
     /// gradInput = 0, then gradInput[argmax[j]] += gradOutput[j] in every channel.
-    public static func backward(gradOutput: FeatureMap, argmax: UnsafePointer<Int32>, into gradInput: FeatureMap) {
+    package static func backward(gradOutput: FeatureMap, argmax: UnsafePointer<Int32>, into gradInput: FeatureMap) {
         precondition(gradOutput.channels == gradInput.channels)
         let n = gradOutput.planeSize, m = gradInput.planeSize
         gradInput.base.update(repeating: 0, count: gradInput.count)

@@ -7,7 +7,7 @@ public enum MaxPool2D {
     }
 
     /// Pools channels `channels` (all images of the group) into `output`.
-    public static func forward(_ input: FeatureMap, into output: FeatureMap, kernel: Int, stride: Int, padding: Int,
+    package static func forward(_ input: FeatureMap, into output: FeatureMap, kernel: Int, stride: Int, padding: Int,
                                channels: Range<Int>? = nil) {
         let h = input.height, w = input.width
         let oh = outputSize(h, kernel: kernel, stride: stride, padding: padding)

@@ -3,14 +3,14 @@ internal import CKernels
 import Foundation
 
 /// The micro-kernel family a `PackedMatrix` multiply runs on; `best` is picked from the CPU at run time.
-public enum GEMMVariant: Sendable, CaseIterable, CustomStringConvertible {
+package enum GEMMVariant: Sendable, CaseIterable, CustomStringConvertible {
     case portable, avx2, avx512
 
     /// The variant every multiply uses unless told otherwise: the fastest this CPU supports, or the
     /// one the environment variable `CXR_KERNEL` (`portable`, `avx2` or `avx512`) forces, so that
     /// the numerical tests can run on the slowest portable kernels as well as the fastest. A forced
     /// variant this CPU cannot run stops the process with a message saying so.
-    public static let best: GEMMVariant = {
+    package static let best: GEMMVariant = {
         let detected = GEMMVariant(cxr_gemm_best_variant())
         guard let name = ProcessInfo.processInfo.environment["CXR_KERNEL"], !name.isEmpty else { return detected }
         guard let forced = allCases.first(where: { $0.environmentName == name }) else {
@@ -23,7 +23,7 @@ public enum GEMMVariant: Sendable, CaseIterable, CustomStringConvertible {
     }()
 
     /// The name `CXR_KERNEL` takes for this variant.
-    public var environmentName: String {
+    package var environmentName: String {
         switch self {
         case .portable: return "portable"
         case .avx2: return "avx2"
@@ -31,9 +31,9 @@ public enum GEMMVariant: Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    public var isSupported: Bool { cxr_gemm_variant_supported(raw) != 0 }
+    package var isSupported: Bool { cxr_gemm_variant_supported(raw) != 0 }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .portable: return "portable C"
         case .avx2: return "AVX2+FMA"
@@ -63,16 +63,16 @@ public enum GEMMVariant: Sendable, CaseIterable, CustomStringConvertible {
 ///
 /// Immutable after `init`; any number of threads may multiply with it at once, writing disjoint
 /// parts of their outputs.
-public final class PackedMatrix: @unchecked Sendable {
-    public let rows: Int
-    public let columns: Int
+package final class PackedMatrix: @unchecked Sendable {
+    package let rows: Int
+    package let columns: Int
     /// Rows per panel: row ranges given to `multiply` start at a multiple of this.
-    public static let panelRows = Int(CXR_GEMM_MR)
+    package static let panelRows = Int(CXR_GEMM_MR)
     /// The packed panels; written only by `init` and, between steps of a training run, by `WinogradWeights.load`.
     let base: UnsafeMutablePointer<Float>
 
     /// Packs A, whose row i starts at `a + i · lda`.
-    public init(rows: Int, columns: Int, a: UnsafePointer<Float>, lda: Int) {
+    package init(rows: Int, columns: Int, a: UnsafePointer<Float>, lda: Int) {
         precondition(rows > 0 && columns >= 0 && lda >= columns, "PackedMatrix: bad shape \(rows)x\(columns), lda \(lda)")
         self.rows = rows
         self.columns = columns
@@ -93,7 +93,7 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 
     /// Packs row-major `values` [rows × columns].
-    public convenience init(rows: Int, columns: Int, values: [Float]) {
+    package convenience init(rows: Int, columns: Int, values: [Float]) {
         precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)x\(columns)")
         self.init(rows: rows, columns: columns, a: values, lda: columns)
     }
@@ -101,14 +101,14 @@ public final class PackedMatrix: @unchecked Sendable {
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
     /// The rows of part `part` of a row split in whole panels (balanced to within one panel).
-    public func rowRange(_ part: WorkPart) -> Range<Int> {
+    package func rowRange(_ part: WorkPart) -> Range<Int> {
         let panels = part.range(of: (rows + Self.panelRows - 1) / Self.panelRows)
         return min(rows, panels.lowerBound * Self.panelRows)..<min(rows, panels.upperBound * Self.panelRows)
     }
 
     /// C[r, j] = relu?(Σ_k A[r, k] · B[k, j] + bias[r]? + residual[r · ldc + j]?) for r in `rows`,
     /// j in 0..<n; B is row-major [columns × n], and C and the residual are given at row 0.
-    public func multiply(rows r: Range<Int>? = nil, n: Int, b: UnsafePointer<Float>, ldb: Int,
+    package func multiply(rows r: Range<Int>? = nil, n: Int, b: UnsafePointer<Float>, ldb: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int,
                          bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, relu: Bool = false,
                          variant: GEMMVariant = .best) {
@@ -127,7 +127,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// columns `depth` of A with the matching rows of B (row-major [depth.count × n], rows `ldb`
     /// apart), for splitting one product along K between threads. Any epilogue is left to the
     /// caller, which adds the partial products.
-    public func multiply(depth: Range<Int>, n: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+    package func multiply(depth: Range<Int>, n: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                          variant: GEMMVariant = .best) {
         precondition(depth.lowerBound >= 0 && depth.upperBound <= columns, "PackedMatrix: depth \(depth) outside 0..<\(columns)")
         checkOperands(n: n, ldb: ldb, ldc: ldc, variant: variant)
@@ -146,15 +146,15 @@ public final class PackedMatrix: @unchecked Sendable {
 /// Products whose left matrix changes every call (a training convolution's weights, which Adam
 /// updates each step, or an output gradient): packed into caller-owned memory, then multiplied on
 /// the same micro-kernels as `PackedMatrix`.
-public enum PackedGEMM {
+package enum PackedGEMM {
     /// Floats `pack` writes for an op(A) of `rows` × `depth`.
-    public static func packedCount(rows: Int, depth: Int) -> Int {
+    package static func packedCount(rows: Int, depth: Int) -> Int {
         max(cxr_gemm_packed_count(Int64(rows), Int64(depth)), 16)
     }
 
     /// Packs op(A) [rows × depth] into `packed` (`packedCount` floats): A row-major with rows `lda`
     /// apart, or, when `transposed`, A stored as [depth × rows] (so op(A) = Aᵀ).
-    public static func pack(rows m: Int, depth k: Int, a: UnsafePointer<Float>, lda: Int, transposed: Bool,
+    package static func pack(rows m: Int, depth k: Int, a: UnsafePointer<Float>, lda: Int, transposed: Bool,
                             into packed: UnsafeMutablePointer<Float>) {
         precondition(m > 0 && k >= 0 && lda >= (transposed ? m : k), "PackedGEMM.pack: bad shape \(m)x\(k), lda \(lda)")
         if transposed {
@@ -165,7 +165,7 @@ public enum PackedGEMM {
     }
 
     /// C[m×n] = A·B, or C += A·B when `accumulate`, for A packed by `pack` and B row-major [k×n].
-    public static func multiply(rows m: Int, n: Int, depth k: Int, packed: UnsafePointer<Float>,
+    package static func multiply(rows m: Int, n: Int, depth k: Int, packed: UnsafePointer<Float>,
                                 b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 accumulate: Bool = false, variant: GEMMVariant = .best) {
         precondition(m >= 0 && n >= 0 && k >= 0 && ldb >= n && ldc >= n, "PackedGEMM: bad m \(m) n \(n) k \(k) ldb \(ldb) ldc \(ldc)")
@@ -180,7 +180,7 @@ public enum PackedGEMM {
 
     /// op(A)·op(B) [m×n] for row-major arrays: A is [m×k] ([k×m] when `transA`), B is [k×n]
     /// ([n×k] when `transB`). For small products (the classifier head); allocates its packing.
-    public static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
+    package static func multiply(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int,
                                 transA: Bool = false, transB: Bool = false, variant: GEMMVariant = .best) -> [Float] {
         precondition(a.count == m * k && b.count == k * n, "multiply: sizes do not match m=\(m) n=\(n) k=\(k)")
         var c = [Float](repeating: 0, count: m * n)
@@ -215,7 +215,7 @@ public enum PackedGEMM {
 extension Im2Col {
     /// im2col's transpose for one image: [outH·outW × Cin·kh·kw], row oy·outW + ox holding the
     /// patch of output pixel (oy, ox) in im2col's row order (square kernels only).
-    public static func rows(_ image: FeatureMap, geometry g: ConvGeometry, into out: UnsafeMutablePointer<Float>) {
+    package static func rows(_ image: FeatureMap, geometry g: ConvGeometry, into out: UnsafeMutablePointer<Float>) {
         precondition(g.kernelHeight == g.kernelWidth && image.channels == g.inChannels && image.images == 1,
                      "im2row: \(image.channels) channels for \(g)")
         cxr_im2row(image.base, Int64(image.channels), Int64(image.height), Int64(image.width), Int64(g.kernelHeight),

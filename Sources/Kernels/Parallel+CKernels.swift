@@ -3,24 +3,24 @@ internal import CKernels
 import Synchronization
 
 /// One participant's share of a parallel stage: part `index` of `count`, run on thread `thread`.
-public struct WorkPart: Sendable, Equatable {
-    public let index: Int
-    public let count: Int
+package struct WorkPart: Sendable, Equatable {
+    package let index: Int
+    package let count: Int
     /// Which of the stage's threads runs this part (0 ..< threads). A thread runs one part at a time,
     /// so per-thread scratch memory may be indexed by it.
-    public let thread: Int
+    package let thread: Int
 
-    public init(index: Int, count: Int, thread: Int = 0) {
+    package init(index: Int, count: Int, thread: Int = 0) {
         precondition(count >= 1 && index >= 0 && index < count && thread >= 0, "part \(index) of \(count) on thread \(thread)")
         self.index = index
         self.count = count
         self.thread = thread
     }
 
-    public static let whole = WorkPart(index: 0, count: 1)
+    package static let whole = WorkPart(index: 0, count: 1)
 
     /// This part's contiguous slice of `0..<n`, balanced to within one element.
-    public func range(of n: Int) -> Range<Int> {
+    package func range(of n: Int) -> Range<Int> {
         let base = n / count, extra = n % count
         let lower = index * base + min(index, extra)
         return lower..<(lower + base + (index < extra ? 1 : 0))
@@ -43,11 +43,11 @@ public struct WorkPart: Sendable, Equatable {
 /// which each part writes only its own channels, rows, columns or images. That discipline, not the
 /// type system, is what makes them safe to run concurrently, so `body` is not required to be
 /// `@Sendable`; `UncheckedBody` below is the one place that vouches for it.
-public enum Parallel {
+package enum Parallel {
     /// - Parameters:
     ///   - parts: how many pieces the work is cut into (none runs when it is 0).
     ///   - threads: the most threads that run them (default: one per part).
-    public static func run(parts: Int, threads: Int? = nil, _ body: (WorkPart) -> Void) {
+    package static func run(parts: Int, threads: Int? = nil, _ body: (WorkPart) -> Void) {
         let threads = max(1, min(parts, threads ?? parts))
         if parts <= 0 { return }
         if threads == 1 {
@@ -70,7 +70,7 @@ public enum Parallel {
 
     /// Parts to cut `units` independent pieces of work into for `threads` threads: a few per thread
     /// (so that a slowed thread leaves work to the others), never more than there are units.
-    public static func parts(units: Int, threads: Int) -> Int {
+    package static func parts(units: Int, threads: Int) -> Int {
         threads <= 1 ? 1 : max(1, min(units, threads * partsPerThread))
     }
 
@@ -97,7 +97,7 @@ public enum Parallel {
 
     /// How long an idle pool worker keeps polling for the next job before it parks (default 1 ms;
     /// 0 parks at once).
-    public static func setSpin(microseconds: Int) {
+    package static func setSpin(microseconds: Int) {
         cxr_pool_set_spin(Int64(microseconds))
     }
 

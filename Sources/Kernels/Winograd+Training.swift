@@ -8,8 +8,8 @@ internal import CKernels
 /// With them `Conv2D.forwardBatch` and `backwardBatch` run the forward and the input gradient as
 /// Winograd convolutions, the same code as inference; the weight gradient stays on im2row.
 /// Not thread-safe: `load` between steps, never while a convolution uses the weights.
-public final class WinogradWeights: @unchecked Sendable {
-    public let geometry: ConvGeometry
+package final class WinogradWeights: @unchecked Sendable {
+    package let geometry: ConvGeometry
     let tile: Winograd.Tile
     let forward: [PackedMatrix]
     let backward: [PackedMatrix]
@@ -17,7 +17,7 @@ public final class WinogradWeights: @unchecked Sendable {
     let zeros: FloatStorage
 
     /// - Parameter tileSize: 4 for F(4×4, 3×3), 2 for F(2×2, 3×3), in both directions.
-    public init(geometry g: ConvGeometry, tileSize: Int) {
+    package init(geometry g: ConvGeometry, tileSize: Int) {
         precondition(Winograd.supports(g), "Winograd needs a 3x3 stride-1 padding-1 convolution, got \(g)")
         precondition(tileSize == 2 || tileSize == 4, "Winograd tile must be 2 or 4, got \(tileSize)")
         geometry = g
@@ -28,7 +28,7 @@ public final class WinogradWeights: @unchecked Sendable {
     }
 
     /// Whether a convolution can run on Winograd: 3×3, stride 1, padding 1.
-    public static func supports(_ g: ConvGeometry) -> Bool { Winograd.supports(g) }
+    package static func supports(_ g: ConvGeometry) -> Bool { Winograd.supports(g) }
 
     /// The input gradient's geometry: a convolution from Cout channels back to Cin.
     var backwardGeometry: ConvGeometry {
@@ -36,7 +36,7 @@ public final class WinogradWeights: @unchecked Sendable {
     }
 
     /// Transforms and packs `weight` [Cout, Cin, 3, 3] for both directions.
-    public func load(weight: UnsafePointer<Float>) {
+    package func load(weight: UnsafePointer<Float>) {
         let g = geometry, size = Int32(tile.size)
         let forwardBases: [UnsafeMutablePointer<Float>?] = forward.map { $0.base }
         let backwardBases: [UnsafeMutablePointer<Float>?] = backward.map { $0.base }

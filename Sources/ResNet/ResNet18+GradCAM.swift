@@ -22,8 +22,9 @@ extension ResNet18 {
     ///
     /// Backward through a folded block: ReLU masks from the saved outputs; each convolution's
     /// input gradient is its transposed convolution with the folded weight W·γ/√(var+ε)
-    /// (`Conv2D.backward`); the shortcut adds its own gradient (identity, or the folded 1×1
-    /// downsample's). Runs on one thread, one image: about one forward pass of extra work.
+    /// (`Conv2D.backwardInput`: training's backward kernel, without the weight gradient); the
+    /// shortcut adds its own gradient (identity, or the folded 1×1 downsample's). Runs on one
+    /// thread, one image: about one forward pass of extra work.
     public func layer3Gradient(_ input: Tensor, image: Int = 0, classIndex: Int? = nil) -> StageGradient {
         precondition(input.shape.count == 4 && input.shape[1] == 3 && image >= 0 && image < input.shape[0],
                      "input must be [N, 3, H, W] with image \(image) in it, got \(input.shape)")
@@ -31,13 +32,11 @@ extension ResNet18 {
         let x0 = Tensor(shape: [1, 3, input.shape[2], input.shape[3]],
                         scalars: Array(input.scalars[(image * plane)..<((image + 1) * plane)]))
 
-        // Forward to layer3's output with the inference layers (tensor by tensor, one image).
-        let pool = Self.maxPool
-        var x = MaxPool2D.forward(stem(x0, relu: true), kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
-        let stages = WeightRemap.blocksPerStage
-        let layer4 = Array(blocks[(3 * stages)...])
-        for block in blocks[..<(3 * stages)] { x = block(x) }
-        let a3 = x
+        // Forward to layer3's output: the inference pass, stopped before layer4 (one image, one thread).
+        let lastStage = ResNet18Architecture.stages.count - 1
+        let layer4 = blocks.filter { $0.description.stage == lastStage }
+        let a3 = executor.run(x0, threads: 1, blocks: blocks.count - layer4.count).features
+        var x = a3
 
         // layer4, keeping what its backward needs: each block's input, conv1's output, its output.
         var saved: [(input: Tensor, mid: Tensor, output: Tensor)] = []
@@ -48,7 +47,8 @@ extension ResNet18 {
             saved.append((x, mid, out))
             x = out
         }
-        let logits = Linear.forward(GlobalAveragePool.forward(x), weight: fcWeight, bias: fcBias).scalars
+        let pooled = GlobalAveragePool.forward(x)
+        let logits = Linear.forward(pooled, weight: fcWeight, bias: fcBias).scalars
         var c = 0
         if let classIndex {
             precondition(classIndex >= 0 && classIndex < logits.count, "class \(classIndex) out of range for \(logits.count) logits")
@@ -57,25 +57,24 @@ extension ResNet18 {
             for k in logits.indices where logits[k] > logits[c] { c = k }
         }
 
-        // d logit_c / d layer4 output: fc row c, spread evenly by the average pool.
-        let (k, h, w) = (x.shape[1], x.shape[2], x.shape[3])
-        let share = 1 / Float(h * w)
-        var gradient = Tensor(shape: x.shape, scalars: (0..<(k * h * w)).map { fcWeight.scalars[c * k + $0 / (h * w)] * share })
-        for (offset, block) in layer4.enumerated().reversed() {
-            let s = saved[offset]
-            let prefix = "layer4.\(offset)"
+        // d logit_c / d layer4 output: back through fc and the average pool, as training does.
+        let oneHot = Tensor(shape: [1, logits.count], scalars: logits.indices.map { $0 == c ? 1 : 0 })
+        let dPooled = Linear.backward(input: pooled, weight: fcWeight, gradOutput: oneHot).gradInput
+        var gradient = GlobalAveragePool.backward(gradOutput: dPooled, height: x.shape[2], width: x.shape[3])
+        // Back through layer4's blocks with training's convolution backward, input gradient only.
+        for (block, s) in zip(layer4, saved).reversed() {
+            let d = block.description, prefix = d.name
             let pre = ReLU.backward(gradOutput: gradient, output: s.output)
-            var dMid = Conv2D.backward(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
-                                       stride: 1, padding: 1).gradInput
+            var dMid = Conv2D.backwardInput(input: s.mid, weight: folded("\(prefix).conv2", "\(prefix).bn2"), gradOutput: pre,
+                                            geometry: d.conv2)
             dMid = ReLU.backward(gradOutput: dMid, output: s.mid)
-            let stride = block.conv1.geometry.stride
-            var dInput = Conv2D.backward(input: s.input, weight: folded("\(prefix).conv1", "\(prefix).bn1"), gradOutput: dMid,
-                                         stride: stride, padding: 1).gradInput
-            let dShortcut = block.downsample == nil ? pre
-                : Conv2D.backward(input: s.input, weight: folded("\(prefix).downsample.0", "\(prefix).downsample.1"),
-                                  gradOutput: pre, stride: stride, padding: 0).gradInput
-            dInput = Add.forward(dInput, dShortcut)
-            gradient = dInput
+            let dInput = Conv2D.backwardInput(input: s.input, weight: folded("\(prefix).conv1", "\(prefix).bn1"), gradOutput: dMid,
+                                              geometry: d.conv1)
+            let dShortcut = d.downsample.map { g in
+                Conv2D.backwardInput(input: s.input, weight: folded("\(prefix).downsample.0", "\(prefix).downsample.1"),
+                                     gradOutput: pre, geometry: g)
+            } ?? pre
+            gradient = Add.forward(dInput, dShortcut)
         }
         return StageGradient(activations: a3, gradient: gradient, logits: logits, classIndex: c)
     }
@@ -85,14 +84,5 @@ extension ResNet18 {
         let p = parameters
         return BatchNorm.fold(convWeight: p["\(conv).weight"]!, gamma: p["\(bn).weight"]!, beta: p["\(bn).bias"]!,
                               runningMean: p["\(bn).running_mean"]!, runningVar: p["\(bn).running_var"]!).weight
-    }
-}
-
-extension BasicBlock {
-    /// The block on a tensor [N, C, H, W] (one image at a time): relu(conv2(relu(conv1(x))) + shortcut(x)).
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let mid = conv1(x, relu: true)
-        let identity = downsample.map { $0(x) } ?? x
-        return ReLU.forward(Add.forward(conv2(mid), identity))
     }
 }

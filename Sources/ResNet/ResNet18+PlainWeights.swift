@@ -60,7 +60,7 @@ extension ResNet18 {
             }
             if let outputs, names.count != outputs {
                 throw .invalidConfiguration(reason: "\(names.count) class names were given (--classes \(names.joined(separator: ","))) but "
-                    + "fc.weight has shape [\(outputs), \(WeightRemap.featureChannels)], one row per class; name \(outputs) classes in logit order")
+                    + "fc.weight has shape [\(outputs), \(ResNet18Architecture.featureChannels)], one row per class; name \(outputs) classes in logit order")
             }
             configuration = ResNetConfiguration(classNames: names)
             source = .assumed(classNames: origin)
@@ -74,7 +74,7 @@ extension ResNet18 {
     /// The rows of fc.weight when it has resnet18's [classes, 512] form; nil otherwise (the
     /// parameter check then reports it with everything else).
     static func headOutputs(_ tensors: [String: Tensor]) -> Int? {
-        guard let w = tensors["fc.weight"], w.shape.count == 2, w.shape[0] > 0, w.shape[1] == WeightRemap.featureChannels else {
+        guard let w = tensors["fc.weight"], w.shape.count == 2, w.shape[0] > 0, w.shape[1] == ResNet18Architecture.featureChannels else {
             return nil
         }
         return w.shape[0]

@@ -1,3 +1,4 @@
+import Kernels
 import XRayCore
 
 /// torchvision's ResNet18 parameter names and shapes, and the rules that map a saved state_dict
@@ -6,13 +7,6 @@ import XRayCore
 /// The network uses torchvision's names directly (`conv1.weight`, `layer2.0.downsample.1.running_var`,
 /// `fc.bias`, …), so the remap only strips a wrapper prefix and drops bookkeeping tensors.
 public enum WeightRemap {
-    /// (stage name, output channels, stride of the first block); two BasicBlocks each.
-    public static let stages: [(name: String, channels: Int, stride: Int)] = [
-        ("layer1", 64, 1), ("layer2", 128, 2), ("layer3", 256, 2), ("layer4", 512, 2),
-    ]
-    public static let blocksPerStage = 2
-    public static let stemChannels = 64
-    public static let featureChannels = 512
     /// The four tensors of every BatchNorm2d (besides num_batches_tracked).
     public static let batchNormParameters = ["weight", "bias", "running_mean", "running_var"]
     /// Tensors that are accepted and ignored.
@@ -20,27 +14,27 @@ public enum WeightRemap {
     /// Prefixes removed when every name carries them (DataParallel / Lightning wrappers).
     public static let wrapperPrefixes = ["module.", "model."]
 
-    /// Every parameter of torchvision's resnet18 with `classes` outputs, in state_dict order.
+    /// Every parameter of torchvision's resnet18 with `classes` outputs, in state_dict order
+    /// (from `ResNet18Architecture`).
     public static func resnet18Parameters(classes: Int) -> [(name: String, shape: [Int])] {
-        var list: [(String, [Int])] = [("conv1.weight", [stemChannels, 3, 7, 7])]
-        list += batchNormParameters.map { ("bn1.\($0)", [stemChannels]) }
-        var inChannels = stemChannels
-        for stage in stages {
-            for b in 0..<blocksPerStage {
-                let p = "\(stage.name).\(b)", c = stage.channels
-                let blockIn = b == 0 ? inChannels : c
-                list.append(("\(p).conv1.weight", [c, blockIn, 3, 3]))
-                list += batchNormParameters.map { ("\(p).bn1.\($0)", [c]) }
-                list.append(("\(p).conv2.weight", [c, c, 3, 3]))
-                list += batchNormParameters.map { ("\(p).bn2.\($0)", [c]) }
-                if b == 0 && (stage.stride != 1 || blockIn != c) {
-                    list.append(("\(p).downsample.0.weight", [c, blockIn, 1, 1]))
-                    list += batchNormParameters.map { ("\(p).downsample.1.\($0)", [c]) }
-                }
-            }
-            inChannels = stage.channels
+        func conv(_ name: String, _ g: ConvGeometry) -> (String, [Int]) {
+            ("\(name).weight", [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth])
         }
-        list.append(("fc.weight", [classes, featureChannels]))
+        func norm(_ name: String, _ channels: Int) -> [(String, [Int])] {
+            batchNormParameters.map { ("\(name).\($0)", [channels]) }
+        }
+        let stem = ResNet18Architecture.stem
+        var list: [(String, [Int])] = [conv("conv1", stem)] + norm("bn1", stem.outChannels)
+        for block in ResNet18Architecture.blocks {
+            let p = block.name
+            list += [conv("\(p).conv1", block.conv1)] + norm("\(p).bn1", block.outChannels)
+            list += [conv("\(p).conv2", block.conv2)] + norm("\(p).bn2", block.outChannels)
+            if let ds = block.downsample {
+                list += [conv("\(p).downsample.0", ds)] + norm("\(p).downsample.1", block.outChannels)
+            }
+        }
+        let features = ResNet18Architecture.featureChannels
+        list.append(("fc.weight", [classes, features]))
         list.append(("fc.bias", [classes]))
         return list
     }
@@ -63,7 +57,7 @@ public enum WeightRemap {
         for (name, shape) in expected {
             guard let t = tensors[name] else { problems.append(.missingTensor(name: name)); continue }
             if t.shape != shape {
-                if name == "fc.weight", t.shape.count == 2, t.shape[1] == featureChannels {
+                if name == "fc.weight", t.shape.count == 2, t.shape[1] == ResNet18Architecture.featureChannels {
                     problems.append(.classCountMismatch(classNames: classes, fcRows: t.shape[0]))
                 } else if name == "fc.bias", t.shape.count == 1, let w = tensors["fc.weight"], w.shape.count == 2, w.shape[0] == t.shape[0] {
                     continue  // already reported through fc.weight

@@ -32,7 +32,7 @@ extension ResNet18Training {
     /// A fresh fc layer: U(−1/√fan_in, 1/√fan_in) for weight [classes, 512] and bias, as nn.Linear.
     public static func head(classes: Int, seed: UInt64) -> [String: Tensor] {
         var rng = SplitMix64(seed: seed ^ 0x6663_2E68_6561_64)  // "fc.head"
-        let fanIn = WeightRemap.featureChannels, bound = 1 / Double(fanIn).squareRoot()
+        let fanIn = ResNet18Architecture.featureChannels, bound = 1 / Double(fanIn).squareRoot()
         func uniform(_ n: Int) -> [Float] {
             (0..<n).map { _ in Float((Double(rng.next() >> 11) * 0x1p-53 * 2 - 1) * bound) }
         }

@@ -33,8 +33,6 @@ public final class ResNet18Training {
     let fc: (weight: Int, bias: Int)
     var buffers: StepBuffers?
 
-    static let maxPool = (kernel: 3, stride: 2, padding: 1)
-
     /// Builds a trainer from torchvision-named tensors (`num_batches_tracked` and a `module.` prefix accepted).
     /// - Throws: the missing, unexpected or mis-shaped tensors.
     /// `winograd: false` runs every convolution on im2col/im2row: slower, but summed like a direct
@@ -86,27 +84,21 @@ public final class ResNet18Training {
 
         /// 3×3 stride-1 convolutions run their forward and input gradient on Winograd where inference
         /// does (the same tile), unless `winograd` is off.
-        func conv(_ name: String, stride: Int, padding: Int, algorithm: Conv2D.Algorithm = .im2col) -> ConvLayer {
-            let s = slots["\(name).weight"]!
-            let g = ConvGeometry(inChannels: s.shape[1], outChannels: s.shape[0], kernel: s.shape[2], stride: stride, padding: padding)
+        func conv(_ name: String, _ g: ConvGeometry, algorithm: Conv2D.Algorithm = .im2col) -> ConvLayer {
             let tile = winograd && WinogradWeights.supports(g) ? algorithm.winogradTileSize : nil
-            return ConvLayer(name: name, weight: s.offset, geometry: g, winograd: tile.map { WinogradWeights(geometry: g, tileSize: $0) })
+            return ConvLayer(name: name, weight: slots["\(name).weight"]!.offset, geometry: g,
+                             winograd: tile.map { WinogradWeights(geometry: g, tileSize: $0) })
         }
         func norm(_ name: String) -> NormLayer {
             NormLayer(name: name, channels: slots["\(name).weight"]!.shape[0], gamma: slots["\(name).weight"]!.offset,
                       beta: slots["\(name).bias"]!.offset, running: runningOffsets[name]!)
         }
-        stem = (conv("conv1", stride: 2, padding: 3), norm("bn1"))
-        var blocks: [Block] = []
-        for stage in WeightRemap.stages {
-            for b in 0..<WeightRemap.blocksPerStage {
-                let p = "\(stage.name).\(b)", stride = b == 0 ? stage.stride : 1
-                let ds = slots["\(p).downsample.0.weight"] != nil
-                let algorithm = ResNet18.stageAlgorithms[stage.name] ?? .im2col
-                blocks.append(Block(conv1: conv("\(p).conv1", stride: stride, padding: 1, algorithm: algorithm), bn1: norm("\(p).bn1"),
-                                    conv2: conv("\(p).conv2", stride: 1, padding: 1, algorithm: algorithm), bn2: norm("\(p).bn2"),
-                                    downsample: ds ? (conv("\(p).downsample.0", stride: stride, padding: 0), norm("\(p).downsample.1")) : nil))
-            }
+        stem = (conv("conv1", ResNet18Architecture.stem), norm("bn1"))
+        let blocks = ResNet18Architecture.blocks.map { block in
+            let p = block.name
+            return Block(conv1: conv("\(p).conv1", block.conv1, algorithm: block.algorithm(for: block.conv1)), bn1: norm("\(p).bn1"),
+                         conv2: conv("\(p).conv2", block.conv2, algorithm: block.algorithm(for: block.conv2)), bn2: norm("\(p).bn2"),
+                         downsample: block.downsample.map { (conv("\(p).downsample.0", $0), norm("\(p).downsample.1")) })
         }
         self.blocks = blocks
         fc = (slots["fc.weight"]!.offset, slots["fc.bias"]!.offset)
@@ -198,7 +190,7 @@ public final class ResNet18Training {
         Conv2D.forwardBatch(b.input, weight: p + stem.conv.weight, geometry: stem.conv.geometry, into: b.stemOut,
                             scratch: b.scratch, threads: t)
         normalise(stem.bn, b.stemOut, into: b.stemActivation, relu: true, buffers: b)
-        let pool = Self.maxPool
+        let pool = ResNet18Architecture.maxPool
         Parallel.run(parts: min(t, b.images)) { part in
             for i in part.range(of: b.images) {
                 MaxPool2D.forward(b.stemActivation.image(i), into: b.pooled.image(i), argmax: b.argmax + i * b.pooled.imageSize,
@@ -365,7 +357,7 @@ final class StepBuffers {
         var scratch = 0, largestGradient = 0
         let sg = model.stem.conv.geometry
         let (sh, sw) = (sg.outputHeight(h), sg.outputWidth(w))
-        let pool = ResNet18Training.maxPool
+        let pool = ResNet18Architecture.maxPool
         let (ph, pw) = (MaxPool2D.outputSize(sh, kernel: pool.kernel, stride: pool.stride, padding: pool.padding),
                         MaxPool2D.outputSize(sw, kernel: pool.kernel, stride: pool.stride, padding: pool.padding))
         scratch = max(Conv2D.backwardScratchCount(sg, height: h, width: w, threads: threads),

@@ -51,4 +51,19 @@ import XRayCore
             expectClose(winograd.2, reference.2, rtol: 1e-4, atol: 2e-5 * Float(c.cout * 9).squareRoot(), "input gradient \(label)")
         }
     }
+
+    /// A frozen layer's backward (Grad-CAM's): no weight gradient, the same input gradient bit for bit.
+    @Test func inputGradientAloneMatchesTheFullBackward() {
+        for (kernel, stride, padding, threads) in [(3, 1, 1, 1), (3, 2, 1, 2), (1, 2, 0, 2), (3, 1, 1, 2)] {
+            let g = ConvGeometry(inChannels: 12, outChannels: 20, kernel: kernel, stride: stride, padding: padding)
+            let (images, s) = (2, 9), (oh, ow) = (g.outputHeight(9), g.outputWidth(9))
+            let x = hashUniform("frozen.x.\(kernel).\(stride)", [images, 12, s, s], -1, 1)
+            let w = hashUniform("frozen.w.\(kernel).\(stride)", [20, 12, kernel, kernel], -0.3, 0.3)
+            let dy = hashUniform("frozen.dy.\(kernel).\(stride)", [images, 20, oh, ow], -1, 1)
+            let full = Conv2D.backward(input: x, weight: w, gradOutput: dy, stride: stride, padding: padding, threads: threads)
+            let alone = Conv2D.backwardInput(input: x, weight: w, gradOutput: dy, geometry: g, threads: threads)
+            #expect(alone.shape == x.shape)
+            #expect(alone.scalars == full.gradInput.scalars, "\(g) threads \(threads)")
+        }
+    }
 }
