@@ -15,16 +15,7 @@ enum CLI {
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
     /// The `cxreview` executable beside the test bundle (SwiftPM builds it with the tests).
-    static var executable: URL {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = testBinary.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("cxreview")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return root.appendingPathComponent(".build/debug/cxreview")
-    }
+    static var executable: URL { BuiltExecutable.cxreview(packageRoot: root) }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIRun {
         var env = ProcessInfo.processInfo.environment

@@ -30,15 +30,7 @@ final class WatchFolder {
     var model: String { root.appendingPathComponent("model.safetensors").path }
 
     /// The `cxreview` executable beside the test bundle (SwiftPM builds it with the tests).
-    static var executable: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("cxreview")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return packageRoot.appendingPathComponent(".build/debug/cxreview")
-    }
+    static var executable: URL { BuiltExecutable.cxreview(packageRoot: packageRoot) }
 
     init(_ name: String) throws {
         root = URL(fileURLWithPath: "/tmp").appendingPathComponent("cxr-watch-\(name)-\(UUID().uuidString.prefix(8))")
