@@ -40,10 +40,14 @@ public enum DecodeWorker {
         var peakResidentBytes: Int?
     }
 
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
+    /// The peak resident memory of this process's own address space (VmHWM). Not getrusage's
+    /// ru_maxrss: that survives execve, so a child started by vfork/posix_spawn would report the
+    /// parent's peak.
+    static func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return nil }
+        return kB * 1024
     }
 
     /// Serves requests on `input` until it is closed; returns the number of files answered.

@@ -2,6 +2,9 @@ import Foundation
 import Pipeline
 import Testing
 import XRayCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The decoder child process (`cxreview decode-worker`) that classify and watch decode through:
 /// what comes back must be what decoding in this process gives, bit for bit, and one child serves
@@ -22,6 +25,29 @@ import XRayCore
             #expect(there == here, "\(file)")
         }
         #expect(isolated.childrenStarted == 1)
+    }
+
+    /// The child limits its own address space to 1 GiB and writes no core files, and reports its
+    /// own peak memory (not the parent's, which getrusage would carry over the exec).
+    @Test func theChildRunsUnderItsLimits() throws {
+        let isolated = IsolatedScanLoader(command: [CLI.executable.path, "decode-worker"])
+        _ = try isolated.load(URL(fileURLWithPath: CLI.path("samples/siim-chest-jpeg-baseline.dcm")))
+        let me = getpid()
+        let workers = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return fields.count > 2 && Int32(fields[1]) == me && String(decoding: cmdline, as: UTF8.self).contains("decode-worker")
+        }
+        let worker = try #require(workers.first, "no decode-worker child of this process")
+        let limits = try String(contentsOfFile: "/proc/\(worker)/limits", encoding: .utf8).split(separator: "\n")
+        let address = try #require(limits.first { $0.hasPrefix("Max address space") })
+        let core = try #require(limits.first { $0.hasPrefix("Max core file size") })
+        #expect(address.split(separator: " ", omittingEmptySubsequences: true).contains("1073741824"), "\(address)")
+        #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).first == "0", "\(core)")
+        let peak = isolated.largestChildPeakBytes
+        #expect(peak > 1_000_000 && peak < 512 << 20, "the child's own peak, not this test process's: \(peak) bytes")
     }
 
     @Test func aDecoderErrorComesBackWordForWord() throws {
