@@ -53,18 +53,18 @@ let package = Package(
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"], swiftSettings: optimisedInDebug),
         .target(
             name: "Training",
-            dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["XRayCore", "Kernels", "ResNet", "Audit"]),
         .target(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(
             name: "Pipeline",
-            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting"]),
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting", "Audit"]),
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Watcher",
-            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "Training",
+            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet",
                            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "cxreview",
