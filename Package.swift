@@ -66,21 +66,24 @@ let package = Package(
             name: "Watcher",
             dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet",
                            .product(name: "Logging", package: "swift-log")]),
+        // Diagnostics, out of the product: imported only by the `benchmark` command.
+        .target(name: "Benchmarks", dependencies: ["XRayCore", "Kernels", "ResNet", "Training"]),
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                "Benchmarks", "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
-        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport"]),
+        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
         .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
         // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.
         .target(name: "TestSupport", dependencies: ["XRayCore"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore", "TestSupport"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Kernels", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore", "TestSupport"]),
         .testTarget(
@@ -90,7 +93,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport"]),
+        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Kernels
-@testable import ResNet
+@testable import Benchmarks
 
 @Suite struct ForwardBenchmarkTests {
     /// Up to `count` results of `probe`, which gives nil while other suites hold the pool: retried
@@ -29,7 +29,7 @@ import Kernels
     }
 
     @Test func medianOfOddAndEvenCounts() {
-        #expect(ForwardBenchmark.median([3, 1, 2]) == 2)
-        #expect(ForwardBenchmark.median([4, 1, 3, 2]) == 2.5)
+        #expect(Statistics.median([3, 1, 2]) == 2)
+        #expect(Statistics.median([4, 1, 3, 2]) == 2.5)
     }
 }
