@@ -53,34 +53,37 @@ let package = Package(
         .target(name: "ResNet", dependencies: ["XRayCore", "Kernels"], swiftSettings: optimisedInDebug),
         .target(
             name: "Training",
-            dependencies: ["XRayCore", "Kernels", "ResNet", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["XRayCore", "Kernels", "ResNet", "Audit"]),
         .target(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(
             name: "Pipeline",
-            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting"]),
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting", "Audit"]),
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Watcher",
-            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "Training",
+            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet",
                            .product(name: "Logging", package: "swift-log")]),
+        // Diagnostics, out of the product: imported only by the `benchmark` command.
+        .target(name: "Benchmarks", dependencies: ["XRayCore", "Kernels", "ResNet", "Training"]),
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                "Benchmarks", "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
-        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport"]),
+        .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
         .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
         // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.
         .target(name: "TestSupport", dependencies: ["XRayCore"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "XRayCore", "TestSupport"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Kernels", "ImageDecoding", "XRayCore"]),
         .testTarget(name: "ResNetTests", dependencies: ["ResNet", "Kernels", "XRayCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ResNet", "ImageDecoding", "Preprocessing", "XRayCore", "TestSupport"]),
         .testTarget(
@@ -90,7 +93,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport"]),
+        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
     ],
     cxxLanguageStandard: .cxx17
 )

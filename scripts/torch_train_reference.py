@@ -1,5 +1,5 @@
 """Times one training step of torchvision's resnet18 on the CPU with PyTorch, for comparison with
-`TrainingBenchmark` (Sources/Training/TrainingBenchmark.swift).
+`TrainingBenchmark` (Sources/Benchmarks/TrainingBenchmark.swift).
 
     scripts/torch-train-reference time --batch 6 --threads 2 [--warmup 2 --runs 5 --size 224]
 

@@ -174,28 +174,6 @@ final class DCMTKFile {
         case .outOfMemory, .internalError, .ok: return .internalError(file: file, cause: cause)
         }
     }
-
-    static func writeMonochrome16(
-        width: Int, height: Int, pixels: [UInt16], bitsStored: Int,
-        windowCenter: Double, windowWidth: Double, patientName: String, to url: URL
-    ) throws(DICOMError) {
-        let name = url.lastPathComponent
-        guard url.isFileURL else { throw .writeFailed(file: name, cause: "not a file URL") }
-        guard width > 0, height > 0, width <= 65_535, height <= 65_535 else {
-            throw .writeFailed(file: name, cause: "width and height must be 1...65535, got \(width)x\(height)")
-        }
-        guard pixels.count == width * height else {
-            throw .writeFailed(file: name, cause: "\(pixels.count) pixels for \(width)x\(height)")
-        }
-        let status = ShimStatus(url.withUnsafeFileSystemRepresentation { path -> Int32 in
-            guard let path else { return Int32(bitPattern: CDCMTK_INVALID_ARGUMENT.rawValue) }
-            return pixels.withUnsafeBufferPointer { buffer in
-                cdcmtk_write_mono16(path, Int32(width), Int32(height), buffer.baseAddress,
-                                    Int32(clamping: bitsStored), windowCenter, windowWidth, patientName)
-            }
-        })
-        guard status == .ok else { throw error(status, file: name) }
-    }
 }
 
 /// A rendered frame; owns a `cdcmtk_image`.

@@ -27,20 +27,4 @@ public struct DICOMDecoder: Sendable {
     public static func isProbablyDICOM(_ url: URL) -> Bool {
         DCMTKFile.isProbablyDICOM(url)
     }
-
-    /// Writes a simple uncompressed (Explicit VR Little Endian) 16-bit MONOCHROME2 Secondary Capture image
-    /// with the given window, patient name and freshly generated Study/Series/SOP Instance UIDs.
-    ///
-    /// - Parameters:
-    ///   - pixels: `width * height` values, row-major, top row first; each must fit in `bitsStored` bits.
-    ///   - bitsStored: 1...16.
-    ///   - patientName: DICOM PN text (e.g. "Müller^Zoë"); non-ASCII names are written as UTF-8 (ISO_IR 192).
-    public static func writeMonochrome16(
-        width: Int, height: Int, pixels: [UInt16], bitsStored: Int = 16,
-        windowCenter: Double, windowWidth: Double, patientName: String = "", to url: URL
-    ) throws(DICOMError) {
-        try DCMTKFile.writeMonochrome16(
-            width: width, height: height, pixels: pixels, bitsStored: bitsStored,
-            windowCenter: windowCenter, windowWidth: windowWidth, patientName: patientName, to: url)
-    }
 }

@@ -134,7 +134,7 @@ public final class Conv2D: Sendable {
 
     /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
     package func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
-                        scratch: Scratch, parts: Int = 1) {
+                        scratch: Scratch, parts: Int = 1, flushesSharedLines flush: Bool = false) {
         let g = geometry
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         precondition(input.channels == g.inChannels, "conv expects \(g.inChannels) input channels, got \(input.channels)")
@@ -147,13 +147,14 @@ public final class Conv2D: Sendable {
         if let tile = algorithm.winogradTile {
             Winograd.forward(input, weights: weights, geometry: g, tile: tile, transforms: transforms, budget: winogradBudget,
                              into: output, epilogue: epilogue,
-                             scratch: scratch, parts: parts)
+                             scratch: scratch, parts: parts, flushesSharedLines: flush)
         } else {
-            forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+            forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts, flushesSharedLines: flush)
         }
     }
 
-    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts threads: Int) {
+    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts threads: Int,
+                               flushesSharedLines flush: Bool) {
         let g = geometry, w = weights[0]
         let n = output.images * output.planeSize, k = g.patchSize
         // Output rows in whole panels, a few parts per thread.
@@ -192,8 +193,8 @@ public final class Conv2D: Sendable {
                 Self.addPartials(partials, count: threads, stride: cout * n, channels: channels, n: n, into: output.base,
                                  epilogue: epilogue)
                 // The other parts' partial sums are not read again: when sharing is costly, drop them
-                // from the caches before their writers fill them again (CrossCoreCost).
-                for t in 0..<threads where t != part.index && CrossCoreCost.flushesSharedLines {
+                // from the caches before their writers fill them again (`CrossCorePolicy`).
+                for t in 0..<threads where t != part.index && flush {
                     CacheLines.flush(partials + t * cout * n + channels.lowerBound * n, count: channels.count * n)
                 }
             }
@@ -238,7 +239,8 @@ public final class Conv2D: Sendable {
     }
 
     /// Tensor convenience: [N, Cin, H, W] → [N, Cout, oh, ow], images one after another.
-    public func callAsFunction(_ input: Tensor, relu: Bool = false, parts: Int = 1) -> Tensor {
+    /// `flushesSharedLines`: see `CrossCorePolicy`.
+    public func callAsFunction(_ input: Tensor, relu: Bool = false, parts: Int = 1, flushesSharedLines: Bool = false) -> Tensor {
         precondition(input.shape.count == 4, "conv input must be [N, C, H, W], got \(input.shape)")
         let (batch, h, w) = (input.shape[0], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize(height: h, width: w)
@@ -251,7 +253,8 @@ public final class Conv2D: Sendable {
         withExtendedLifetime(space) {  // x and y point into it
             for i in 0..<batch {
                 x.load(from: input, image: i)
-                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
+                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts,
+                        flushesSharedLines: flushesSharedLines)
                 y.store(into: &out, image: i)
             }
         }

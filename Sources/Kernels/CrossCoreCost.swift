@@ -1,40 +1,32 @@
 import Dispatch
 import Synchronization
 
-/// Whether the two threads of a split pass currently pay a high price for sharing data, measured.
+/// Whether the two threads of a split forward pass flush the cache lines they share, chosen where
+/// the model is built and passed to its `ForwardExecutor`.
 ///
 /// A virtual machine's host may run its two CPUs sometimes in one core complex and sometimes in
 /// two, switching every few seconds to minutes. In the second placement, handing a cache line from
 /// one CPU to the other takes several times as long, and so does writing a line the other CPU has
 /// read (cxr_cache.h); a batch-1 pass, whose two threads exchange data at every layer, is then
 /// markedly slower. Flushing the lines a thread has finished reading wins back part of that in the
-/// far placement but costs about as much in the near one, so the pass measures the placement first
-/// (`refresh`) and the kernels flush only when it is far (`flushesSharedLines`). The measured
-/// figures are in docs/PERFORMANCE.md. The value describes the machine, not
-/// one pass, hence a process-wide setting; a stale value only costs speed, never correctness.
+/// far placement but costs about as much in the near one (docs/PERFORMANCE.md). Whether that pays
+/// was measured on one machine only, hence a policy rather than a fixed choice. Flushes move data
+/// out of the caches and never change it: every policy gives the same numbers.
+public enum CrossCorePolicy: Sendable, Hashable {
+    /// Never flush.
+    case never
+    /// Flush in every split pass.
+    case always
+    /// Time the handoff between the two threads before each split pass (`CrossCoreCost`) and flush
+    /// when it is above `CrossCoreCost.farThreshold`. The default.
+    case measured
+}
+
+/// The cost of handing data between the two threads of a split pass, measured.
 package enum CrossCoreCost {
     /// Mean one-way handoff time above which the CPUs count as far apart, in nanoseconds: between
     /// the times measured in the two placements (docs/PERFORMANCE.md).
     package static let farThreshold = 90.0
-
-    private static let far = Atomic<Bool>(false)
-
-    /// True when the last `refresh` found the CPUs far apart: kernels then flush data another
-    /// thread wrote once they have read it for the last time.
-    package static var flushesSharedLines: Bool { far.load(ordering: .relaxed) }
-
-    /// Sets `flushesSharedLines` without measuring (tests run the kernels both ways).
-    static func assume(far value: Bool) { far.store(value, ordering: .relaxed) }
-
-    /// Measures the handoff time (`handoffs` one-way handoffs, cheap enough before each pass) and sets
-    /// `flushesSharedLines` from it; returns the time, or nil when the pool was in use or its worker
-    /// did not join within 2 ms (then the setting is left as it was).
-    @discardableResult
-    package static func refresh(handoffs: Int = 64) -> Double? {
-        guard let ns = handoffTime(handoffs: handoffs, timeout: 2_000_000) else { return nil }
-        far.store(ns > farThreshold, ordering: .relaxed)
-        return ns
-    }
 
     /// Mean one-way time, in nanoseconds, for a value written by the caller or a pool worker to be
     /// seen by the other, over `handoffs` handoffs of one counter after a few untimed ones. Nil

@@ -67,7 +67,8 @@ enum Winograd {
     }
 
     static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile, transforms: Transforms,
-                        budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
+                        budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int,
+                        flushesSharedLines flush: Bool = false) {
         if splitsSpatially(g, tile: tile, transforms: transforms, images: input.images, parts: parts) {
             forwardSpatially(input, weights: u, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
             return
@@ -75,14 +76,15 @@ enum Winograd {
         let step = imagesPerPass(g, tile: tile, height: input.height, width: input.width, images: input.images, budget: budget)
         for first in stride(from: 0, to: input.images, by: step) {
             forward(input, images: first..<min(input.images, first + step), weights: u, geometry: g, tile: tile,
-                    transforms: transforms, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
+                    transforms: transforms, into: output, epilogue: epilogue, scratch: scratch, parts: parts,
+                    flushesSharedLines: flush)
         }
     }
 
     /// The images `imageRange` of the group, through V and M at the start of the scratch.
     private static func forward(_ input: FeatureMap, images imageRange: Range<Int>, weights u: [PackedMatrix], geometry g: ConvGeometry,
                                 tile: Tile, transforms: Transforms, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch,
-                                parts: Int) {
+                                parts: Int, flushesSharedLines flush: Bool) {
         let h = input.height, w = input.width
         let positions = tile.positions
         let (tilesY, tilesX) = tiles(tile, height: h, width: w)
@@ -122,14 +124,14 @@ enum Winograd {
         }
         // With several threads, every step's data crosses between them: V is written by channel and
         // read by position, M written by position and read by channel. When that is costly (the
-        // CPUs in different core complexes: CrossCoreCost), the reader flushes the rows another
+        // CPUs in different core complexes: `CrossCorePolicy`), the reader flushes the rows another
         // thread wrote from the caches after its last read of them (cxr_cache.h), so that the next
         // write to them does not have to invalidate its copies line by line.
         Parallel.run(parts: threads > 1 ? positions : 1, threads: threads) { part in
             for xi in part.range(of: positions) {
                 positionWriter[xi] = Int32(part.thread)
                 u[xi].multiply(n: t, b: v + xi * cin * t, ldb: t, c: m + xi * cout * t, ldc: t)
-                if threads > 1 && CrossCoreCost.flushesSharedLines {
+                if threads > 1 && flush {
                     Self.flushRows(v + xi * cin * t, rows: cin, length: t, unlessWrittenBy: Int32(part.thread), writers: channelWriter)
                 }
             }
@@ -153,7 +155,7 @@ enum Winograd {
                     }
                 }
             }
-            if threads > 1 && CrossCoreCost.flushesSharedLines {
+            if threads > 1 && flush {
                 for xi in 0..<positions where positionWriter[xi] != Int32(part.thread) {
                     CacheLines.flush(m + xi * cout * t + channels.lowerBound * t, count: channels.count * t)
                 }

@@ -2,7 +2,6 @@ import Foundation
 import Preprocessing
 import Reporting
 import ResNet
-import Training
 import XRayCore
 
 /// Decode → preprocess → ResNet18 → softmax for a list of files, in batches.

@@ -1,4 +1,6 @@
+import Audit
 import Foundation
+import ResNet
 import Training
 import XRayCore
 

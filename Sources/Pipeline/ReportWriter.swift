@@ -1,9 +1,9 @@
+import Audit
 import CAM
 import Foundation
 import Preprocessing
 import Reporting
 import ResNet
-import Training
 import XRayCore
 
 /// Writes one PDF report per classified scan: the scan, the class activation map of the

@@ -521,19 +521,3 @@ func readRGBPNG(_ url: URL) -> RGBRaster? {
     }
     return RGBRaster(width: width, height: height, bytes: bytes)
 }
-
-/// Writes a grey image as a PNG (RGB, the grey in each channel), complete or absent: real PNG
-/// inputs for benchmarks and tests.
-public func writeGreyPNG(_ image: GrayImage, to url: URL) throws(RenderError) {
-    guard let s = Canvas.surface(from: image) else { throw .drawingFailed(reason: "no memory for a \(image.width)x\(image.height) image") }
-    defer { cairo_surface_destroy(s) }
-    try AtomicFile.write(to: url, overwrite: false) { fd throws(RenderError) in
-        let sink = FileSink(fd: fd)
-        let status = withExtendedLifetime(sink) {
-            cairo_surface_write_to_png_stream(s, FileSink.write, Unmanaged.passUnretained(sink).toOpaque())
-        }
-        guard status == CAIRO_STATUS_SUCCESS else {
-            throw .cannotWrite(path: url.path, reason: sink.failure != 0 ? AtomicFile.reason(sink.failure) : String(cString: cairo_status_to_string(status)))
-        }
-    }
-}

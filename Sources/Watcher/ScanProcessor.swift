@@ -5,7 +5,6 @@ import Pipeline
 import Reporting
 import ResNet
 import Synchronization
-import Training
 import XRayCore
 #if canImport(Glibc)
 import Glibc

@@ -4,7 +4,6 @@ import Logging
 import Pipeline
 import Reporting
 import ResNet
-import Training
 #if canImport(Glibc)
 import Glibc
 #endif

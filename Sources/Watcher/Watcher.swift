@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Pipeline
 import Synchronization
-import Training
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,11 +1,10 @@
 import ArgumentParser
-import DICOMDecoding
+import Benchmarks
 import Foundation
 import Kernels
 import Pipeline
 import Preprocessing
 import ResNet
-import Training
 import XRayCore
 
 #if canImport(Glibc)
@@ -63,7 +62,13 @@ struct BenchmarkCommand: ParsableCommand {
         if watch {
             let url: URL
             do { url = try ModelLocator.locate(explicit: modelOptions.model) } catch { throw CommandFailure(message: error.description) }
-            try WatchBenchmark(model: url, files: watchFiles, threads: modelOptions.threads).run()
+            let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            do {
+                try WatchBenchmark(executable: exe, model: url, files: watchFiles, threads: modelOptions.threads).run()
+            } catch let failure as WatchBenchmark.Failure {
+                throw CommandFailure(message: failure.message)
+            }
+            print("\n\(Terminal.disclaimer)")
             return
         }
         if training {
@@ -82,7 +87,7 @@ struct BenchmarkCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let dicom = dir.appendingPathComponent("synthetic-2000x2000-16bit.dcm")
-        try Self.writeSyntheticDICOM(to: dicom)
+        try SyntheticScans.writeDICOM(to: dicom)
         let stages = try stageTimes(dicom: dicom, model: model, threads: threads)
         print("\nstages for one 2000x2000 16-bit DICOM (12 bits stored, uncompressed), median of \(runs):")
         print("  decode      \(Self.f1(stages.decode)) ms in this process; \(Self.f1(stages.isolatedDecode)) ms in the decoder child process (as classify and watch decode), \(Self.f1(stages.childStart)) ms to start that child once")
@@ -111,7 +116,7 @@ struct BenchmarkCommand: ParsableCommand {
             var handoffs: [Double?] = []
             for _ in 0..<rounds {
                 if batch == 1 && threads == 2 { handoffs.append(ForwardBenchmark.crossCoreHandoff()) }
-                ours.append(ForwardBenchmark.median(
+                ours.append(Statistics.median(
                     ForwardBenchmark.times(model: model, batch: batch, threads: threads, warmup: warmup, runs: perRound)))
                 guard haveReference && !failed else { continue }
                 if let ort = try? Self.runReference(script: script, weights: modelURL, batch: batch, threads: threads, runs: perRound,
@@ -122,13 +127,13 @@ struct BenchmarkCommand: ParsableCommand {
                     failed = true
                 }
             }
-            let mine = ForwardBenchmark.median(ours)
+            let mine = Statistics.median(ours)
             var line = "  \(String(batch).padding(5))  \(Self.f1(mine).padding(17))  \(Self.f1(1000 / mine).padding(8))"
             if haveReference {
                 if failed {
                     line += "  |  reference failed (run \(script.path) time --batch \(batch) by hand to see why)"
                 } else {
-                    let reference = ForwardBenchmark.median(theirs)
+                    let reference = Statistics.median(theirs)
                     let each = zip(theirs, ours).map { String(format: "%.2f", $0 / $1) }.joined(separator: " ")
                     line += "  |  \(Self.f1(reference).padding(20))  \(Self.f1(1000 / reference).padding(8))"
                         + "  |  \(String(format: "%.2f", reference / mine))x  (rounds \(each); onnxruntime \(version))"
@@ -244,35 +249,10 @@ struct BenchmarkCommand: ParsableCommand {
             _ = try isolated.load(dicom)
             isolatedDecode.append(Self.ms(t0, DispatchTime.now()))
         }
-        let firstDecode = childStart - ForwardBenchmark.median(isolatedDecode)
-        return StageTimes(decode: ForwardBenchmark.median(decode), isolatedDecode: ForwardBenchmark.median(isolatedDecode),
-                          childStart: max(0, firstDecode), preprocess: ForwardBenchmark.median(preprocess),
-                          forward: ForwardBenchmark.median(forward))
-    }
-
-    /// A smooth 12-bit pattern with fixed pseudo-random noise: decode cost does not depend on anatomy.
-    static func writeSyntheticDICOM(to url: URL, seed: UInt32 = 12345) throws {
-        let n = 2000
-        let pixels = syntheticPattern(size: n, seed: seed, range: 4095).map { UInt16($0) }
-        try DICOMDecoder.writeMonochrome16(
-            width: n, height: n, pixels: pixels, bitsStored: 12, windowCenter: 2048, windowWidth: 4096,
-            patientName: "Benchmark^Synthetic", to: url)
-    }
-
-    /// `size`² values from 0 to `range`: a smooth chest-like shape plus noise that depends on `seed`,
-    /// so every generated file has its own bytes.
-    static func syntheticPattern(size n: Int, seed: UInt32, range: Double) -> [Double] {
-        var values = [Double](repeating: 0, count: n * n)
-        var state = seed
-        for y in 0..<n {
-            for x in 0..<n {
-                state = state &* 1_664_525 &+ 1_013_904_223
-                let dx = Double(x - n / 2) / Double(n), dy = Double(y - n / 2) / Double(n)
-                let base = 0.5 + 0.366 * cos(6 * dx) * cos(4 * dy) - 0.293 * exp(-40 * (dx * dx + dy * dy))
-                values[y * n + x] = max(0, min(range, (base + (Double(state >> 24) - 128) / 4096) * range)).rounded(.down)
-            }
-        }
-        return values
+        let firstDecode = childStart - Statistics.median(isolatedDecode)
+        return StageTimes(decode: Statistics.median(decode), isolatedDecode: Statistics.median(isolatedDecode),
+                          childStart: max(0, firstDecode), preprocess: Statistics.median(preprocess),
+                          forward: Statistics.median(forward))
     }
 
     /// Runs `cxreview classify` on the file as a child and returns its peak resident memory in MB.

@@ -1,3 +1,4 @@
+import Benchmarks
 import DICOMDecoding
 import Foundation
 import Testing
@@ -113,8 +114,8 @@ struct DICOMErrorTests {
         defer { Support.cleanUp(dir) }
         // A valid small file whose header then claims 60000 x 60000 pixels (3.6 gigapixels).
         let url = dir.appendingPathComponent("huge.dcm")
-        try DICOMDecoder.writeMonochrome16(width: 4, height: 4, pixels: [UInt16](repeating: 100, count: 16),
-                                           bitsStored: 12, windowCenter: 100, windowWidth: 200, to: url)
+        try DICOMWriter.writeMonochrome16(width: 4, height: 4, pixels: [UInt16](repeating: 100, count: 16),
+                                          bitsStored: 12, windowCenter: 100, windowWidth: 200, to: url)
         let result = try Support.run("dcmodify", ["-nb", "-m", "(0028,0010)=60000", "-m", "(0028,0011)=60000", url.path])
         try #require(result.status == 0, "dcmodify: \(result.stderr)")
         let clock = ContinuousClock()

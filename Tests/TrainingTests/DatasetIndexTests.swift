@@ -109,13 +109,6 @@ struct TempTree {
         let lines = report.lines(relativeTo: t.root)
         #expect(lines.contains("identical files (across splits): test/covid/a-copy.png = train/covid/a.png"))
     }
-
-    @Test func sha256OfAKnownString() throws {
-        let t = try TempTree(["f": "abc"])
-        defer { t.remove() }
-        #expect(try ContentHash.sha256(of: t.root.appendingPathComponent("f"))
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-    }
 }
 
 @Suite struct StratifiedSplitTests {

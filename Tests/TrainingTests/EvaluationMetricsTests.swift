@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ResNet
 @testable import Training
 
 /// Metrics and temperature scaling against scikit-learn, torchmetrics and PyTorch

@@ -1,3 +1,4 @@
+import Benchmarks
 import Audit
 import DICOMDecoding
 import Foundation
@@ -198,8 +199,8 @@ enum Inputs {
         }
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-dicom-\(UUID().uuidString).dcm")
         defer { try? FileManager.default.removeItem(at: url) }
-        try DICOMDecoder.writeMonochrome16(width: size, height: size, pixels: pixels, bitsStored: 12,
-                                           windowCenter: 1024, windowWidth: 2048, patientName: patientName, to: url)
+        try DICOMWriter.writeMonochrome16(width: size, height: size, pixels: pixels, bitsStored: 12,
+                                          windowCenter: 1024, windowWidth: 2048, patientName: patientName, to: url)
         return try Data(contentsOf: url)
     }
 

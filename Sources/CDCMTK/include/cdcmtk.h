@@ -153,17 +153,6 @@ int32_t cdcmtk_image_frame_count(const cdcmtk_image *image);
 int32_t cdcmtk_image_message_count(const cdcmtk_image *image);
 const char *cdcmtk_image_message(const cdcmtk_image *image, int32_t index);
 
-/* ---------------------------------------------------------------- writing */
-
-/** Writes an uncompressed (Explicit VR Little Endian) 16-bit MONOCHROME2 Secondary Capture image with
- *  window centre/width, the given patient name (UTF-8; Specific Character Set ISO_IR 192 is written when
- *  it is not plain ASCII; NULL or "" for none) and fresh Study/Series/SOP Instance UIDs
- *  (dcmGenerateUniqueIdentifier). `pixels` holds width*height values, each < 2^bits_stored; it is only read.
- *  Status: OK, INVALID_ARGUMENT, WRITE_FAILED, OUT_OF_MEMORY, INTERNAL. */
-int32_t cdcmtk_write_mono16(const char *path, int32_t width, int32_t height, const uint16_t *pixels,
-                            int32_t bits_stored, double window_center, double window_width,
-                            const char *patient_name);
-
 #ifdef __cplusplus
 }
 #endif

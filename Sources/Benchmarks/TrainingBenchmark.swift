@@ -1,4 +1,5 @@
 import Dispatch
+import Training
 import XRayCore
 
 /// Times `ResNet18Training.trainStep` (forward, backward, Adam) at 224×224 on a random batch with
@@ -20,8 +21,7 @@ public enum TrainingBenchmark {
             trainer.trainStep(input: input, labels: labels)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let median = Statistics.median(times)
         return (median, Double(batch) * 1000 / median)
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Kernels
+import ResNet
 import XRayCore
 
 /// Times `ResNet18.forward` on a fixed pseudo-random batch (for the CLI's benchmark command).
@@ -34,9 +35,4 @@ public enum ForwardBenchmark {
         CrossCoreCost.handoffTime(handoffs: 2_000)
     }
 
-    public static func median(_ values: [Double]) -> Double {
-        precondition(!values.isEmpty)
-        let v = values.sorted()
-        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
-    }
 }

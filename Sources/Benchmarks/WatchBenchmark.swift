@@ -1,6 +1,4 @@
 import Foundation
-import Reporting
-import ResNet
 import XRayCore
 #if canImport(Glibc)
 import Glibc
@@ -11,12 +9,28 @@ import Glibc
 /// - latency: files dropped one at a time (each renamed into the inbox, as a PACS export does);
 ///   the time from the drop to its report appearing, which includes the settle interval;
 /// - throughput: a batch dropped at once; scans per minute from the drop to the last report.
-struct WatchBenchmark {
+///
+/// `executable` is the `cxreview` binary whose `watch` command is timed.
+public struct WatchBenchmark {
+    let executable: URL
     let model: URL
     let files: Int
     let threads: Int
     let settle = 2.0
     let singles = 5
+
+    public init(executable: URL, model: URL, files: Int, threads: Int) {
+        self.executable = executable
+        self.model = model
+        self.files = files
+        self.threads = threads
+    }
+
+    /// Why the benchmark stopped.
+    public struct Failure: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
 
     struct Figures {
         var singleLatencies: [Double] = []
@@ -25,7 +39,8 @@ struct WatchBenchmark {
         var peakMB: Double?
     }
 
-    func run() throws {
+    /// Prints the table; the caller prints anything after it.
+    public func run() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("cxreview-watch-bench-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
@@ -40,9 +55,9 @@ struct WatchBenchmark {
             for i in 0..<(files + singles) {
                 let url = staging.appendingPathComponent(kind.hasPrefix("PNG") ? "scan-\(i).png" : "scan-\(i).dcm")
                 if kind.hasPrefix("PNG") {
-                    try writeGreyPNG(Self.syntheticImage(size: 1024, seed: UInt32(i + 1)), to: url)
+                    try PNGWriter.write(SyntheticScans.image(size: 1024, seed: UInt32(i + 1)), to: url)
                 } else {
-                    try BenchmarkCommand.writeSyntheticDICOM(to: url, seed: UInt32(1000 + i))
+                    try SyntheticScans.writeDICOM(to: url, seed: UInt32(1000 + i))
                 }
                 inputs.append(url)
             }
@@ -50,14 +65,13 @@ struct WatchBenchmark {
             let batchRate = Double(files) / f.batchSeconds * 60
             print("  \(kind.padding(17))  \(String(format: "%.2f s", Self.median(f.singleLatencies)).padding(32))  |  \(String(format: "%.0f", batchRate).padding(15))  \(String(format: "%.1f s", Self.median(f.batchLatencies)).padding(18))  |  \(f.peakMB.map { String(format: "%.0f MB", $0) } ?? "?")")
         }
-        print("\n\(Terminal.disclaimer)")
     }
 
     private func measure(_ inputs: [URL], in dir: URL) throws -> Figures {
         let inbox = dir.appendingPathComponent("inbox"), reports = dir.appendingPathComponent("reports")
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        child.executableURL = executable
         child.arguments = ["watch", inbox.path, "--out", reports.path, "--model", model.path, "--settle", "\(settle)",
                            "--threads", "\(threads)", "--status-every", "3600"]
         let log = dir.appendingPathComponent("watch.log")
@@ -75,14 +89,14 @@ struct WatchBenchmark {
         }
         func drop(_ url: URL) throws {
             guard rename(url.path, inbox.appendingPathComponent(url.lastPathComponent).path) == 0 else {
-                throw CommandFailure(message: "cannot move \(url.path) into the inbox: \(String(cString: strerror(errno)))")
+                throw Failure(message: "cannot move \(url.path) into the inbox: \(String(cString: strerror(errno)))")
             }
         }
         func waitFor(_ n: Int, timeout: Double) throws -> Date {
             let deadline = Date().addingTimeInterval(timeout)
             while reportCount() < n {
                 guard Date() < deadline, child.isRunning else {
-                    throw CommandFailure(message: "the watcher did not write \(n) reports in time; its log: \(log.path)")
+                    throw Failure(message: "the watcher did not write \(n) reports in time; its log: \(log.path)")
                 }
                 usleep(5_000)
             }
@@ -114,11 +128,11 @@ struct WatchBenchmark {
         return f
     }
 
-    static func syntheticImage(size n: Int, seed: UInt32) -> GrayImage {
-        GrayImage(width: n, height: n, pixels: BenchmarkCommand.syntheticPattern(size: n, seed: seed, range: 255).map { UInt8($0) })
-    }
-
     static func median(_ v: [Double]) -> Double {
-        v.isEmpty ? .nan : ForwardBenchmark.median(v)
+        v.isEmpty ? .nan : Statistics.median(v)
     }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }

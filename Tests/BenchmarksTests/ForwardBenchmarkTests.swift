@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Kernels
-@testable import ResNet
+@testable import Benchmarks
 
 @Suite struct ForwardBenchmarkTests {
     /// Up to `count` results of `probe`, which gives nil while other suites hold the pool: retried
@@ -21,7 +21,7 @@ import Kernels
     @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 CPUs"))
     func crossCoreHandoffTimesTheTwoThreads() {
         for (name, times) in [("benchmark", Self.probes(3) { ForwardBenchmark.crossCoreHandoff() }),
-                              ("per-pass", Self.probes(3) { CrossCoreCost.refresh() })] {
+                              ("per-pass", Self.probes(3) { CrossCoreCost.handoffTime(handoffs: 64, timeout: 2_000_000) })] {
             #expect(!times.isEmpty, "\(name) probe: the pool worker never joined")
             for t in times { #expect(t > 1 && t < 100_000, "\(name) probe: handoff of \(t) ns") }
         }
@@ -29,7 +29,7 @@ import Kernels
     }
 
     @Test func medianOfOddAndEvenCounts() {
-        #expect(ForwardBenchmark.median([3, 1, 2]) == 2)
-        #expect(ForwardBenchmark.median([4, 1, 3, 2]) == 2.5)
+        #expect(Statistics.median([3, 1, 2]) == 2)
+        #expect(Statistics.median([4, 1, 3, 2]) == 2.5)
     }
 }
