@@ -97,6 +97,8 @@ public enum DecodeWorker {
         case closed(got: Int)
         case timedOut
         case failed(errno: Int32)
+        /// The reply is not what the protocol says.
+        case malformed
     }
 
     /// Reads a UInt32-prefixed frame.

@@ -59,39 +59,34 @@ public final class IsolatedScanLoader: ScanLoading, Sendable {
     public func load(_ url: URL) throws(PipelineError) -> DecodedScan {
         let name = url.relativePath
         let child = try take(for: name)
-        guard DecodeWorker.writeAll(child.requests, DecodeWorker.frame(Data(name.utf8))) else {
-            throw failure(of: child, file: name, timedOut: false)
-        }
-        let deadline = DispatchTime.now() + timeout
-        let header: Data
+        let reply: DecodeWorker.Reply, pixels: [UInt8]
         do throws(DecodeWorker.ReadFailure) {
-            header = try DecodeWorker.readFrame(child.replies, deadline: deadline)
+            (reply, pixels) = try exchange(name, with: child)
         } catch {
-            if case .timedOut = error { throw failure(of: child, file: name, timedOut: true) }
-            throw failure(of: child, file: name, timedOut: false)
-        }
-        guard let reply = try? JSONDecoder().decode(DecodeWorker.Reply.self, from: header) else {
-            throw failure(of: child, file: name, timedOut: false)
-        }
-        if let bytes = reply.peakResidentBytes { peak.max(bytes, ordering: .relaxed) }
-        guard reply.ok else {
-            give(back: child)
-            throw PipelineError(stage: reply.stage ?? .decode, file: name,
-                                underlying: IsolatedDecodeError.reported(reply.message ?? "\(name) could not be decoded."))
-        }
-        guard let width = reply.width, let height = reply.height, width > 0, height > 0,
-              let metadata = reply.metadata, let notes = reply.notes else {
-            throw failure(of: child, file: name, timedOut: false)
-        }
-        let pixels: [UInt8]
-        do throws(DecodeWorker.ReadFailure) {
-            pixels = try DecodeWorker.readExactly(child.replies, width * height, deadline: deadline)
-        } catch {
+            // The child died, stalled or broke the protocol: it is ended, and this file fails.
             if case .timedOut = error { throw failure(of: child, file: name, timedOut: true) }
             throw failure(of: child, file: name, timedOut: false)
         }
         give(back: child)
+        guard reply.ok, let width = reply.width, let height = reply.height, let metadata = reply.metadata,
+              let notes = reply.notes else {
+            throw PipelineError(stage: reply.stage ?? .decode, file: name,
+                                underlying: IsolatedDecodeError.reported(reply.message ?? "\(name) could not be decoded."))
+        }
         return DecodedScan(image: GrayImage(width: width, height: height, pixels: pixels), metadata: metadata, notes: notes)
+    }
+
+    /// Sends one path and reads the reply and, for a decoded image, its pixels, all within `timeout`.
+    private func exchange(_ name: String, with child: Child) throws(DecodeWorker.ReadFailure) -> (DecodeWorker.Reply, [UInt8]) {
+        guard DecodeWorker.writeAll(child.requests, DecodeWorker.frame(Data(name.utf8))) else { throw .closed(got: 0) }
+        let deadline = DispatchTime.now() + timeout
+        let header = try DecodeWorker.readFrame(child.replies, deadline: deadline)
+        guard let reply = try? JSONDecoder().decode(DecodeWorker.Reply.self, from: header) else { throw .malformed }
+        if let bytes = reply.peakResidentBytes { peak.max(bytes, ordering: .relaxed) }
+        guard reply.ok else { return (reply, []) }
+        guard let width = reply.width, let height = reply.height, width > 0, height > 0,
+              reply.metadata != nil, reply.notes != nil else { throw .malformed }
+        return (reply, try DecodeWorker.readExactly(child.replies, width * height, deadline: deadline))
     }
 
     // MARK: children
