@@ -7,7 +7,7 @@ import XRayCore
 /// Status codes of the shim as Swift values.
 private enum ShimStatus {
     case ok, notDICOM, unreadable, corrupt, noPixelData, unsupportedTransferSyntax, tooLarge
-    case invalidArgument, writeFailed, outOfMemory, internalError
+    case invalidArgument, outOfMemory, internalError
 
     init(_ raw: Int32) {
         switch raw {
@@ -19,7 +19,6 @@ private enum ShimStatus {
         case Self.code(CDCMTK_UNSUPPORTED_TRANSFER_SYNTAX): self = .unsupportedTransferSyntax
         case Self.code(CDCMTK_TOO_LARGE): self = .tooLarge
         case Self.code(CDCMTK_INVALID_ARGUMENT): self = .invalidArgument
-        case Self.code(CDCMTK_WRITE_FAILED): self = .writeFailed
         case Self.code(CDCMTK_OUT_OF_MEMORY): self = .outOfMemory
         default: self = .internalError
         }
@@ -170,8 +169,7 @@ final class DCMTKFile {
         case .tooLarge:
             let parts = cause.split(separator: "x").compactMap { Int($0) }
             return .tooLarge(file: file, columns: parts.first ?? 0, rows: parts.count > 1 ? parts[1] : 0)
-        case .invalidArgument, .writeFailed: return .writeFailed(file: file, cause: cause)
-        case .outOfMemory, .internalError, .ok: return .internalError(file: file, cause: cause)
+        case .invalidArgument, .outOfMemory, .internalError, .ok: return .internalError(file: file, cause: cause)
         }
     }
 }

@@ -19,7 +19,6 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Rows/Columns beyond `ImageLimits`; refused before any pixel memory was allocated.
     case tooLarge(file: String, columns: Int, rows: Int)
     /// Writing a DICOM file failed, or the values to write were invalid.
-    case writeFailed(file: String, cause: String)
     /// Something that should not happen (an unexpected DCMTK state, out of memory).
     case internalError(file: String, cause: String)
 
@@ -27,7 +26,7 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String {
         switch self {
         case let .unreadable(f, _), let .notDICOM(f, _), let .corrupt(f, _), let .noPixelData(f, _),
-             let .unsupportedTransferSyntax(f, _, _), let .tooLarge(f, _, _), let .writeFailed(f, _),
+             let .unsupportedTransferSyntax(f, _, _), let .tooLarge(f, _, _),
              let .internalError(f, _):
             return f
         }
@@ -47,8 +46,6 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(file.escapingControlCharacters) uses \(syntax) (\(uid)), which this build of DCMTK cannot decode; export the study uncompressed (or convert it with `gdcmconv --raw`) and drop it again."
         case let .tooLarge(file, columns, rows):
             return "\(file.escapingControlCharacters) is \(columns)x\(rows) pixels, more than the limit of \(ImageLimits.maxDimension) pixels a side and \(ImageLimits.maxPixels / 1_000_000) megapixels; downsample it before classifying."
-        case let .writeFailed(file, cause):
-            return "could not write \(file.escapingControlCharacters) (\(cause)); check the values and that the folder exists and is writable."
         case let .internalError(file, cause):
             return "\(file.escapingControlCharacters) could not be decoded because of an internal error (\(cause)); please report this together with the file."
         }
