@@ -90,7 +90,7 @@ let package = Package(
             name: "CAMTests",
             dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "CAM", "ImageDecoding"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
         .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),

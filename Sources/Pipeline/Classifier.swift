@@ -1,10 +1,12 @@
+import CAM
 import Foundation
 import Preprocessing
 import Reporting
 import ResNet
 import XRayCore
 
-/// Decode → preprocess → ResNet18 → softmax for a list of files, in batches.
+/// Decode → preprocess → ResNet18 → softmax (→ saliency) for a list of files, in batches: files in,
+/// values out (`Classification`, or `ClassifiedScan` for a report). It never writes anything.
 ///
 /// A file that fails is reported with its stage and reason and never stops the others.
 public struct Classifier: Sendable {
@@ -25,30 +27,36 @@ public struct Classifier: Sendable {
         self.template = template
     }
 
-    /// Called for each classified file with its decoded scan and the batch's network output (and
-    /// the file's row in it), e.g. to write a report; an error marks that file as failed.
-    public typealias ReportHook = (Classification, DecodedScan, ResNetOutput, Int) throws(PipelineError) -> Void
-
-    /// One result per input, in input order.
-    public func classify(_ urls: [URL], batchSize: Int = 8, report: ReportHook? = nil) -> [Result<Classification, PipelineError>] {
+    /// One result per input, in input order: the classification only (no image or saliency is kept).
+    public func classify(_ urls: [URL], batchSize: Int = 8) -> [Result<Classification, PipelineError>] {
         precondition(batchSize > 0)
         var results: [Result<Classification, PipelineError>] = []
         results.reserveCapacity(urls.count)
         var start = 0
         while start < urls.count {
             let chunk = Array(urls[start..<min(start + batchSize, urls.count)])
-            results += classifyBatch(chunk, report: report)
+            results += run(chunk, saliency: nil).map { $0.map(\.classification) }
             start += chunk.count
         }
         return results
     }
 
+    /// One forward pass over `urls` (a batch: the caller chooses its size): one value per input, in
+    /// input order, each with the decoded scan and the saliency map of its predicted class, all a
+    /// report needs. The scans are held until the batch is done, so keep batches small.
+    public func classifyForReport(_ urls: [URL], saliency: Saliency) -> [Result<ClassifiedScan, PipelineError>] {
+        run(urls, saliency: saliency).map { r in
+            r.map { ClassifiedScan(classification: $0.classification, scan: $0.scan!, saliency: $0.saliency!,
+                                   saliencyMethod: saliency, features: $0.features) }
+        }
+    }
+
     private struct Prepared {
         let url: URL
+        /// Kept only when a saliency map is asked for (a report needs the full image).
+        let scan: DecodedScan?
         let metadata: ScanMetadata
         let notes: DecodingNotes
-        /// Kept only when a report needs the full image.
-        let scan: DecodedScan?
         let input: Tensor
         /// The decoded image's width and height, for the scope check.
         let size: (width: Int, height: Int)
@@ -56,9 +64,16 @@ public struct Classifier: Sendable {
         let preprocessMs: Double
     }
 
-    private func classifyBatch(_ urls: [URL], report: ReportHook?) -> [Result<Classification, PipelineError>] {
+    private struct Value {
+        let classification: Classification
+        let scan: DecodedScan?
+        let saliency: ActivationMap?
+        let features: [Float]
+    }
+
+    private func run(_ urls: [URL], saliency: Saliency?) -> [Result<Value, PipelineError>] {
         // Decode and preprocess one file at a time, keeping only the small input tensor (and the
-        // full image only when a report needs it), so large scans do not pile up in memory.
+        // full image only when a saliency map is asked for), so large scans do not pile up in memory.
         var slots: [Result<Prepared, PipelineError>] = []
         for url in urls {
             let t0 = DispatchTime.now()
@@ -68,7 +83,7 @@ public struct Classifier: Sendable {
                 let input = preprocessor.tensor(from: [scan.image])
                 let t2 = DispatchTime.now()
                 slots.append(.success(Prepared(
-                    url: url, metadata: scan.metadata, notes: scan.notes, scan: report == nil ? nil : scan, input: input,
+                    url: url, scan: saliency == nil ? nil : scan, metadata: scan.metadata, notes: scan.notes, input: input,
                     size: (scan.image.width, scan.image.height),
                     decodeMs: Self.ms(t0, t1), preprocessMs: Self.ms(t1, t2))))
             } catch {
@@ -92,20 +107,18 @@ public struct Classifier: Sendable {
         // Calibrated probabilities: softmax(logits / T) with the model's fitted temperature.
         let temperature = model.configuration.temperature ?? 1
         let logitsPerRow = output.logits.shape[1]
-        let probabilities = (0..<ready.count).map { row in
-            TemperatureScaling.probabilities(
-                Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow]), temperature: temperature)
-        }
         let classes = model.configuration.classNames
 
         var next = 0
         return slots.map { slot in
-            slot.flatMap { p in
+            slot.map { p in
                 let row = next
                 next += 1
-                let probs = probabilities[row]
+                let logits = Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow])
+                let probs = TemperatureScaling.probabilities(logits, temperature: temperature)
                 let best = probs.indices.max { probs[$0] < probs[$1] }!
-                let ood = outOfDistribution(output, row: row)
+                let features = output.pooledFeatures(row: row)
+                let ood = outOfDistribution(features)
                 let warnings = ScanWarning.assess(
                     probabilities: probs, metadata: p.notes.format == .dicom ? p.metadata : nil,
                     size: p.size, outOfDistribution: ood.warning(template), template: template)
@@ -113,19 +126,14 @@ public struct Classifier: Sendable {
                     file: p.url.relativePath,
                     predictedClass: classes[best],
                     probabilities: zip(classes, probs).map { .init(className: $0, probability: $1) },
-                    logits: Array(output.logits.scalars[row * logitsPerRow..<(row + 1) * logitsPerRow]),
+                    logits: logits,
                     decoding: p.notes,
                     decodingSummary: p.notes.summary,
                     study: .init(p.metadata),
                     timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare),
                     outOfDistribution: ood, warnings: warnings)
-                guard let report, let scan = p.scan else { return .success(c) }
-                do throws(PipelineError) {
-                    try report(c, scan, output, row)
-                    return .success(c)
-                } catch {
-                    return .failure(error)
-                }
+                let map = saliency.map { $0.map(network: model, output: output, row: row, input: p.input) }
+                return Value(classification: c, scan: p.scan, saliency: map, features: features)
             }
         }
     }
@@ -153,10 +161,10 @@ public struct Classifier: Sendable {
         return out
     }
 
-    /// The out-of-distribution check of image `row`, or `.notAvailable` without statistics.
-    func outOfDistribution(_ output: ResNetOutput, row: Int) -> Classification.OutOfDistributionCheck {
+    /// The out-of-distribution check of an image's pooled layer4 features, or `.notAvailable` without statistics.
+    func outOfDistribution(_ features: [Float]) -> Classification.OutOfDistributionCheck {
         guard let stats = model.outOfDistribution else { return .notAvailable }
-        let score = stats.score(output.pooledFeatures(row: row))
+        let score = stats.score(features)
         return .init(checked: true, score: score, threshold: stats.threshold, percentile: stats.percentile,
                      flagged: stats.isOutOfDistribution(score: score), note: nil)
     }

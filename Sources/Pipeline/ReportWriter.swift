@@ -1,7 +1,6 @@
 import Audit
 import CAM
 import Foundation
-import Preprocessing
 import Reporting
 import ResNet
 import XRayCore
@@ -14,45 +13,24 @@ import XRayCore
 public struct ReportWriter: Sendable {
     public static let softwareVersion = "0.9.0"
 
-    /// Which saliency map the reports overlay.
-    public enum Saliency: String, Sendable, CaseIterable {
-        /// Class activation map from layer4 (7×7 for 224 input) and the fc weights; no backward pass.
-        case layer4
-        /// Grad-CAM at layer3 (14×14): finer, one backward pass through layer4 per scan.
-        case layer3
-
-        /// How the report names the method, with the map's size, e.g. "Grad-CAM at layer3, 14 × 14".
-        func caption(width: Int, height: Int) -> String {
-            switch self {
-            case .layer4: return "CAM at layer4, \(width) × \(height)"
-            case .layer3: return "Grad-CAM at layer3, \(width) × \(height)"
-            }
-        }
-    }
-
     public let directory: URL
     public let renderer: ReportRenderer
+    /// The saliency map the reports overlay (the classifier computes it: see `Classifier.classifyForReport`).
     public let saliency: Saliency
     let model: ScanReport.Model
-    let network: ResNet18
-    let preprocessor: Preprocessor
-    let fcWeight: Tensor
     let classNames: [String]
 
     /// - Throws: when the folder cannot be made or the model file cannot be read for its hash.
-    public init(directory: URL, template: ReportTemplate, model: ResNet18, modelURL: URL,
+    /// `model` is the configuration of the network that classifies (its name, version, temperature
+    /// and classes); the file at `modelURL` is hashed for the reports' provenance.
+    public init(directory: URL, template: ReportTemplate, model c: ResNetConfiguration, modelURL: URL,
                 saliency: Saliency = .layer4) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.directory = directory
         renderer = ReportRenderer(template: template)
         self.saliency = saliency
-        network = model
-        preprocessor = Preprocessor(inputSize: model.configuration.inputSize, mean: model.configuration.mean,
-                                    std: model.configuration.std)
-        let c = model.configuration
         self.model = ScanReport.Model(name: c.name ?? modelURL.lastPathComponent, version: c.version,
                                       sha256: try ContentHash.sha256(of: modelURL), temperature: c.temperature)
-        fcWeight = model.fcWeight
         classNames = c.classNames
     }
 
@@ -69,37 +47,16 @@ public struct ReportWriter: Sendable {
     /// The model as the reports show it (name, version, SHA-256, temperature).
     public var modelInfo: ScanReport.Model { model }
 
-    /// Renders the report of one classified scan; `row` is the scan's row in the batch `output`.
-    /// `url` is where it goes (a name from `freeName`); by default the next free name.
-    @discardableResult
-    public func write(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil,
-                      displayPath: String? = nil) throws(PipelineError) -> URL {
-        try writeReport(c, scan: scan, output: output, row: row, to: url, displayPath: displayPath).url
-    }
-
-
-    /// `write`, also returning the scan's summary row (thumbnails of the scan and overlay).
+    /// Renders the report of one classified scan (from `Classifier.classifyForReport`) into `url` (a
+    /// name from `freeName`; by default the next free name), and returns it with the scan's summary row.
     /// `inputSHA256` is the input's hash when the caller has it already (else the file is hashed).
     /// `displayPath` is the input as the reader knows it (the watcher's inbox-relative path); by
-    /// default the path the classification has (as given on the command line).
-    public func writeReport(_ c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int, to url: URL? = nil,
-                            inputSHA256: String? = nil, displayPath: String? = nil) throws(PipelineError) -> Written {
+    /// default the path the classification has (as given on the command line). Draws only: the
+    /// saliency map comes with the value.
+    public func writeReport(_ value: ClassifiedScan, to url: URL? = nil, inputSHA256: String? = nil,
+                            displayPath: String? = nil) throws(PipelineError) -> Written {
+        let c = value.classification, scan = value.scan, raw = value.saliency
         let input = URL(fileURLWithPath: c.file)
-        let raw: ActivationMap
-        switch saliency {
-        case .layer4:
-            raw = ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
-                                                      fcWeight: fcWeight, classNames: classNames)
-        case .layer3:
-            // The predicted class of the batch's logits, differentiated in a single-image pass.
-            let k = classNames.count
-            let logits = output.logits.scalars[(row * k)..<((row + 1) * k)]
-            var best = logits.startIndex
-            for i in logits.indices where logits[i] > logits[best] { best = i }
-            let g = network.layer3Gradient(preprocessor.tensor(from: [scan.image]), classIndex: best - row * k)
-            raw = ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
-                                             classIndex: g.classIndex, className: classNames[g.classIndex])
-        }
         // The page embeds at most ReportRenderer.maxEmbeddedSide pixels a side and maxEmbeddedPixels in
         // all, so the map is upsampled and blended at that size (same geometry: the whole scan maps
         // onto the network's input).
@@ -121,7 +78,7 @@ public struct ReportWriter: Sendable {
             predictedClass: c.predictedClass,
             probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
             scan: shown, overlay: overlay, overlayClass: raw.className,
-            saliencyMethod: saliency.caption(width: raw.width, height: raw.height),
+            saliencyMethod: value.saliencyMethod.caption(width: raw.width, height: raw.height),
             saliencyIsEmpty: !normalCall && heat.isEmpty, model: model, inputSHA256: sha, softwareVersion: Self.softwareVersion,
             classifiedAt: Date())
         report.outOfDistribution = c.outOfDistribution.flagged

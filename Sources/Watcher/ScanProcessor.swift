@@ -242,63 +242,12 @@ final class ScanProcessor: Sendable {
             return duplicate(job, st: st, sha: sha, earlierReport: earlier)
         }
 
-        var planned: PendingAction?
-        var summaryRow: SummaryEntry?
-        let results = classifier.classify([url], batchSize: 1) { [self] (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) in
-            let reportURL = index.withLock { ix in
-                let u = writer.freeName(for: c, scan: scan, claimed: ix.claimed, displayPath: job.relative)
-                ix.claimed.insert(u.path)
-                return u
-            }
-            let destination = claimDestination(job, folder: archiveFolder(), suffix: "")
-            let probabilities = c.probabilities.map { String(format: "%@=%.4f", $0.className, $0.probability) }
-            let patient = scan.metadata.patientID.flatMap { $0.isEmpty ? nil : hasher.token(for: $0) }
-            let action = PendingAction(
-                transaction: UUID().uuidString.lowercased(), kind: .report, input: job.path, relative: job.relative,
-                sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-                destination: destination, report: reportURL.path, notePath: nil, note: nil, reason: nil, earlierReport: nil,
-                result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
-                              studyInstanceUID: scan.metadata.studyInstanceUID, sopInstanceUID: scan.metadata.sopInstanceUID,
-                              modality: scan.metadata.modality, patientToken: patient,
-                              saliency: (writer.saliency == .layer4 ? "class activation map (layer4, 7x7)" : "Grad-CAM (layer3, 14x14)")
-                                  + " of \(c.predictedClass)",
-                              // Every warning the report shows (scope, distribution, view, confidence).
-                              warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }),
-                model: modelName, modelSHA256: modelSHA256)
-            planned = action
-            do throws(FileMove.Failure) {
-                try action.save(in: pendingFolder)
-            } catch {
-                throw PipelineError(stage: .report, file: c.file, underlying: InputError.unreadable(file: pendingFolder, reason: error.description))
-            }
-            let written = try writer.writeReport(c, scan: scan, output: output, row: row, to: reportURL, inputSHA256: sha,
-                                                 displayPath: job.relative)
-            summaryRow = written.summaryEntry
-        }
-        switch results[0] {
-        case .success:
-            guard let action = planned else { return environmentFailure(job, "no report was planned", audited: true) }
-            do throws(Failure) {
-                try complete(action)
-            } catch {
-                index.withLock { $0.pending[job.path] = action }
-                return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true,
-                                          reportWritten: action.report)
-            }
-            let seconds = Date().timeIntervalSince(start)
-            if settings.summaryEvery != nil, let row = summaryRow { summaryRows.withLock { $0.append(row) } }
-            logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", seconds)) s)",
-                        metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(action.report ?? "")", "sha256": "\(sha)",
-                                   "class": "\(action.result?.predictedClass ?? "")", "seconds": "\(String(format: "%.3f", seconds))"])
-            return outcome(of: action)
+        let value: ClassifiedScan
+        switch classifier.classifyForReport([url], saliency: writer.saliency)[0] {
+        case let .success(v):
+            value = v
         case let .failure(error):
-            if let action = planned {
-                action.remove(in: pendingFolder)
-                release(action)
-            }
-            if error.stage == .report || error.stage == .classify {
-                return environmentFailure(job, error.description, audited: true)
-            }
+            if error.stage == .classify { return environmentFailure(job, error.description, audited: true) }
             let age = Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec)
             if age < settings.grace {
                 logger.debug("\(job.relative) does not decode yet (\(error.description)); it may still be arriving, retrying")
@@ -306,6 +255,60 @@ final class ScanProcessor: Sendable {
             }
             return fail(job, st: st, sha: sha, stage: error.stage.rawValue, reason: error.description)
         }
+        let action = plan(value, job: job, st: st, sha: sha)
+        // The plan is on disk before anything visible happens: a crash from here on is finished by a restart.
+        let summaryRow: SummaryEntry
+        do throws(PipelineError) {
+            do throws(FileMove.Failure) {
+                try action.save(in: pendingFolder)
+            } catch {
+                throw PipelineError(stage: .report, file: job.path, underlying: InputError.unreadable(file: pendingFolder, reason: error.description))
+            }
+            summaryRow = try writer.writeReport(value, to: URL(fileURLWithPath: action.report!), inputSHA256: sha,
+                                                displayPath: job.relative).summaryEntry
+        } catch {
+            action.remove(in: pendingFolder)
+            release(action)
+            return environmentFailure(job, error.description, audited: true)
+        }
+        do throws(Failure) {
+            try complete(action)
+        } catch {
+            index.withLock { $0.pending[job.path] = action }
+            return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true,
+                                      reportWritten: action.report)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        if settings.summaryEvery != nil { summaryRows.withLock { $0.append(summaryRow) } }
+        logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", seconds)) s)",
+                    metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(action.report ?? "")", "sha256": "\(sha)",
+                               "class": "\(action.result?.predictedClass ?? "")", "seconds": "\(String(format: "%.3f", seconds))"])
+        return outcome(of: action)
+    }
+
+    /// The report action for a classified scan: a free report name and archive destination (claimed
+    /// until released) and what the audit records will say.
+    private func plan(_ value: ClassifiedScan, job: Job, st: stat, sha: String) -> PendingAction {
+        let c = value.classification, metadata = value.scan.metadata
+        let reportURL = index.withLock { ix in
+            let u = writer.freeName(for: c, scan: value.scan, claimed: ix.claimed, displayPath: job.relative)
+            ix.claimed.insert(u.path)
+            return u
+        }
+        let destination = claimDestination(job, folder: archiveFolder(), suffix: "")
+        let probabilities = c.probabilities.map { String(format: "%@=%.4f", $0.className, $0.probability) }
+        let patient = metadata.patientID.flatMap { $0.isEmpty ? nil : hasher.token(for: $0) }
+        return PendingAction(
+            transaction: UUID().uuidString.lowercased(), kind: .report, input: job.path, relative: job.relative,
+            sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+            destination: destination, report: reportURL.path, notePath: nil, note: nil, reason: nil, earlierReport: nil,
+            result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
+                          studyInstanceUID: metadata.studyInstanceUID, sopInstanceUID: metadata.sopInstanceUID,
+                          modality: metadata.modality, patientToken: patient,
+                          saliency: value.saliencyMethod.auditName + " of \(c.predictedClass)",
+                          // Every warning the report shows (scope, distribution, view, confidence).
+                          warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }),
+            model: modelName, modelSHA256: modelSHA256)
     }
 
     private func outcome(of action: PendingAction) -> Outcome {

@@ -119,8 +119,8 @@ public enum WatchService {
         }
         let writer: ReportWriter
         do {
-            writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model, modelURL: modelURL,
-                                      saliency: ReportWriter.Saliency(rawValue: settings.saliency) ?? .layer4)
+            writer = try ReportWriter(directory: URL(fileURLWithPath: paths.reports), template: template, model: model.configuration,
+                                      modelURL: modelURL, saliency: Saliency(rawValue: settings.saliency) ?? .layer4)
         } catch {
             throw WatchError("cannot prepare reports in \(paths.reports): \(error)")
         }

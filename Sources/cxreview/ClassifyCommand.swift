@@ -39,7 +39,7 @@ struct ClassifyCommand: ParsableCommand {
     var summary = false
 
     @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
-    var saliency: ReportWriter.Saliency = .layer4
+    var saliency: Saliency = .layer4
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one scan file.") }
@@ -61,7 +61,7 @@ struct ClassifyCommand: ParsableCommand {
             }
             classifier.template = layout
             do {
-                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model, modelURL: modelURL,
+                writer = try ReportWriter(directory: URL(fileURLWithPath: report), template: layout, model: model.configuration, modelURL: modelURL,
                                           saliency: saliency)
             } catch {
                 throw CommandFailure(message: "cannot write reports into \(report): \(error)")
@@ -69,43 +69,55 @@ struct ClassifyCommand: ParsableCommand {
         } else if template != nil || summary || saliency != .layer4 {
             throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : "--saliency") goes with --report DIR.")
         }
-        var hook: Classifier.ReportHook?
-        // Summary rows of the scans whose reports were written, in input order.
-        var written: [SummaryEntry] = []
+        let urls = files.map { URL(fileURLWithPath: $0) }
+        let results: [Result<Classification, PipelineError>]
+        var summaryURL: URL?
         if let writer {
-            let quiet = json
-            hook = { (c: Classification, scan: DecodedScan, output: ResNetOutput, row: Int) throws(PipelineError) -> Void in
-                let start = DispatchTime.now()
-                let report = try writer.writeReport(c, scan: scan, output: output, row: row)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-                written.append(report.summaryEntry)
-                if !quiet { FileHandle.standardError.write(Data("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms in all, \(String(format: "%.0f", report.pageMs)) ms of it drawing the page)\n".utf8)) }
+            // Classify a batch, then write its reports: the stages hand values on, a batch at a time,
+            // so no more than one batch of full-size scans is held.
+            var classified: [Result<Classification, PipelineError>] = []
+            var entries: [SummaryEntry] = []  // every input, in input order
+            var start = 0
+            while start < urls.count {
+                let chunk = Array(urls[start..<min(start + batchSize, urls.count)])
+                start += chunk.count
+                for value in classifier.classifyForReport(chunk, saliency: saliency) {
+                    let result = value.flatMap { v -> Result<ClassifiedScan, PipelineError> in
+                        let began = DispatchTime.now()
+                        do throws(PipelineError) {
+                            let report = try writer.writeReport(v)
+                            entries.append(report.summaryEntry)
+                            if !json {
+                                let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6
+                                Terminal.note("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms, \(String(format: "%.0f", report.pageMs)) ms of it drawing the page)")
+                            }
+                            return .success(v)
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    if case let .failure(e) = result { entries.append(SummaryEntry(file: e.file, outcome: .failed(reason: e.description))) }
+                    classified.append(result.map(\.classification))
+                }
             }
+            results = classified
+            if summary {
+                let began = DispatchTime.now()
+                do { summaryURL = try writer.writeSummary(entries) } catch {
+                    throw CommandFailure(message: "cannot write the summary: \(error.description)")
+                }
+                if !json {
+                    let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6
+                    Terminal.note("summary: \(summaryURL!.path) (\(entries.count) scans, \(String(format: "%.0f", ms)) ms)")
+                }
+            }
+        } else {
+            results = classifier.classify(urls, batchSize: batchSize)
         }
-        let results = classifier.classify(files.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, report: hook)
         let failures = results.compactMap { r -> PipelineError? in
             if case let .failure(e) = r { return e } else { return nil }
         }
         for f in failures { Terminal.error(f.description) }
-        var summaryURL: URL?
-        if summary, let writer {
-            // Every input in order: the hook ran once for each success, in the same order.
-            var next = written.makeIterator()
-            let entries = results.map { r -> SummaryEntry in
-                switch r {
-                case .success: return next.next()!
-                case let .failure(e): return SummaryEntry(file: e.file, outcome: .failed(reason: e.description))
-                }
-            }
-            let start = DispatchTime.now()
-            do { summaryURL = try writer.writeSummary(entries) } catch {
-                throw CommandFailure(message: "cannot write the summary: \(error.description)")
-            }
-            let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-            if !json {
-                FileHandle.standardError.write(Data("summary: \(summaryURL!.path) (\(entries.count) scans, \(String(format: "%.0f", ms)) ms)\n".utf8))
-            }
-        }
 
         if json {
             let doc = ClassifyReport(
@@ -173,4 +185,4 @@ struct ClassifyReport: Encodable {
     let summary: String?
 }
 
-extension ReportWriter.Saliency: ExpressibleByArgument {}
+extension Saliency: ExpressibleByArgument {}

@@ -69,6 +69,11 @@ enum Terminal {
         fflush(nil)
     }
 
+    /// A line on stderr without prefix (progress beside the results on stdout).
+    static func note(_ line: String) {
+        FileHandle.standardError.write(Data("\(line)\n".utf8))
+    }
+
     static func warn(_ line: String) {
         FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
     }

@@ -1,0 +1,49 @@
+import CAM
+import ResNet
+import XRayCore
+
+/// Which saliency map explains a classification: computed by `Classifier` from the network's own
+/// activations, drawn by `ReportWriter`.
+public enum Saliency: String, Sendable, CaseIterable {
+    /// Class activation map from layer4 (7×7 for 224 input) and the fc weights; no backward pass.
+    case layer4
+    /// Grad-CAM at layer3 (14×14): finer, one backward pass through layer4 per scan.
+    case layer3
+
+    /// How a report names the method, with the map's size, e.g. "Grad-CAM at layer3, 14 × 14".
+    public func caption(width: Int, height: Int) -> String {
+        switch self {
+        case .layer4: return "CAM at layer4, \(width) × \(height)"
+        case .layer3: return "Grad-CAM at layer3, \(width) × \(height)"
+        }
+    }
+
+    /// How the audit log names the method, e.g. "class activation map (layer4, 7x7)".
+    public var auditName: String {
+        switch self {
+        case .layer4: return "class activation map (layer4, 7x7)"
+        case .layer3: return "Grad-CAM (layer3, 14x14)"
+        }
+    }
+
+    /// The map of the predicted class of image `row` of a batch: from the batch's layer4 features
+    /// (`layer4`), or by a single-image pass with a backward pass through layer4 from `input`, the
+    /// image's preprocessed tensor [1, 3, size, size] (`layer3`).
+    func map(network: ResNet18, output: ResNetOutput, row: Int, input: Tensor) -> ActivationMap {
+        let classNames = network.configuration.classNames
+        switch self {
+        case .layer4:
+            return ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
+                                                       fcWeight: network.fcWeight, classNames: classNames)
+        case .layer3:
+            // The predicted class of the batch's logits, differentiated in a single-image pass.
+            let k = classNames.count
+            let logits = output.logits.scalars[(row * k)..<((row + 1) * k)]
+            var best = logits.startIndex
+            for i in logits.indices where logits[i] > logits[best] { best = i }
+            let g = network.layer3Gradient(input, classIndex: best - row * k)
+            return ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
+                                              classIndex: g.classIndex, className: classNames[g.classIndex])
+        }
+    }
+}
