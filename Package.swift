@@ -60,7 +60,11 @@ let package = Package(
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(
             name: "Pipeline",
-            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "Training", "CAM", "Reporting", "Audit"]),
+            dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "CAM", "Reporting", "Audit"]),
+        // The ML person's stages around the pipeline: training runs, evaluation, out-of-distribution fitting.
+        .target(
+            name: "ModelDevelopment",
+            dependencies: ["Pipeline", "Training", "XRayCore", "Preprocessing", "ResNet", "Audit"]),
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Watcher",
@@ -71,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Benchmarks", "Pipeline", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                "Benchmarks", "Pipeline", "ModelDevelopment", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -90,7 +94,8 @@ let package = Package(
             name: "CAMTests",
             dependencies: ["CAM", "XRayCore", "ResNet", "ImageDecoding", "Preprocessing", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "XRayCore", "CAM", "ImageDecoding"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "CAM", "Reporting", "XRayCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ResNet", "CAM", "Reporting", "XRayCore", "TestSupport"]),
+        .testTarget(name: "ModelDevelopmentTests", dependencies: ["ModelDevelopment", "Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
         .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),

@@ -1,4 +1,5 @@
 import Foundation
+import ModelDevelopment
 import Pipeline
 import Reporting
 import Training

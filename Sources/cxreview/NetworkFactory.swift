@@ -1,4 +1,5 @@
 import Foundation
+import ModelDevelopment
 import ResNet
 import Training
 import XRayCore

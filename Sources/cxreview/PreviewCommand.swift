@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelDevelopment
 import Pipeline
 import Reporting
 import Training

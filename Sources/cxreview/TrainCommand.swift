@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelDevelopment
 import Pipeline
 import ResNet
 import Training

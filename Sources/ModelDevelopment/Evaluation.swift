@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Pipeline
 import ResNet
 import Training
 import XRayCore

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import Preprocessing
 import ResNet
 import Training

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// How fast a training run goes and how long it has left, from the steps and wall time since the
 /// last report: the line `train` prints after each validation of a long run.
