@@ -29,8 +29,10 @@ let package = Package(
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(
             name: "CDCMTK",
-            cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations"])],
+            // OpenJPEG (apt: libopenjp2-7-dev) decodes JPEG 2000 pixel data, which Debian's DCMTK cannot.
+            cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations", "-I/usr/include/openjpeg-2.5"])],
             linkerSettings: [
+                .linkedLibrary("openjp2"),
                 .linkedLibrary("dcmimage"), .linkedLibrary("dcmimgle"),
                 .linkedLibrary("dcmjpeg"), .linkedLibrary("ijg8"), .linkedLibrary("ijg12"),
                 .linkedLibrary("ijg16"), .linkedLibrary("dcmjpls"), .linkedLibrary("dcmtkcharls"),

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   pkg-config
   libdcmtk-dev dcmtk          # DICOM decoding; the dcm*2pnm tools render references in the sweep tests
+  libopenjp2-7-dev            # JPEG 2000 and HTJ2K pixel data (Debian's DCMTK has no JPEG 2000 codec)
+  libgdcm-tools               # gdcmconv --raw: an independent JPEG 2000 decoder for the sweep tests
   libopenblas-dev             # dsyrk and LAPACK for calibrate-ood; the sgemm reference in the kernel tests
   libpng-dev libjpeg62-turbo-dev
   libcairo2-dev libpango1.0-dev fonts-dejavu-core   # figures and reports

@@ -127,11 +127,13 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
             return cdcmtk::fail(CDCMTK_NO_PIXEL_DATA, what);
         }
 
-        // 2. Can a registered decoder turn the pixel data into native form?
-        const E_TransferSyntax xfer = ds->getOriginalXfer();
+        // 2. Can a registered decoder turn the pixel data into native form? JPEG 2000 is decoded here
+        //    (OpenJPEG), into native pixel data, before DicomImage sees it.
+        const bool jpeg2000 = cdcmtk::jpeg2000SyntaxName(file->transferSyntaxUID) != nullptr;
+        E_TransferSyntax xfer = ds->getOriginalXfer();
+        if (xfer == EXS_Unknown && !jpeg2000) return cdcmtk::fail(CDCMTK_CORRUPT, "transfer syntax could not be determined");
         const DcmXfer x(xfer);
-        if (xfer == EXS_Unknown) return cdcmtk::fail(CDCMTK_CORRUPT, "transfer syntax could not be determined");
-        if (x.isEncapsulated() && !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
+        if (!jpeg2000 && x.isEncapsulated() && !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
             return cdcmtk::fail(CDCMTK_UNSUPPORTED_TRANSFER_SYNTAX, std::string(x.getXferName()) + " (" +
                                                                         x.getXferID() + ")");
         }
@@ -146,13 +148,19 @@ extern "C" int32_t cdcmtk_decode_first_frame(cdcmtk_file *file, int64_t max_dime
             static_cast<int64_t>(rows) * static_cast<int64_t>(columns) > max_pixels) {
             return cdcmtk::fail(CDCMTK_TOO_LARGE, std::to_string(columns) + "x" + std::to_string(rows));
         }
-        if (cdcmtk::validateImage(ds, xfer, rows, columns) != CDCMTK_OK) return CDCMTK_CORRUPT;
+        if (!jpeg2000 && cdcmtk::validateImage(ds, xfer, rows, columns) != CDCMTK_OK) return CDCMTK_CORRUPT;
+        auto image = std::make_unique<cdcmtk_image>();
+        if (jpeg2000) {
+            const int32_t status = cdcmtk::decodeJPEG2000FirstFrame(ds, file->transferSyntaxUID, rows, columns, image->messages);
+            if (status != CDCMTK_OK) return status;
+            if (cdcmtk::validateImage(ds, EXS_LittleEndianExplicit, rows, columns) != CDCMTK_OK) return CDCMTK_CORRUPT;
+            xfer = EXS_LittleEndianExplicit;  // the first frame is native now
+        }
 
         // 4. Decode the first frame only; partial access decodes just that frame (also for compressed data).
-        auto image = std::make_unique<cdcmtk_image>();
         auto source = std::make_unique<DicomImage>(ds, xfer, CIF_UsePartialAccessToPixelData, 0UL, 1UL);
         if (source->getStatus() != EIS_Normal) {
-            if (x.isEncapsulated()) {
+            if (x.isEncapsulated() && !jpeg2000) {
                 // DCMTK reports a codec failure as a missing PhotometricInterpretation of the decompressed
                 // image; what actually failed is the decompression.
                 std::string what = std::string("the ") + x.getXferName() + " pixel data could not be decompressed";

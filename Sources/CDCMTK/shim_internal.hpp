@@ -56,6 +56,17 @@ int32_t preflight(const char *path, bool hasDICM);
 /// (shim_validate.cpp). CDCMTK_OK, or sets the last error and returns CORRUPT.
 int32_t validateImage(DcmDataset *ds, E_TransferSyntax xfer, Uint16 rows, Uint16 columns);
 
+/// The name of a JPEG 2000 or High-Throughput JPEG 2000 transfer syntax UID (decoded by OpenJPEG in
+/// shim_jpeg2000.cpp), or NULL for any other UID.
+const char *jpeg2000SyntaxName(const std::string &uid);
+
+/// Decodes the first frame of JPEG 2000 pixel data with OpenJPEG and replaces the data set's Pixel Data by it,
+/// as native pixel data with the codestream's precision, sign and components (NumberOfFrames becomes 1). What
+/// the codestream says against the header goes into `notes`. CDCMTK_OK, or sets the last error and returns
+/// CORRUPT (or OUT_OF_MEMORY).
+int32_t decodeJPEG2000FirstFrame(DcmDataset *ds, const std::string &uid, Uint16 rows, Uint16 columns,
+                                 std::vector<std::string> &notes);
+
 /// While alive, DCMTK log events (warnings and errors) raised on this thread are collected in `lines`
 /// instead of going to stderr. Nested captures are not supported (the innermost wins). At most kMaxLines of
 /// each kind are kept (a damaged file can make DCMTK log once per element); the rest are only counted.

@@ -357,6 +357,9 @@ int32_t preflight(const char *path, bool hasDICM) {
                         "a garbled transfer syntax UID, not a valid UID (" + printable(ts) + ")");
         }
         xfer = DcmXfer(ts.c_str()).getXfer();
+        // High-Throughput JPEG 2000 is newer than DCMTK 3.6.7 but encoded like JPEG 2000 (explicit VR little
+        // endian, encapsulated): walked as that, decoded by OpenJPEG (shim_jpeg2000.cpp).
+        if (xfer == EXS_Unknown && jpeg2000SyntaxName(ts) != nullptr) xfer = EXS_JPEG2000LosslessOnly;
         if (xfer == EXS_Unknown) {
             const char *name = newerSyntaxName(ts);
             return fail(CDCMTK_UNSUPPORTED_TRANSFER_SYNTAX,

@@ -148,7 +148,15 @@ extern "C" int32_t cdcmtk_file_open(const char *path, cdcmtk_file **out_file) {
         file->hasMetaHeader = s.hasDICM;
         const E_TransferSyntax xfer = ds->getOriginalXfer();
         const DcmXfer x(xfer);
-        if (xfer != EXS_Unknown) {
+        OFString metaTS;
+        DcmMetaInfo *meta = file->format.getMetaInfo();
+        if (s.hasDICM && meta != nullptr && meta->findAndGetOFString(DCM_TransferSyntaxUID, metaTS).good() &&
+            DcmXfer(metaTS.c_str()).getXfer() == EXS_Unknown && cdcmtk::jpeg2000SyntaxName(metaTS.c_str()) != nullptr) {
+            // Newer than DCMTK 3.6.7, which read the data set as little endian, but decoded here: High-Throughput
+            // JPEG 2000 (the preflight let only these unknown syntaxes through).
+            file->transferSyntaxUID = metaTS.c_str();
+            file->transferSyntaxName = cdcmtk::jpeg2000SyntaxName(metaTS.c_str());
+        } else if (xfer != EXS_Unknown) {
             file->transferSyntaxUID = x.getXferID();
             file->transferSyntaxName = x.getXferName();
         }

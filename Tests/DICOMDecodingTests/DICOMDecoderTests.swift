@@ -31,7 +31,30 @@ struct DICOMDecoderTests {
         RenderingCase(file: "emri_small.dcm", window: .automatic, frames: 10),
         RenderingCase(file: "SC_rgb_small_odd.dcm", window: .none, colour: true),
         RenderingCase(file: "SC_rgb_jpeg_dcmtk.dcm", window: .none, colour: true),
+        // JPEG 2000 (OpenJPEG), against GDCM's decoder (gdcmconv --raw) then dcmj2pnm.
+        RenderingCase(file: "MR_small_jp2klossless.dcm", window: .file(600, 1600)),
+        RenderingCase(file: "JPEG2000.dcm", window: .automatic),
+        // High-Throughput JPEG 2000, made by OpenJPH (ojph_compress), against OpenJPH's decoder then dcmj2pnm.
+        RenderingCase(file: "CR-MONO1-10-chest_htj2k.dcm", window: .file(550, 1024), inverted: true),
+        RenderingCase(file: "SC_rgb_htj2k_rct.dcm", window: .none, colour: true),
     ]
+
+    /// Where the codestream and the header disagree, the codestream is trusted and the notes say so; a
+    /// codestream's colour transform is undone once (by OpenJPEG), not again for the header's YBR_RCT.
+    @Test func jpeg2000TrustsTheCodestreamAndSaysSo() throws {
+        let chest = try DICOMDecoder().decode(contentsOf: Support.fixture("CR-MONO1-10-chest_htj2k.dcm"))
+        #expect(chest.metadata.transferSyntaxUID == "1.2.840.10008.1.2.4.201")
+        #expect(chest.notes.messages.contains {
+            $0.contains("codestream holds 10-bit unsigned samples, the header says 12-bit signed: the codestream was trusted")
+        }, "\(chest.notes.messages)")
+        #expect(chest.notes.messages.contains { $0.contains("decoded by OpenJPEG") })
+        let colour = try DICOMDecoder().decode(contentsOf: Support.fixture("SC_rgb_htj2k_rct.dcm"))
+        #expect(colour.notes.convertedFromColour)
+        #expect(colour.notes.messages.contains { $0.contains("YBR_RCT: OpenJPEG undid the codestream's colour transform") })
+        // The same pixels as the JPEG original they were made from (lossless), so the same rendering.
+        let original = try DICOMDecoder().decode(contentsOf: Support.fixture("SC_rgb_jpeg_dcmtk.dcm"))
+        #expect(colour.image.pixels == original.image.pixels)
+    }
 
     @Test("renders exactly like DCMTK's own tool with the same VOI choice", arguments: renderings)
     func rendering(_ c: RenderingCase) throws {

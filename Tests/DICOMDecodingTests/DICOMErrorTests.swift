@@ -15,24 +15,37 @@ struct DICOMErrorTests {
         }
     }
 
-    @Test func jpeg2000IsAnUnsupportedTransferSyntax() throws {
-        let lossy = try #require(decodeError(Support.fixture("JPEG2000.dcm")))
-        guard case let .unsupportedTransferSyntax(file, syntax, uid) = lossy else {
-            Issue.record("got \(lossy)"); return
+    @Test func aSyntaxNoDecoderHandlesIsNamedWithWhatToDo() throws {
+        // JPEG XL (newer than DCMTK 3.6.7, and no decoder here): hostile-input fixture, see its README.
+        let hostile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/hostile/ts_jpegxl.dcm")
+        let error = try #require(decodeError(hostile))
+        guard case let .unsupportedTransferSyntax(file, syntax, uid) = error else {
+            Issue.record("got \(error)"); return
         }
-        #expect(file == "JPEG2000.dcm")
-        #expect(uid == "1.2.840.10008.1.2.4.91")
-        #expect(syntax.contains("JPEG 2000"))
-        #expect(lossy.description.hasPrefix("JPEG2000.dcm uses JPEG 2000"))
-        #expect(lossy.description.contains("(1.2.840.10008.1.2.4.91), which this build of DCMTK cannot decode"))
-        #expect(lossy.description.contains("gdcmconv --raw"))
+        #expect(file == "ts_jpegxl.dcm")
+        #expect(uid == "1.2.840.10008.1.2.4.110")
+        #expect(syntax == "JPEG XL Lossless")
+        #expect(error.description.hasPrefix("ts_jpegxl.dcm uses JPEG XL Lossless (1.2.840.10008.1.2.4.110)"))
+        #expect(error.description.contains("gdcmconv --raw"))
+    }
 
-        let lossless = try #require(decodeError(Support.fixture("MR_small_jp2klossless.dcm")))
-        guard case let .unsupportedTransferSyntax(_, syntax2, uid2) = lossless else {
-            Issue.record("got \(lossless)"); return
-        }
-        #expect(uid2 == "1.2.840.10008.1.2.4.90")
-        #expect(syntax2.contains("JPEG 2000") && syntax2.contains("Lossless"))
+    @Test func damagedJPEG2000IsCorruptAndNamesOpenJPEGsReason() throws {
+        // A JPEG 2000 codestream cut short: the first fragment only, half of it.
+        let source = try Data(contentsOf: Support.fixture("MR_small_jp2klossless.dcm"))
+        let dir = try Support.temporaryDirectory()
+        defer { Support.cleanUp(dir) }
+        let cut = dir.appendingPathComponent("cut.dcm")
+        guard let soc = source.firstRange(of: Data([0xFF, 0x4F, 0xFF, 0x51])) else { Issue.record("no SOC"); return }
+        // Zero the fragment after the codestream's first 40 bytes (same length, so the DICOM structure holds).
+        let length = source[soc.lowerBound - 4..<soc.lowerBound].reversed().reduce(0) { $0 << 8 | Int($1) }
+        var damaged = source
+        damaged.replaceSubrange(soc.lowerBound + 40..<soc.lowerBound + length, with: Data(count: length - 40))
+        try damaged.write(to: cut)
+        let error = try #require(decodeError(cut))
+        guard case let .corrupt(file, reason) = error else { Issue.record("got \(error)"); return }
+        #expect(file == "cut.dcm")
+        #expect(reason.contains("JPEG 2000") && reason.contains("OpenJPEG"), "\(reason)")
     }
 
     @Test func structuredReportHasNoPixelData() throws {

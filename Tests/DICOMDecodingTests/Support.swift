@@ -99,10 +99,18 @@ enum Support {
     }
 
     /// Renders the first frame of `url` with DCMTK's own tool, as the decoder described it in `scan.notes`.
+    /// DCMTK cannot decode JPEG 2000: such a file is first decompressed by GDCM (`gdcmconv --raw`), an
+    /// independent decoder, and the tool renders that copy.
     static func renderWithTool(_ url: URL, like scan: DecodedScan, into dir: URL) throws -> GrayImage {
         let out = dir.appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".pgm")
         let tool = renderTool(forTransferSyntax: scan.metadata.transferSyntaxUID)
-        let result = try run(tool, ["--quiet", "+F", "1"] + toolOptions(for: scan.notes) + ["+op", url.path, out.path])
+        var source = url
+        if ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"].contains(scan.metadata.transferSyntaxUID) {
+            source = dir.appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".raw.dcm")
+            let raw = try run("gdcmconv", ["--raw", url.path, source.path])
+            guard raw.status == 0 else { throw ToolError.failed("gdcmconv --raw exited \(raw.status): \(raw.stderr)") }
+        }
+        let result = try run(tool, ["--quiet", "+F", "1"] + toolOptions(for: scan.notes) + ["+op", source.path, out.path])
         guard result.status == 0 else { throw ToolError.failed("\(tool) exited \(result.status): \(result.stderr)") }
         return try readPGM(out)
     }

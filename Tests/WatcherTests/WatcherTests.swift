@@ -34,8 +34,8 @@ import Glibc
             try w.drop("bad/random-\(i).dcm", Inputs.random(5000 + i, seed: i))
             bad["bad/random-\(i).dcm"] = "not a DICOM, PNG or JPEG"
         }
-        let jp2 = try Inputs.fixture("dicom/JPEG2000.dcm")
-        for i in 0..<8 { try w.drop("bad/jpeg2000-\(i).dcm", jp2); bad["bad/jpeg2000-\(i).dcm"] = "JPEG 2000" }
+        let jxl = try Inputs.fixture("hostile/ts_jpegxl.dcm")
+        for i in 0..<8 { try w.drop("bad/jpegxl-\(i).dcm", jxl); bad["bad/jpegxl-\(i).dcm"] = "JPEG XL" }
         let bomb = try Inputs.fixture("images/bomb_16000x10000.png")
         for i in 0..<8 { try w.drop("bad/bomb-\(i).png", bomb); bad["bad/bomb-\(i).png"] = "decompression bomb" }
         let unreadable = WatchFolder.runsAsRoot || geteuid() != 0
