@@ -93,7 +93,9 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "ResNet", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
+        .testTarget(
+            name: "WatcherTests",
+            dependencies: ["Watcher", "Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
     ],
     cxxLanguageStandard: .cxx17
 )

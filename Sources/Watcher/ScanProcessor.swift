@@ -136,14 +136,14 @@ final class ScanProcessor: Sendable {
     func recover(from folder: String) -> [PendingAction] {
         var left: [PendingAction] = []
         for action in PendingAction.load(in: folder) {
-            if action.kind == .report, let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
+            if let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
                 // Stopped before the report was complete: nothing visible happened; the input is taken again.
                 action.remove(in: folder)
                 logger.info("restart: \(action.relative) was interrupted before its report was written; it is processed again")
                 continue
             }
             index.withLock { ix in
-                ix.claimed.formUnion([action.destination] + [action.report, action.notePath].compactMap { $0 })
+                ix.claimed.formUnion(action.names)
             }
             do throws(Failure) {
                 try complete(action)
@@ -220,7 +220,7 @@ final class ScanProcessor: Sendable {
                 try complete(action)
                 return outcome(of: action)
             } catch {
-                return environmentFailure(job, error.description, audited: false, reportWritten: action.kind == .report ? action.report : nil)
+                return environmentFailure(job, error.description, audited: false, reportWritten: action.report)
             }
         }
         var st = stat()
@@ -255,7 +255,8 @@ final class ScanProcessor: Sendable {
             }
             return fail(job, st: st, sha: sha, stage: error.stage.rawValue, reason: error.description)
         }
-        let action = plan(value, job: job, st: st, sha: sha)
+        let planned = plan(value, job: job, st: st, sha: sha)
+        let action = PendingAction.report(planned)
         // The plan is on disk before anything visible happens: a crash from here on is finished by a restart.
         let summaryRow: SummaryEntry
         do throws(PipelineError) {
@@ -264,7 +265,7 @@ final class ScanProcessor: Sendable {
             } catch {
                 throw PipelineError(stage: .report, file: job.path, underlying: InputError.unreadable(file: pendingFolder, reason: error.description))
             }
-            summaryRow = try writer.writeReport(value, to: URL(fileURLWithPath: action.report!), inputSHA256: sha,
+            summaryRow = try writer.writeReport(value, to: URL(fileURLWithPath: planned.report), inputSHA256: sha,
                                                 displayPath: job.relative).summaryEntry
         } catch {
             action.remove(in: pendingFolder)
@@ -276,19 +277,19 @@ final class ScanProcessor: Sendable {
         } catch {
             index.withLock { $0.pending[job.path] = action }
             return environmentFailure(job, error.description + " (the report is written; archiving is retried)", audited: true,
-                                      reportWritten: action.report)
+                                      reportWritten: planned.report)
         }
         let seconds = Date().timeIntervalSince(start)
         if settings.summaryEvery != nil { summaryRows.withLock { $0.append(summaryRow) } }
-        logger.info("reported \(job.relative) → \(action.report ?? "?"): \(action.result?.probabilities.joined(separator: " ") ?? "") (\(String(format: "%.2f", seconds)) s)",
-                    metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(action.report ?? "")", "sha256": "\(sha)",
-                               "class": "\(action.result?.predictedClass ?? "")", "seconds": "\(String(format: "%.3f", seconds))"])
+        logger.info("reported \(job.relative) → \(planned.report): \(planned.result.probabilities.joined(separator: " ")) (\(String(format: "%.2f", seconds)) s)",
+                    metadata: ["event": "reported", "file": "\(job.relative)", "report": "\(planned.report)", "sha256": "\(sha)",
+                               "class": "\(planned.result.predictedClass)", "seconds": "\(String(format: "%.3f", seconds))"])
         return outcome(of: action)
     }
 
     /// The report action for a classified scan: a free report name and archive destination (claimed
     /// until released) and what the audit records will say.
-    private func plan(_ value: ClassifiedScan, job: Job, st: stat, sha: String) -> PendingAction {
+    private func plan(_ value: ClassifiedScan, job: Job, st: stat, sha: String) -> ReportAction {
         let c = value.classification, metadata = value.scan.metadata
         let reportURL = index.withLock { ix in
             let u = writer.freeName(for: c, scan: value.scan, claimed: ix.claimed, displayPath: job.relative)
@@ -298,24 +299,28 @@ final class ScanProcessor: Sendable {
         let destination = claimDestination(job, folder: archiveFolder(), suffix: "")
         let probabilities = c.probabilities.map { String(format: "%@=%.4f", $0.className, $0.probability) }
         let patient = metadata.patientID.flatMap { $0.isEmpty ? nil : hasher.token(for: $0) }
-        return PendingAction(
-            transaction: UUID().uuidString.lowercased(), kind: .report, input: job.path, relative: job.relative,
-            sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-            destination: destination, report: reportURL.path, notePath: nil, note: nil, reason: nil, earlierReport: nil,
+        return ReportAction(
+            fields: fields(job, st: st, sha: sha, destination: destination), report: reportURL.path,
             result: .init(predictedClass: c.predictedClass, probabilities: probabilities,
                           studyInstanceUID: metadata.studyInstanceUID, sopInstanceUID: metadata.sopInstanceUID,
                           modality: metadata.modality, patientToken: patient,
                           saliency: value.saliencyMethod.auditName + " of \(c.predictedClass)",
                           // Every warning the report shows (scope, distribution, view, confidence).
-                          warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }),
-            model: modelName, modelSHA256: modelSHA256)
+                          warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }))
+    }
+
+    /// The fields of a new transaction on the input as judged (`st`).
+    private func fields(_ job: Job, st: stat, sha: String, destination: String) -> ActionFields {
+        ActionFields(transaction: UUID().uuidString.lowercased(), input: job.path, relative: job.relative, sha256: sha,
+                     size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino), destination: destination,
+                     model: modelName, modelSHA256: modelSHA256)
     }
 
     private func outcome(of action: PendingAction) -> Outcome {
-        switch action.kind {
-        case .report: .reported(report: action.report ?? "", predicted: action.result?.predictedClass ?? "")
-        case .failed: .failed(reason: action.reason ?? "", movedTo: action.destination, judged: action.judged)
-        case .duplicate: .duplicate(of: action.earlierReport ?? "")
+        switch action {
+        case let .report(a): .reported(report: a.report, predicted: a.result.predictedClass)
+        case let .failed(a): .failed(reason: a.reason, movedTo: a.fields.destination, judged: a.judged)
+        case let .duplicate(a): .duplicate(of: a.earlierReport)
         }
     }
 
@@ -344,12 +349,9 @@ final class ScanProcessor: Sendable {
             (a copy, or move it back); it is then processed as a new file.
 
             """
-        let action = PendingAction(
-            transaction: UUID().uuidString.lowercased(), kind: .failed, input: job.path, relative: job.relative,
-            sha256: sha ?? "", size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-            destination: destination, report: nil, notePath: destination + ".error.txt", note: note, reason: reason,
-            earlierReport: nil, result: nil, model: modelName, modelSHA256: modelSHA256,
-            judgedMtime: [judged.mtimeSeconds, judged.mtimeNanoseconds])
+        let action = PendingAction.failed(FailedAction(
+            fields: fields(job, st: st, sha: sha ?? "", destination: destination), notePath: destination + ".error.txt",
+            note: note, reason: reason, judged: judged))
         if settings.summaryEvery != nil {
             summaryRows.withLock { $0.append(SummaryEntry(file: job.relative, outcome: .failed(reason: reason))) }
         }
@@ -369,11 +371,9 @@ final class ScanProcessor: Sendable {
             Research use only. Not for diagnostic use.
 
             """
-        let action = PendingAction(
-            transaction: UUID().uuidString.lowercased(), kind: .duplicate, input: job.path, relative: job.relative,
-            sha256: sha, size: Int(st.st_size), device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-            destination: destination, report: nil, notePath: destination + ".duplicate.txt", note: note, reason: nil,
-            earlierReport: earlierReport, result: nil, model: modelName, modelSHA256: modelSHA256)
+        let action = PendingAction.duplicate(DuplicateAction(
+            fields: fields(job, st: st, sha: sha, destination: destination), notePath: destination + ".duplicate.txt",
+            note: note, earlierReport: earlierReport))
         return finish(job, action) {
             logger.info("duplicate \(job.relative) → \(destination): same content as the input of \(earlierReport)",
                         metadata: ["event": "duplicate", "file": "\(job.relative)", "moved_to": "\(destination)", "report": "\(earlierReport)", "sha256": "\(sha)"])
@@ -400,7 +400,7 @@ final class ScanProcessor: Sendable {
     /// Does the visible part of an action, each step repeatable: move the input, write the note,
     /// audit (once per transaction), then forget the action.
     func complete(_ action: PendingAction) throws(Failure) {
-        if let id = FileMove.identity(action.input), id == (action.device, action.inode) {
+        if let id = FileMove.identity(action.input), id == (action.fields.device, action.fields.inode) {
             do throws(FileMove.Failure) {
                 try FileMove.move(action.input, to: action.destination)
             } catch {
@@ -410,9 +410,9 @@ final class ScanProcessor: Sendable {
             // Neither in the inbox nor moved: it was taken away by someone else before it was archived.
             logger.warning("\(action.relative) disappeared from the inbox before it was archived")
         }
-        if let notePath = action.notePath, let note = action.note {
+        if let note = action.note {
             do throws(FileMove.Failure) {
-                try FileMove.writeNew(notePath, note)
+                try FileMove.writeNew(note.path, note.text)
             } catch {
                 throw Failure(description: error.description)
             }
@@ -433,8 +433,8 @@ final class ScanProcessor: Sendable {
         }
         // Recorded on disk for every watcher of the inbox; kept in memory only if that fails, so memory
         // does not grow with every scan reported.
-        if action.kind == .report, let report = action.report, !claims.recordReport(sha256: action.sha256, report: report) {
-            index.withLock { $0.reportByHash[action.sha256] = report }
+        if let report = action.report, !claims.recordReport(sha256: action.fields.sha256, report: report) {
+            index.withLock { $0.reportByHash[action.fields.sha256] = report }
         }
         index.withLock { ix in
             ix.pending[action.input] = nil
@@ -447,7 +447,7 @@ final class ScanProcessor: Sendable {
 
     private func release(_ action: PendingAction) {
         index.withLock { ix in
-            for name in [action.destination, action.report, action.notePath].compactMap({ $0 }) { ix.claimed.remove(name) }
+            ix.claimed.subtract(action.names)
         }
     }
 
