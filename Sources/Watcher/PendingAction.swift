@@ -1,11 +1,7 @@
 import Audit
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// What the watcher is about to do with one input, written to `STATE/pending/<transaction>.json`
-/// (this watcher's pending folder) before
+/// What the watcher is about to do with one input, written to the crash journal (`Journal`) before
 /// anything visible happens, and removed once all of it is done and audited.
 ///
 /// Every step it names is safe to repeat, so after a crash (even `kill -9`) a restart finishes each
@@ -206,45 +202,7 @@ extension PendingAction {
 }
 
 
-
-extension PendingAction {
-    func url(in pending: String) -> String { pending + "/\(transaction).json" }
-
-    /// Writes the action durably (temporary file, fsync, rename, folder fsync).
-    func save(in pending: String) throws(FileMove.Failure) {
-        try FileMove.makeFolder(pending)
-        let path = url(in: pending)
-        let temp = path + ".tmp"
-        let data = try! JSONEncoder().encode(self)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileMove.system("writing \(temp)", errno) }
-        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) == $0.count } && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temp, path) == 0 else { unlink(temp); throw FileMove.system("writing \(path)", errno) }
-        FileMove.syncFolder(pending)
-    }
-
-    func remove(in pending: String) {
-        unlink(url(in: pending))
-        FileMove.syncFolder(pending)
-    }
-
-    /// The actions left by an earlier run, oldest first; unreadable leftovers are renamed aside.
-    static func load(in pending: String) -> [PendingAction] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: pending) else { return [] }
-        var out: [(Date, PendingAction)] = []
-        for name in names {
-            let path = pending + "/" + name
-            if name.hasSuffix(".json.tmp") { unlink(path); continue }  // never renamed into place: never acted on
-            guard name.hasSuffix(".json") else { continue }
-            guard let data = FileManager.default.contents(atPath: path),
-                  let action = try? JSONDecoder().decode(PendingAction.self, from: data) else {
-                rename(path, path + ".unreadable")
-                continue
-            }
-            let date = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
-            out.append((date, action))
-        }
-        return out.sorted { $0.0 < $1.0 }.map(\.1)
-    }
+/// Why an action could not be completed yet (a move, a note or the audit log failed); it stays pending.
+struct ActionFailure: Error, CustomStringConvertible {
+    let description: String
 }
