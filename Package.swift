@@ -98,7 +98,8 @@ let package = Package(
         .testTarget(
             name: "WatcherTests",
             dependencies: ["Watcher", "Pipeline", "Reporting", "ResNet", "Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks",
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")]),
     ],
     cxxLanguageStandard: .cxx17
 )

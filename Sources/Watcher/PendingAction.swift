@@ -11,7 +11,7 @@ import Foundation
 /// On disk it is one flat JSON object with a `kind` key (`report`, `failed`, `duplicate`), the keys
 /// of `ActionFields`, and the kind's own keys: the format of the earlier `PendingAction` struct, so
 /// that a journal left by a watcher killed before an upgrade is still finished after it.
-enum PendingAction: Sendable {
+enum PendingAction: Sendable, Equatable {
     /// Classified: a report, then the input to the archive.
     case report(ReportAction)
     /// Could not be processed: the input to failed/ with an error note.
