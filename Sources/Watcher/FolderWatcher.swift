@@ -18,8 +18,8 @@ import Glibc
 /// After the service group has ended, `finish()` takes the last outcomes and audits the stop.
 ///
 /// The inbox state (candidates, counts, …) is touched only by the loop's thread, and by `finish()` once
-/// `run()` has returned: other threads reach the watcher only through `stopRequested`, `finished` and
-/// `wake`, which are safe from any thread.
+/// `run()` has returned: other threads reach the watcher only through `stop()` and `deliver(_:_:at:)`,
+/// which are safe from any thread.
 final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible {
     let settings: WatchSettings
     let paths: WatchSettings.Paths
@@ -58,12 +58,8 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
     /// Files whose last attempt failed through no fault of their own (with `once`, they are left).
     private var blocked: Set<String> = []
     private var pendingOrphans: [PendingAction] = []
-    /// Results handed from the workers to the watching thread.
-    private final class Finished: Sendable {
-        let list = Mutex<[(Job, Outcome, Date)]>([])
-    }
-
-    private let finished = Finished()
+    /// Outcomes handed from the workers to the loop's thread.
+    private let finished = Mutex<[(Job, Outcome, Date)]>([])
     private var counts = (reported: 0, failed: 0, duplicate: 0, retried: 0)
     private var latencies = LatencyHistogram()
     /// Inputs whose report is written but which could not be archived yet (counted as reported once).
@@ -115,7 +111,7 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
 
     /// A worker's outcome, handed to the loop (from any thread).
     func deliver(_ job: Job, _ outcome: Outcome, at date: Date) {
-        finished.list.withLock { $0.append((job, outcome, date)) }
+        finished.withLock { $0.append((job, outcome, date)) }
         wakePipe.wake()
     }
 
@@ -312,7 +308,7 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
     }
 
     private func collectFinished() {
-        let done = finished.list.withLock { list in
+        let done = finished.withLock { list in
             defer { list.removeAll() }
             return list
         }
