@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries: one target each, imported by exactly one Swift target.
@@ -71,7 +72,8 @@ let package = Package(
         .target(
             name: "Watcher",
             dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet",
-                           .product(name: "Logging", package: "swift-log")]),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Diagnostics, out of the product: imported only by the `benchmark` command.
         .target(name: "Benchmarks", dependencies: ["XRayCore", "Kernels", "ResNet", "Training"]),
         .executableTarget(
@@ -100,7 +102,11 @@ let package = Package(
         .testTarget(name: "ModelDevelopmentTests", dependencies: ["ModelDevelopment", "Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
+        .testTarget(
+            name: "WatcherTests",
+            dependencies: ["Watcher", "Pipeline", "Reporting", "ResNet", "Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -1,27 +1,74 @@
 import Audit
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// What the watcher is about to do with one input, written to `STATE/pending/<transaction>.json`
-/// before anything visible happens, and removed once all of it is done and audited.
+/// What the watcher is about to do with one input, written to the crash journal (`Journal`) before
+/// anything visible happens, and removed once all of it is done and audited.
 ///
 /// Every step it names is safe to repeat, so after a crash (even `kill -9`) a restart finishes each
 /// pending action: the input is in the inbox or in its destination, the report under its claimed
 /// name is complete or absent, and the audit records of the transaction are written exactly once.
-struct PendingAction: Codable, Sendable {
-    enum Kind: String, Codable, Sendable {
-        /// Classified: a report, then the input to the archive.
-        case report
-        /// Could not be processed: the input to failed/ with an error note.
-        case failed
-        /// The same bytes were reported before: the input to the archive with a note, no new report.
-        case duplicate
+///
+/// On disk it is one flat JSON object with a `kind` key (`report`, `failed`, `duplicate`), the keys
+/// of `ActionFields`, and the kind's own keys: the format of the earlier `PendingAction` struct, so
+/// that a journal left by a watcher killed before an upgrade is still finished after it.
+enum PendingAction: Sendable, Equatable {
+    /// Classified: a report, then the input to the archive.
+    case report(ReportAction)
+    /// Could not be processed: the input to failed/ with an error note.
+    case failed(FailedAction)
+    /// The same bytes were reported before: the input to the archive with a note, no new report.
+    case duplicate(DuplicateAction)
+
+    var fields: ActionFields {
+        switch self {
+        case let .report(a): a.fields
+        case let .failed(a): a.fields
+        case let .duplicate(a): a.fields
+        }
     }
 
+    var transaction: String { fields.transaction }
+    var input: String { fields.input }
+    var relative: String { fields.relative }
+    var destination: String { fields.destination }
+
+    /// The report this action writes, if it writes one.
+    var report: String? {
+        if case let .report(a) = self { a.report } else { nil }
+    }
+
+    /// The note written beside the moved input (`.error.txt`, `.duplicate.txt`), with its text.
+    var note: (path: String, text: String)? {
+        switch self {
+        case .report: nil
+        case let .failed(a): (a.notePath, a.note)
+        case let .duplicate(a): (a.notePath, a.note)
+        }
+    }
+
+    /// Every name the action writes: claimed from when it is planned until it is done or dropped.
+    var names: [String] { [destination] + [report, note?.path].compactMap { $0 } }
+}
+
+/// What every action has: the transaction, the input as it was judged, where it goes, and the model.
+struct ActionFields: Codable, Sendable, Equatable {
+    var transaction: String
+    var input: String
+    /// Path relative to the inbox, for messages.
+    var relative: String
+    /// Of the input's content; empty when it could not be read.
+    var sha256: String
+    var size: Int
+    var device: UInt64
+    var inode: UInt64
+    var destination: String
+    var model: String
+    var modelSHA256: String
+}
+
+struct ReportAction: Sendable, Equatable {
     /// What the classification found, for the audit records (never a patient name).
-    struct Result: Codable, Sendable {
+    struct Result: Codable, Sendable, Equatable {
         var predictedClass: String
         var probabilities: [String]  // "class=0.1234"
         var studyInstanceUID: String?
@@ -32,110 +79,130 @@ struct PendingAction: Codable, Sendable {
         var warnings: [String]
     }
 
-    var transaction: String
-    var kind: Kind
-    var input: String
-    /// Path relative to the inbox, for messages.
-    var relative: String
-    var sha256: String
-    var size: Int
-    var device: UInt64
-    var inode: UInt64
-    var destination: String
-    var report: String?
-    var notePath: String?
-    var note: String?
-    var reason: String?
-    var earlierReport: String?
-    var result: Result?
-    var model: String
-    var modelSHA256: String
-    /// For a failure: the input's modification time (seconds, nanoseconds) when it was judged.
-    var judgedMtime: [Int]? = nil
+    var fields: ActionFields
+    var report: String
+    var result: Result
+}
 
-    /// A failed input as it was judged, to notice a writer that goes on writing into it in failed/.
-    var judged: FileStamp? {
-        guard kind == .failed, let m = judgedMtime, m.count == 2 else { return nil }
-        return FileStamp(size: Int64(size), mtimeSeconds: m[0], mtimeNanoseconds: m[1], inode: inode)
+struct FailedAction: Sendable, Equatable {
+    var fields: ActionFields
+    var notePath: String
+    var note: String
+    var reason: String
+    /// The input as it was judged, to notice a writer that goes on writing into it in failed/.
+    var judged: FileStamp?
+}
+
+struct DuplicateAction: Sendable, Equatable {
+    var fields: ActionFields
+    var notePath: String
+    var note: String
+    /// The report made for the same bytes before.
+    var earlierReport: String
+}
+
+extension PendingAction: Codable {
+    private enum Kind: String, Codable {
+        case report, failed, duplicate
     }
 
-    func url(in pending: String) -> String { pending + "/\(transaction).json" }
-
-    /// Writes the action durably (temporary file, fsync, rename, folder fsync).
-    func save(in pending: String) throws(FileMove.Failure) {
-        try FileMove.makeFolder(pending)
-        let path = url(in: pending)
-        let temp = path + ".tmp"
-        let data = try! JSONEncoder().encode(self)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileMove.system("writing \(temp)", errno) }
-        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) == $0.count } && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temp, path) == 0 else { unlink(temp); throw FileMove.system("writing \(path)", errno) }
-        FileMove.syncFolder(pending)
+    /// The keys besides `ActionFields`'.
+    private enum Key: String, CodingKey {
+        case kind, report, result, notePath, note, reason, earlierReport, judgedMtime
     }
 
-    func remove(in pending: String) {
-        unlink(url(in: pending))
-        FileMove.syncFolder(pending)
-    }
-
-    /// The actions left by an earlier run, oldest first; unreadable leftovers are renamed aside.
-    static func load(in pending: String) -> [PendingAction] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: pending) else { return [] }
-        var out: [(Date, PendingAction)] = []
-        for name in names {
-            let path = pending + "/" + name
-            if name.hasSuffix(".json.tmp") { unlink(path); continue }  // never renamed into place: never acted on
-            guard name.hasSuffix(".json") else { continue }
-            guard let data = FileManager.default.contents(atPath: path),
-                  let action = try? JSONDecoder().decode(PendingAction.self, from: data) else {
-                rename(path, path + ".unreadable")
-                continue
+    init(from decoder: any Decoder) throws {
+        let fields = try ActionFields(from: decoder)
+        let c = try decoder.container(keyedBy: Key.self)
+        switch try c.decode(Kind.self, forKey: .kind) {
+        case .report:
+            self = .report(ReportAction(fields: fields, report: try c.decode(String.self, forKey: .report),
+                                        result: try c.decode(ReportAction.Result.self, forKey: .result)))
+        case .failed:
+            // The judged modification time came with the earlier version's last changes: it may be absent.
+            let mtime = try c.decodeIfPresent([Int].self, forKey: .judgedMtime)
+            let judged = mtime.flatMap { m in
+                m.count == 2 ? FileStamp(size: Int64(fields.size), mtimeSeconds: m[0], mtimeNanoseconds: m[1], inode: fields.inode) : nil
             }
-            let date = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
-            out.append((date, action))
+            self = .failed(FailedAction(fields: fields, notePath: try c.decode(String.self, forKey: .notePath),
+                                        note: try c.decode(String.self, forKey: .note),
+                                        reason: try c.decodeIfPresent(String.self, forKey: .reason) ?? "unknown", judged: judged))
+        case .duplicate:
+            self = .duplicate(DuplicateAction(fields: fields, notePath: try c.decode(String.self, forKey: .notePath),
+                                              note: try c.decode(String.self, forKey: .note),
+                                              earlierReport: try c.decodeIfPresent(String.self, forKey: .earlierReport) ?? "?"))
         }
-        return out.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
+    func encode(to encoder: any Encoder) throws {
+        try fields.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        switch self {
+        case let .report(a):
+            try c.encode(Kind.report, forKey: .kind)
+            try c.encode(a.report, forKey: .report)
+            try c.encode(a.result, forKey: .result)
+        case let .failed(a):
+            try c.encode(Kind.failed, forKey: .kind)
+            try c.encode(a.notePath, forKey: .notePath)
+            try c.encode(a.note, forKey: .note)
+            try c.encode(a.reason, forKey: .reason)
+            if let j = a.judged { try c.encode([j.mtimeSeconds, j.mtimeNanoseconds], forKey: .judgedMtime) }
+        case let .duplicate(a):
+            try c.encode(Kind.duplicate, forKey: .kind)
+            try c.encode(a.notePath, forKey: .notePath)
+            try c.encode(a.note, forKey: .note)
+            try c.encode(a.earlierReport, forKey: .earlierReport)
+        }
+    }
+}
+
+extension PendingAction {
     /// The audit records of this action, once done (`reportSHA256` of the written report).
     func auditEvents(reportSHA256: String?) -> [AuditEvent] {
+        let f = fields
         let modelObject = AuditObject(typeCode: 2, typeCodeRole: 4, idTypeCode: AuditCode("CXR-MODEL", "99CXREVIEW", "Model"),
-                                      id: model, detail: ["sha256": modelSHA256])
-        var inputDetail = ["inboxPath": input, "bytes": "\(size)"]
+                                      id: f.model, detail: ["sha256": f.modelSHA256])
+        var inputDetail = ["inboxPath": f.input, "bytes": "\(f.size)"]
         var subjects: [AuditObject] = []
-        if let r = result {
+        if case let .report(a) = self {
+            let r = a.result
             if let study = r.studyInstanceUID { subjects.append(.study(uid: study, sopInstanceUID: r.sopInstanceUID)) }
             if let token = r.patientToken { subjects.append(.patient(hashedID: token)) }
             if let m = r.modality { inputDetail["modality"] = m }
         }
-        let inputObject = AuditObject.file(path: destination, sha256: sha256, role: 4, detail: inputDetail)
-        switch kind {
-        case .report:
-            let r = result!
+        let inputObject = AuditObject.file(path: f.destination, sha256: f.sha256, role: 4, detail: inputDetail)
+        switch self {
+        case let .report(a):
+            let r = a.result
             return [
                 AuditEvent(eventID: .import, action: .create, outcome: .success,
-                           outcomeDescription: "received \(relative); archived as \(destination)",
-                           objects: [inputObject] + subjects, transaction: transaction),
+                           outcomeDescription: "received \(f.relative); archived as \(f.destination)",
+                           objects: [inputObject] + subjects, transaction: f.transaction),
                 AuditEvent(eventID: .dicomInstancesAccessed, action: .read, outcome: .success,
                            outcomeDescription: "classified as \(r.predictedClass) (\(r.probabilities.joined(separator: ", "))); \(r.saliency)"
                                + (r.warnings.isEmpty ? "" : "; warnings: " + r.warnings.joined(separator: "; ")),
-                           objects: [inputObject, modelObject] + subjects, transaction: transaction),
+                           objects: [inputObject, modelObject] + subjects, transaction: f.transaction),
                 AuditEvent(eventID: .export, action: .read, outcome: .success,
                            outcomeDescription: "report written",
-                           objects: [.file(path: report!, sha256: reportSHA256, role: 3), inputObject] + subjects,
-                           transaction: transaction),
+                           objects: [.file(path: a.report, sha256: reportSHA256, role: 3), inputObject] + subjects,
+                           transaction: f.transaction),
             ]
-        case .failed:
+        case let .failed(a):
             return [AuditEvent(eventID: .import, action: .create, outcome: .seriousFailure,
-                               outcomeDescription: "\(relative) could not be processed: \(reason ?? "unknown"); moved to \(destination)",
-                               objects: [inputObject], transaction: transaction)]
-        case .duplicate:
+                               outcomeDescription: "\(f.relative) could not be processed: \(a.reason); moved to \(f.destination)",
+                               objects: [inputObject], transaction: f.transaction)]
+        case let .duplicate(a):
             return [AuditEvent(eventID: .import, action: .create, outcome: .minorFailure,
-                               outcomeDescription: "\(relative) has the same content as an input already reported (\(earlierReport ?? "?")); archived as \(destination), no new report",
-                               objects: [inputObject, .file(path: earlierReport ?? "", sha256: nil, role: 3)] + subjects,
-                               transaction: transaction)]
+                               outcomeDescription: "\(f.relative) has the same content as an input already reported (\(a.earlierReport)); archived as \(f.destination), no new report",
+                               objects: [inputObject, .file(path: a.earlierReport, sha256: nil, role: 3)] + subjects,
+                               transaction: f.transaction)]
         }
     }
+}
+
+
+/// Why an action could not be completed yet (a move, a note or the audit log failed); it stays pending.
+struct ActionFailure: Error, CustomStringConvertible {
+    let description: String
 }

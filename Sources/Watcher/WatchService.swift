@@ -14,12 +14,18 @@ public struct WatchError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Sets up and runs `cxreview watch`: folders, audit log, model, report writer, workers.
+/// Sets up and runs `cxreview watch`: folders, audit log, model, report writer, then the services.
 public enum WatchService {
     /// Runs until SIGINT/SIGTERM (exit code 0) or, with `once`, until the files present are done
     /// (exit code 0, or 1 when some had to stay in the inbox). `loader` decodes the inputs: give
     /// an `IsolatedScanLoader`, so that a file that crashes a decoding library costs that file only.
-    public static func run(_ settings: WatchSettings, loader: any ScanLoading = ScanLoader(), logger: Logger) throws(WatchError) -> Int32 {
+    public static func run(_ settings: WatchSettings, loader: any ScanLoading = ScanLoader(), logger: Logger) async throws(WatchError) -> Int32 {
+        let session = try prepare(settings, loader: loader, logger: logger)
+        return try await session.run(session.serviceGroup(stopOnSignals: true))
+    }
+
+    /// Checks the folders, opens the audit log, loads the model, and audits the start.
+    static func prepare(_ settings: WatchSettings, loader: any ScanLoading, logger: Logger) throws(WatchError) -> WatchSession {
         let paths = settings.paths
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
@@ -132,16 +138,14 @@ public enum WatchService {
         if model.outOfDistribution == nil, loaded.configuration == .stored {  // else a warning said so
             logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")
         }
-        let watcher = Watcher(settings: settings, processor: processor, audit: audit, logger: logger)
+        let session = try WatchSession(settings: settings, processor: processor, audit: audit, logger: logger)
         do throws(AuditError) {
-            try watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,
+            try session.watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,
                                              "model": modelURL.path, "modelSHA256": modelSHA,
                                              "modelConfiguration": loaded.configuration.name])
         } catch {
             throw WatchError(error.description)
         }
-        let left = watcher.run()
-        watcher.auditStop(left: left)
-        return settings.once && left > 0 ? 1 : 0
+        return session
     }
 }

@@ -8,6 +8,7 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
     private var closed = false
+    private var dropped: [Element] = []
     let capacity: Int
 
     init(capacity: Int) {
@@ -39,16 +40,25 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
         return items.count
     }
 
+    var isClosed: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closed
+    }
+
     /// Stops the queue: workers finish the item in hand and get nil; queued items are dropped (they stay in the inbox).
-    /// Returns the items dropped.
+    /// Returns the items dropped when it was closed, on every call: whoever closes it first, the one
+    /// that keeps count of the items learns which were dropped.
     @discardableResult
     func close() -> [Element] {
         condition.lock()
-        closed = true
-        let dropped = items
-        items.removeAll()
-        condition.broadcast()
-        condition.unlock()
+        defer { condition.unlock() }
+        if !closed {
+            closed = true
+            dropped = items
+            items.removeAll()
+            condition.broadcast()
+        }
         return dropped
     }
 }

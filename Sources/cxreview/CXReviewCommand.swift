@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct CXReviewCommand: ParsableCommand {
+struct CXReviewCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cxreview",
         abstract: "Chest X-ray review: normal, viral pneumonia or COVID-19. Research use only. Not for diagnostic use.",
@@ -10,11 +10,16 @@ struct CXReviewCommand: ParsableCommand {
         subcommands: [ClassifyCommand.self, TrainCommand.self, EvaluateCommand.self, PreviewCommand.self, BenchmarkCommand.self,
                       CalibrateOODCommand.self, WatchCommand.self, AuditCommand.self, DecodeWorkerCommand.self])
 
-    /// Runs the command; a `CommandFailure` becomes one line on stderr and exit code 2.
-    static func main() {
+    /// Runs the command (`watch` is asynchronous: its services run in a service group); a
+    /// `CommandFailure` becomes one line on stderr and exit code 2.
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let failure as CommandFailure {
             Terminal.error(failure.message)
             Foundation.exit(2)

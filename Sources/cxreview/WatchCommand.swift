@@ -5,7 +5,7 @@ import Pipeline
 import Reporting
 import Watcher
 
-struct WatchCommand: ParsableCommand {
+struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
         abstract: "Watch a drop folder: classify each scan that arrives, write its report, archive it, audit every step.",
@@ -77,7 +77,7 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "Process the files present, then exit (exit code 1 when some had to stay in the inbox).")
     var once = false
 
-    func run() throws {
+    func run() async throws {
         var s = WatchSettings()
         if let config {
             do { s = try WatchSettings.load(URL(fileURLWithPath: config)) } catch {
@@ -127,7 +127,7 @@ struct WatchCommand: ParsableCommand {
         let logger = Logger(label: "cxreview.watch")
         logger.info("\(Terminal.disclaimer)")
         do {
-            let code = try WatchService.run(s, loader: IsolatedScanLoader(command: DecodeWorkerCommand.command), logger: logger)
+            let code = try await WatchService.run(s, loader: IsolatedScanLoader(command: DecodeWorkerCommand.command), logger: logger)
             if code != 0 { throw ExitCode(code) }
         } catch let error as WatchError {
             throw CommandFailure(message: error.description)

@@ -2,26 +2,37 @@ import Audit
 import Foundation
 import Logging
 import Pipeline
+import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Set by SIGINT/SIGTERM; the loop then stops taking files, lets the workers finish the file in hand,
-/// audits the stop and returns.
-private let stopRequested = Atomic<Bool>(false)
-/// The write end of a pipe the signal handler writes to, to wake the loop at once.
-private let wakeWriteFD = Atomic<Int32>(-1)
-
-/// The drop-folder watcher: finds complete files in the inbox (inotify, an initial scan, rescans,
-/// or polling), queues them (bounded) for the workers, and retries what could not be done yet.
-public final class Watcher {
+/// The drop-folder watcher, a service: finds complete files in the inbox (inotify, an initial scan,
+/// rescans, or polling), queues them (bounded) for the workers (`ProcessingWorkers`), takes their
+/// outcomes, and retries what could not be done yet.
+///
+/// Its loop is blocking (poll(2) on inotify and a wake pipe), so it runs on a thread of its own,
+/// bridged to `run()`. A graceful shutdown (or cancellation) sets `stopRequested` and writes to the
+/// wake pipe; the loop then returns. With `once` it returns by itself when the files present are done.
+/// After the service group has ended, `finish()` takes the last outcomes and audits the stop.
+///
+/// The inbox state (candidates, counts, …) is touched only by the loop's thread, and by `finish()` once
+/// `run()` has returned: other threads reach the watcher only through `stop()` and `deliver(_:_:at:)`,
+/// which are safe from any thread.
+final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible {
     let settings: WatchSettings
     let paths: WatchSettings.Paths
     let processor: ScanProcessor
     let audit: AuditLog
     let logger: Logger
     let scanner: InboxScanner
+    /// The workers' queue: the workers' service closes it when it stops.
+    let queue: WorkQueue<Job>
+    /// Set by a graceful shutdown or cancellation; the loop then returns.
+    private let stopRequested = Atomic<Bool>(false)
+    /// Written to wake the loop at once: by the workers (an outcome is ready) and by the shutdown handler.
+    private let wakePipe: WakePipe
 
     /// A file seen in the inbox, waiting to be complete (stable) and for its turn.
     private struct Candidate {
@@ -47,12 +58,8 @@ public final class Watcher {
     /// Files whose last attempt failed through no fault of their own (with `once`, they are left).
     private var blocked: Set<String> = []
     private var pendingOrphans: [PendingAction] = []
-    /// Results handed from the workers to the watching thread.
-    private final class Finished: Sendable {
-        let list = Mutex<[(Job, Outcome, Date)]>([])
-    }
-
-    private let finished = Finished()
+    /// Outcomes handed from the workers to the loop's thread.
+    private let finished = Mutex<[(Job, Outcome, Date)]>([])
     private var counts = (reported: 0, failed: 0, duplicate: 0, retried: 0)
     private var latencies = LatencyHistogram()
     /// Inputs whose report is written but which could not be archived yet (counted as reported once).
@@ -63,8 +70,16 @@ public final class Watcher {
     private var emptied: [String: Date] = [:]
     private var claims: InboxClaims { processor.claims }
 
-    init(settings: WatchSettings, processor: ScanProcessor, audit: AuditLog, logger: Logger) {
+    var description: String { "FolderWatcher(\(paths.inbox))" }
+
+    init(settings: WatchSettings, processor: ScanProcessor, audit: AuditLog, queue: WorkQueue<Job>, logger: Logger) throws(WatchError) {
+        do throws(WakePipe.Failure) {
+            wakePipe = try WakePipe()
+        } catch {
+            throw WatchError(error.description)
+        }
         self.settings = settings
+        self.queue = queue
         self.paths = settings.paths
         self.processor = processor
         self.audit = audit
@@ -74,29 +89,34 @@ public final class Watcher {
         scanner = InboxScanner(inbox: p.inbox, excluded: excluded.filter { $0 != p.inbox }, excludedFiles: [p.audit])
     }
 
-    /// Runs until stopped (or, with `once`, until the files present at the start are done).
-    /// Returns the number of files left in the inbox because of failures of the surroundings.
-    public func run() -> Int {
-        installSignalHandlers()
-        takeOverDeadWatchers(atStart: true)
-        let queue = WorkQueue<Job>(capacity: settings.queue)
-        var workers: [Thread] = []
-        let workerDone = DispatchGroup()
-        for i in 0..<settings.workers {
-            workerDone.enter()
-            let t = Thread { [processor, finished] in
-                while let job = queue.take() {
-                    let outcome = processor.process(job)
-                    finished.list.withLock { $0.append((job, outcome, Date())) }
-                    Watcher.wake()
-                }
-                workerDone.leave()
+    /// Runs until a graceful shutdown (or cancellation), or with `once` until the files present at
+    /// the start are done.
+    func run() async {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await BlockingThread.run(name: "cxreview-watcher") { self.loop() }
+            } onGracefulShutdown: {
+                self.stop()
             }
-            t.name = "cxreview-worker-\(i + 1)"
-            t.start()
-            workers.append(t)
+        } onCancel: {
+            self.stop()
         }
+    }
 
+    /// Stops the loop (from any thread).
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        wakePipe.wake()
+    }
+
+    /// A worker's outcome, handed to the loop (from any thread).
+    func deliver(_ job: Job, _ outcome: Outcome, at date: Date) {
+        finished.withLock { $0.append((job, outcome, date)) }
+        wakePipe.wake()
+    }
+
+    private func loop() {
+        takeOverDeadWatchers(atStart: true)
         let inotify = settings.poll == nil ? Inotify() : nil
         if settings.poll == nil, inotify == nil {
             logger.warning("inotify is not available; polling the inbox every 5 s instead (set --poll to choose)")
@@ -108,14 +128,13 @@ public final class Watcher {
         var lastHousekeeping = Date()
         var lastStatus = Date()
         var lastSummary = Date()
-        let wakeRead = makeWakePipe()
 
         logger.info("watching \(paths.inbox) (\(inotify != nil ? "inotify" : "polling every \(rescanEvery) s"), settle \(settings.settle) s); reports to \(paths.reports); audit log \(paths.audit)")
         while !stopRequested.load(ordering: .relaxed) {
-            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: wakePipe.readFD, events: Int16(POLLIN), revents: 0)]
             if let inotify { fds.append(pollfd(fd: inotify.fd, events: Int16(POLLIN), revents: 0)) }
             _ = poll(&fds, nfds_t(fds.count), 250)
-            drainWakePipe(wakeRead)
+            wakePipe.drain()
             if let inotify {
                 let events = inotify.drain()
                 for folder in events.newFolders where !scanner.isExcluded(folder) {
@@ -148,26 +167,33 @@ public final class Watcher {
                 lastHousekeeping = Date()
             }
             collectFinished()
-            offerReady(queue)
+            offerReady()
             if let every = settings.summaryEvery, Date().timeIntervalSince(lastSummary) >= every {
                 writeSummary()
                 lastSummary = Date()
             }
             if Date().timeIntervalSince(lastStatus) >= settings.statusEvery {
-                logger.info("\(statusLine(queue))")
+                logger.info("\(statusLine())")
                 lastStatus = Date()
             }
-            if settings.once, inFlight.isEmpty, candidates.keys.allSatisfy({ blocked.contains($0) }) {
+            // Done with --once; but once the workers are stopping, the group is shutting down: wait for our turn.
+            if settings.once, inFlight.isEmpty, !queue.isClosed, candidates.keys.allSatisfy({ blocked.contains($0) }) {
                 break
             }
         }
-        for job in queue.close() { inFlight.remove(job.path) }  // still in the inbox, not in progress
-        workerDone.wait()
+    }
+
+    /// After the service group has ended (the workers are done): takes their last outcomes, writes the
+    /// last summary, gives up this watcher's registration, logs and audits the stop. Returns the number
+    /// of files left in the inbox.
+    func finish() -> Int {
+        for job in queue.close() { inFlight.remove(job.path) }  // dropped from the queue: still in the inbox, not in progress
         collectFinished()
         claims.unregister()
         if settings.summaryEvery != nil { writeSummary() }
         let left = candidates.count
-        logger.info("\(stopRequested.load(ordering: .relaxed) ? "stopping on signal" : "done"): \(statusLine(queue))")
+        logger.info("\(stopRequested.load(ordering: .relaxed) ? "stopping on signal" : "done"): \(statusLine())")
+        auditStop(left: left)
         return left
     }
 
@@ -179,7 +205,7 @@ public final class Watcher {
             objects: [AuditObject(typeCode: 2, typeCodeRole: 4, idTypeCode: .uri, id: paths.inbox, detail: details)])])
     }
 
-    func auditStop(left: Int) {
+    private func auditStop(left: Int) {
         do throws(AuditError) {
             try audit.append([AuditEvent(
                 eventID: .applicationActivity, eventTypeCode: [.applicationStop], action: .execute, outcome: .success,
@@ -261,7 +287,7 @@ public final class Watcher {
     }
 
     /// Offers files whose size and modification time held still for the settle interval.
-    private func offerReady(_ queue: WorkQueue<Job>) {
+    private func offerReady() {
         let now = Date()
         for path in candidates.keys.sorted(by: { candidates[$0]!.arrived < candidates[$1]!.arrived }) {
             guard !inFlight.contains(path), var c = candidates[path], c.notBefore <= now else { continue }
@@ -282,7 +308,7 @@ public final class Watcher {
     }
 
     private func collectFinished() {
-        let done = finished.list.withLock { list in
+        let done = finished.withLock { list in
             defer { list.removeAll() }
             return list
         }
@@ -330,7 +356,7 @@ public final class Watcher {
     }
 
     /// "In progress" is what the workers hold; queued files are still in the inbox, so they are waiting.
-    private func statusLine(_ queue: WorkQueue<Job>) -> String {
+    private func statusLine() -> String {
         let inProgress = max(0, inFlight.count - queue.count)
         let waiting = candidates.count - inProgress
         let unarchived = reportedNotArchived.isEmpty ? "" : " (\(reportedNotArchived.count) not yet archived)"
@@ -417,41 +443,5 @@ public final class Watcher {
                 if parent.hasPrefix(scanner.root + "/") { emptied[parent] = now.addingTimeInterval(-1) }
             }
         }
-    }
-
-    // MARK: Signals
-
-    private func installSignalHandlers() {
-        // A parent may start us with these blocked (the mask is inherited across exec): unblock them.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        for s in [SIGINT, SIGTERM] {
-            signal(s) { _ in
-                stopRequested.store(true, ordering: .relaxed)
-                var byte: UInt8 = 1
-                _ = write(wakeWriteFD.load(ordering: .relaxed), &byte, 1)
-            }
-        }
-    }
-
-    private func makeWakePipe() -> Int32 {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return -1 }
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        wakeWriteFD.store(fds[1], ordering: .relaxed)
-        return fds[0]
-    }
-
-    private func drainWakePipe(_ fd: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(fd, &buffer, buffer.count) > 0 {}
-    }
-
-    static func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWriteFD.load(ordering: .relaxed), &byte, 1)
     }
 }
