@@ -2,6 +2,8 @@
 #include "results_internal.hpp"
 
 #include "dcmtk/dcmdata/dcspchrs.h"
+#include "dcmtk/oflog/consap.h"
+#include "dcmtk/oflog/nullap.h"
 #include "dcmtk/oflog/oflog.h"
 
 #include <cerrno>
@@ -34,6 +36,8 @@ const DcmTagKey kStudyTags[] = {
     DCM_ReferencedPatientSequence,
 };
 
+}  // namespace
+
 /// Whether a top-level source element belongs to the Patient, Patient Study, Clinical Trial Subject/Study or
 /// General Study modules (the series-level Clinical Trial Series attributes of group 0012 are left out).
 bool isPatientOrStudy(const DcmTagKey &key) {
@@ -48,6 +52,8 @@ bool isPatientOrStudy(const DcmTagKey &key) {
     }
     return false;
 }
+
+namespace {
 
 bool isValidUID(const std::string &uid) {
     if (uid.empty() || uid.size() > 64) return false;
@@ -76,6 +82,18 @@ void clearError() { tlsLastError.clear(); }
 
 void initializeOnce() {
     std::call_once(initOnce, [] {
+        // Nothing from DCMTK goes to stderr, as in the CDCMTK shim (which, if it runs, replaces the root's
+        // appenders by its own capture): DCMTK's default console appender is removed; failures reach the
+        // caller as statuses with DCMTK's message.
+        dcmtk::log4cplus::Logger root = dcmtk::log4cplus::Logger::getRoot();
+        dcmtk::log4cplus::SharedAppenderPtrList appenders = root.getAllAppenders();
+        for (size_t n = 0; n < appenders.size(); ++n) {
+            if (dynamic_cast<dcmtk::log4cplus::ConsoleAppender *>(appenders[n].get()) != nullptr) {
+                root.removeAppender(appenders[n]);
+                // log4cplus complains on stderr about a logger without appenders: give it one that drops.
+                root.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new dcmtk::log4cplus::NullAppender()));
+            }
+        }
         // dcmsr logs template checks as warnings; our own checks and DCMTK's return codes say what failed.
         dcmtk::log4cplus::Logger::getInstance("dcmtk.dcmsr").setLogLevel(dcmtk::log4cplus::OFF_LOG_LEVEL);
         dcmtk::log4cplus::Logger::getInstance("dcmtk.dcmsr.cmr").setLogLevel(dcmtk::log4cplus::OFF_LOG_LEVEL);
@@ -184,6 +202,9 @@ void copyPatientAndStudy(DcmDataset &ds, const cdcmtkr_source *source, bool ownT
     for (unsigned long n = 0; n < src->card(); ++n) {
         DcmElement *e = src->getElement(n);
         if (e == nullptr || !isPatientOrStudy(e->getTag())) continue;
+        bool invalid = false;
+        for (const DcmTagKey &t : source->invalid) invalid = invalid || t == e->getTag();
+        if (invalid) continue;
         check(copied.insert(OFstatic_cast(DcmElement *, e->clone()), OFTrue), "copying the patient and study");
     }
     ds.findAndDeleteElement(DCM_SpecificCharacterSet);
@@ -260,9 +281,30 @@ extern "C" int32_t cdcmtkr_source_open(const char *path, cdcmtkr_source **out) {
                                                                  ", so there is no study to return the results into");
             }
         }
+        // A value invalid for its VR (e.g. Patient's Age "62" for AS) would make every result invalid too: such
+        // attributes are left out (Type 2 ones stay, empty) and noted. Sequences are copied as they are.
+        for (unsigned long n = 0; n < ds->card(); ++n) {
+            DcmElement *e = ds->getElement(n);
+            if (e == nullptr || !cdcmtkr::isPatientOrStudy(e->getTag()) || e->ident() == EVR_SQ) continue;
+            if (e->checkValue("1-n").bad()) {
+                DcmTag tag(e->getTag());
+                source->invalid.push_back(e->getTag());
+                source->notes.push_back(std::string("left out the source's ") + tag.getTagName() + " " +
+                                        e->getTag().toString().c_str() + ": its value is not valid " + tag.getVRName());
+            }
+        }
         *out = source.release();
         return CDCMTKR_OK;
     });
 }
 
 extern "C" void cdcmtkr_source_free(cdcmtkr_source *source) { delete source; }
+
+extern "C" int32_t cdcmtkr_source_note_count(const cdcmtkr_source *source) {
+    return source == nullptr ? 0 : static_cast<int32_t>(source->notes.size());
+}
+
+extern "C" const char *cdcmtkr_source_note(const cdcmtkr_source *source, int32_t index) {
+    if (source == nullptr || index < 0 || static_cast<size_t>(index) >= source->notes.size()) return nullptr;
+    return source->notes[static_cast<size_t>(index)].c_str();
+}

@@ -16,6 +16,8 @@
 struct cdcmtkr_source {
     DcmFileFormat format;  // the source's data set up to (not including) Pixel Data
     std::string path;
+    std::vector<DcmTagKey> invalid;   // patient/study attributes whose value is invalid for their VR: not copied
+    std::vector<std::string> notes;   // one sentence per left-out attribute (names and tags, never values)
 };
 
 namespace cdcmtkr {
@@ -24,8 +26,8 @@ namespace cdcmtkr {
 int32_t fail(int32_t status, const std::string &message);
 void clearError();
 
-/// Quiets DCMTK's SR loggers (their warnings would reach stderr); once per process. The root logger is left
-/// to the CDCMTK shim, which owns it.
+/// Keeps DCMTK's log off stderr, once per process: removes the root logger's default console appender (the
+/// CDCMTK shim's capture appender, if installed, stays) and quiets the SR loggers.
 void initializeOnce();
 
 /// A failure inside a writer: the status and message `guarded` turns into the return value.
@@ -54,6 +56,10 @@ int32_t guarded(Body &&body) noexcept {
         return fail(CDCMTKR_INTERNAL, "unexpected C++ exception");
     }
 }
+
+/// Whether a top-level element belongs to the Patient, Patient Study, Clinical Trial Subject/Study or General
+/// Study modules, the attributes the results copy.
+bool isPatientOrStudy(const DcmTagKey &key);
 
 /// The instance's strings checked (present, UIDs well formed); throws Failure(INVALID_ARGUMENT).
 void validate(const cdcmtkr_instance *instance);

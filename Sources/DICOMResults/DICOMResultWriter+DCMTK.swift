@@ -77,6 +77,11 @@ final class DCMTKResultSource {
         return DCMTKResultSource(handle: raw, fileName: name)
     }
 
+    /// What the results leave out of the source's patient and study attributes, and why (never a value).
+    var notes: [String] {
+        (0..<cdcmtkr_source_note_count(handle)).compactMap { cdcmtkr_source_note(handle, $0).map { String(cString: $0) } }
+    }
+
     func writeEncapsulatedPDF(_ info: InstanceInfo, pdf: Data, title: String, to path: String) throws(DICOMResultsError) {
         let pool = CStringPool()
         var instance = Self.instance(info, pool)

@@ -18,6 +18,9 @@ public struct DICOMResultWriter: Sendable {
         public let encapsulatedPDF: URL
         public let secondaryCapture: URL
         public let structuredReport: URL
+        /// What the objects leave out of the source and why (e.g. an attribute whose value is invalid for its
+        /// VR); attribute names and tags only, never values.
+        public let notes: [String]
 
         public var all: [URL] { [encapsulatedPDF, secondaryCapture, structuredReport] }
     }
@@ -80,7 +83,8 @@ public struct DICOMResultWriter: Sendable {
             try dcmtk.writeSR(sr, srContent(result), to: path)
         })
         try StagedFile.publish(staged, in: directory)
-        return Written(encapsulatedPDF: staged[0].final, secondaryCapture: staged[1].final, structuredReport: staged[2].final)
+        return Written(encapsulatedPDF: staged[0].final, secondaryCapture: staged[1].final, structuredReport: staged[2].final,
+                       notes: dcmtk.notes)
     }
 
     /// "PNG" or "JPEG" when the file starts with that format's signature; nil otherwise.

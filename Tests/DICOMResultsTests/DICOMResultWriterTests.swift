@@ -96,6 +96,20 @@ struct DICOMResultWriterTests {
         #expect(try Data(contentsOf: utf8.structuredReport).range(of: Data("modèle-θ".utf8)) != nil)
     }
 
+    /// The SIIM scan's Patient's Age is "62", not a valid AS ("062Y"): copied, it would make every result
+    /// invalid, so it is left out and the notes say so without its value.
+    @Test(.enabled(if: Support.which("dcmdump") != nil, "dcmdump (apt: dcmtk) is not installed"))
+    func valuesInvalidForTheirVRAreLeftOutAndNoted() throws {
+        let source = Support.dicom("siim_1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
+        #expect(try Support.dump(source, "0010,1010")?.contains("[62]") == true, "the fixture's invalid age")
+        let written = try DICOMResultWriter(directory: try Support.folder()).write(source: source, result: Support.result())
+        #expect(written.notes == ["left out the source's PatientAge (0010,1010): its value is not valid AS"], "\(written.notes)")
+        for file in written.all {
+            #expect(try Support.dump(file, "0010,1010") == nil)
+            #expect(try Support.dump(file, "0010,0010") == Support.dump(source, "0010,0010"))
+        }
+    }
+
     @Test func twoRunsMakeNewSeriesAndInstancesAndOverwriteNothing() throws {
         let out = try Support.folder(), writer = try DICOMResultWriter(directory: out)
         let source = Support.dicom("highdicom_dx_image.dcm")
@@ -172,7 +186,8 @@ struct DICOMResultWriterTests {
 /// The independent validators. Each needs its tool and says so when it is missing.
 @Suite("DICOM results: independent validators", .serialized)
 struct DICOMResultValidatorTests {
-    static let sources = ["highdicom_dx_image.dcm", "dx_utf8_patient.dcm", "CR-MONO1-10-chest.dcm"]
+    static let sources = ["highdicom_dx_image.dcm", "dx_utf8_patient.dcm", "CR-MONO1-10-chest.dcm",
+                          "siim_1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"]
 
     @Test(.enabled(if: Support.which("dciodvfy") != nil, "dciodvfy (apt: dicom3tools) is not installed"), arguments: sources)
     func dciodvfyFindsNoErrors(_ name: String) throws {

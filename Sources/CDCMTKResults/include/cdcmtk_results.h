@@ -5,7 +5,8 @@
  * Three objects go back into the source image's study, each in a series of its own: an Encapsulated PDF of
  * the report, a Secondary Capture of the scan with the result burned in, and a Comprehensive 3D SR (TID 1500)
  * with the classification. Every object copies the source's Patient and General Study modules (and the
- * Patient Study module) element by element, bytes as stored, with the source's Specific Character Set.
+ * Patient Study module) element by element, bytes as stored, with the source's Specific Character Set; only
+ * values invalid for their VR are left out (see cdcmtkr_source_note).
  *
  * Conventions (as in cdcmtk.h)
  * - Every function returning int32_t returns one of the CDCMTKR_* status codes; CDCMTKR_OK is 0.
@@ -61,6 +62,12 @@ typedef struct cdcmtkr_source cdcmtkr_source;
 int32_t cdcmtkr_source_open(const char *path, cdcmtkr_source **out);
 
 void cdcmtkr_source_free(cdcmtkr_source *source);
+
+/** Attributes of the source's Patient and Study modules whose value is invalid for their VR (checked at open)
+ *  are not copied into the results (Type 2 ones stay, empty); one sentence each, naming the attribute and its
+ *  tag, never its value. Strings are owned by `source`; NULL if out of range. */
+int32_t cdcmtkr_source_note_count(const cdcmtkr_source *source);
+const char *cdcmtkr_source_note(const cdcmtkr_source *source, int32_t index);
 
 /* ---------------------------------------------------------------- what every object carries */
 
