@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "ModelDevelopmentTests", dependencies: ["ModelDevelopment", "Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "DICOMResultsTests", dependencies: ["DICOMResults", "CAM", "XRayCore"]),
+        .testTarget(name: "DICOMResultsTests", dependencies: ["DICOMResults", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
     ],
     cxxLanguageStandard: .cxx17
