@@ -94,6 +94,7 @@ let package = Package(
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
         .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
+        .testTarget(name: "DICOMResultsTests", dependencies: ["DICOMResults", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
         // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.
@@ -110,7 +111,6 @@ let package = Package(
         .testTarget(name: "ModelDevelopmentTests", dependencies: ["ModelDevelopment", "Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "DICOMResultsTests", dependencies: ["DICOMResults", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "WatcherTests", dependencies: ["Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
     ],
     cxxLanguageStandard: .cxx17
