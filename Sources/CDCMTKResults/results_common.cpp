@@ -195,7 +195,6 @@ void copyPatientAndStudy(DcmDataset &ds, const cdcmtkr_source *source, bool ownT
     DcmDataset *src = const_cast<DcmFileFormat &>(source->format).getDataset();
     OFString sourceCharset;
     const bool hasCharset = src->findAndGetOFStringArray(DCM_SpecificCharacterSet, sourceCharset).good();
-    sourceCharset = sourceCharset.empty() ? "" : sourceCharset;
     const bool sourceIsUTF8 = sourceCharset == "ISO_IR 192";
 
     DcmDataset copied;
