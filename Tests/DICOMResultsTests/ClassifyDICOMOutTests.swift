@@ -18,6 +18,7 @@ struct ClassifyDICOMOutTests {
     @Test(.enabled(if: Support.which("dcmdump") != nil, "dcmdump (apt: dcmtk) is not installed"))
     func dicomScansGetThreeObjectsInTheirStudyAndImagesNone() throws {
         let out = try Support.folder()
+        defer { Support.cleanUp(out) }
         let dicom = ["samples/cr-mono1-chest-no-meta.dcm", "samples/siim-chest-jpeg-baseline.dcm"]
         let run = try Self.classify(dicom + ["samples/covid19-3way-test-covid-0105.png", "--report", out.appendingPathComponent("reports").path,
                                              "--dicom-out", out.appendingPathComponent("dicom").path])
@@ -32,7 +33,9 @@ struct ClassifyDICOMOutTests {
     }
 
     @Test func dicomOutNeedsReport() throws {
-        let run = try Self.classify(["samples/cr-mono1-chest-no-meta.dcm", "--dicom-out", try Support.folder().path])
+        let folder1 = try Support.folder()
+        defer { Support.cleanUp(folder1) }
+        let run = try Self.classify(["samples/cr-mono1-chest-no-meta.dcm", "--dicom-out", folder1.path])
         #expect(run.status == 64, "\(run.stderr)")
         #expect(run.stderr.contains("--dicom-out goes with --report DIR."), "\(run.stderr)")
     }
@@ -40,6 +43,7 @@ struct ClassifyDICOMOutTests {
     /// A scan whose results cannot be written fails alone, with the reason; its PDF report stays.
     @Test func aFailedDICOMResultFailsThatFileOnly() throws {
         let out = try Support.folder()
+        defer { Support.cleanUp(out) }
         let run = try Self.classify(["Tests/Fixtures/dicom/dx_no_study.dcm", "samples/cr-mono1-chest-no-meta.dcm",
                                      "--report", out.appendingPathComponent("reports").path,
                                      "--dicom-out", out.appendingPathComponent("dicom").path])

@@ -19,6 +19,7 @@ struct DICOMResultWriterTests {
           arguments: sources)
     func objectsGoIntoTheSourceStudyWithItsPatientAndStudyCopied(_ name: String) throws {
         let source = Support.dicom(name), out = try Support.folder()
+        defer { Support.cleanUp(out) }
         let written = try DICOMResultWriter(directory: out).write(source: source, result: Support.result())
         let classes = ["1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.88.34"]
         var series: Set<String> = []
@@ -52,7 +53,9 @@ struct DICOMResultWriterTests {
     @Test(.enabled(if: Support.which("dcmdump") != nil, "dcmdump (apt: dcmtk) is not installed"))
     func studyDateTimeAccessionAndStudyIDAreKept() throws {
         let source = Support.dicom("highdicom_dx_image.dcm")
-        let written = try DICOMResultWriter(directory: try Support.folder()).write(source: source, result: Support.result())
+        let folder2 = try Support.folder()
+        defer { Support.cleanUp(folder2) }
+        let written = try DICOMResultWriter(directory: folder2).write(source: source, result: Support.result())
         for file in written.all {
             #expect(try Support.dump(file, "0008,0020")?.contains("[20200125]") == true)
             #expect(try Support.dump(file, "0008,0030")?.contains("[104702.826]") == true)
@@ -64,7 +67,9 @@ struct DICOMResultWriterTests {
     /// Bytes as stored: the UTF-8 name is in every object byte for byte, declared ISO_IR 192 (never ISO_IR 100).
     @Test(.enabled(if: Support.which("dcmdump") != nil, "dcmdump (apt: dcmtk) is not installed"))
     func utf8PatientNameSurvivesDeclaredISO_IR_192() throws {
-        let written = try DICOMResultWriter(directory: try Support.folder())
+        let folder3 = try Support.folder()
+        defer { Support.cleanUp(folder3) }
+        let written = try DICOMResultWriter(directory: folder3)
             .write(source: Support.dicom("dx_utf8_patient.dcm"), result: Support.result())
         for file in written.all {
             #expect(try Support.dump(file, "0008,0005") == "(0008,0005) CS [ISO_IR 192]")
@@ -80,12 +85,16 @@ struct DICOMResultWriterTests {
     func latin1SourceIsCopiedAsStoredOrConvertedWhole() throws {
         let source = Support.dicom("dx_latin1_patient.dcm")
         let latin1Name = Data([0x4D, 0xFC, 0x6C, 0x6C, 0x65, 0x72, 0x5E, 0x4A, 0xFC, 0x72, 0x67, 0x65, 0x6E])  // Müller^Jürgen
-        let ascii = try DICOMResultWriter(directory: try Support.folder()).write(source: source, result: Support.result())
+        let folder4 = try Support.folder()
+        defer { Support.cleanUp(folder4) }
+        let ascii = try DICOMResultWriter(directory: folder4).write(source: source, result: Support.result())
         for file in ascii.all {
             #expect(try Support.dump(file, "0008,0005") == "(0008,0005) CS [ISO_IR 100]")
             #expect(try Data(contentsOf: file).range(of: latin1Name) != nil, "\(file.lastPathComponent)")
         }
-        let utf8 = try DICOMResultWriter(directory: try Support.folder())
+        let folder5 = try Support.folder()
+        defer { Support.cleanUp(folder5) }
+        let utf8 = try DICOMResultWriter(directory: folder5)
             .write(source: source, result: Support.result(modelName: "modèle-θ"))
         for file in utf8.all {
             #expect(try Support.dump(file, "0008,0005") == "(0008,0005) CS [ISO_IR 192]")
@@ -102,7 +111,9 @@ struct DICOMResultWriterTests {
     func valuesInvalidForTheirVRAreLeftOutAndNoted() throws {
         let source = Support.dicom("siim_1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
         #expect(try Support.dump(source, "0010,1010")?.contains("[62]") == true, "the fixture's invalid age")
-        let written = try DICOMResultWriter(directory: try Support.folder()).write(source: source, result: Support.result())
+        let folder6 = try Support.folder()
+        defer { Support.cleanUp(folder6) }
+        let written = try DICOMResultWriter(directory: folder6).write(source: source, result: Support.result())
         #expect(written.notes == ["left out the source's PatientAge (0010,1010): its value is not valid AS"], "\(written.notes)")
         for file in written.all {
             #expect(try Support.dump(file, "0010,1010") == nil)
@@ -112,6 +123,7 @@ struct DICOMResultWriterTests {
 
     @Test func twoRunsMakeNewSeriesAndInstancesAndOverwriteNothing() throws {
         let out = try Support.folder(), writer = try DICOMResultWriter(directory: out)
+        defer { Support.cleanUp(out) }
         let source = Support.dicom("highdicom_dx_image.dcm")
         let sourceBytes = try Data(contentsOf: source)
         let first = try writer.write(source: source, result: Support.result())
@@ -131,6 +143,7 @@ struct DICOMResultWriterTests {
     @Test(arguments: ["images/covid_grey.jpg", "images/covid_grey.jpg.L.png"])
     func pngAndJPEGAreRefusedWithoutWritingAnything(_ relative: String) throws {
         let out = try Support.folder()
+        defer { Support.cleanUp(out) }
         let image = Support.fixtures.appendingPathComponent(relative)
         #expect(throws: DICOMResultsError.notDICOM(file: image.lastPathComponent, format: relative.hasSuffix("png") ? "PNG" : "JPEG")) {
             try DICOMResultWriter(directory: out).write(source: image, result: Support.result())
@@ -142,6 +155,7 @@ struct DICOMResultWriterTests {
     /// A DICOM object without Study Instance UID belongs to no study: a clear error, and no files.
     @Test func sourceWithoutStudyIsRefused() throws {
         let out = try Support.folder()
+        defer { Support.cleanUp(out) }
         do {
             let written = try DICOMResultWriter(directory: out).write(source: Support.dicom("dx_no_study.dcm"), result: Support.result())
             Issue.record("wrote \(written.all)")
@@ -166,6 +180,7 @@ struct DICOMResultWriterTests {
             #expect(throws: DICOMResultsError.self) { try UIDGenerator(root: bad) }
         }
         let out = try Support.folder()
+        defer { Support.cleanUp(out) }
         let written = try DICOMResultWriter(directory: out, uidRoot: "1.2.826.0.1.3680043.10.1234")
             .write(source: Support.dicom("highdicom_dx_image.dcm"), result: Support.result())
         #expect(written.all.allSatisfy { $0.lastPathComponent.hasPrefix("1.2.826.0.1.3680043.10.1234.") })
@@ -191,7 +206,9 @@ struct DICOMResultValidatorTests {
 
     @Test(.enabled(if: Support.which("dciodvfy") != nil, "dciodvfy (apt: dicom3tools) is not installed"), arguments: sources)
     func dciodvfyFindsNoErrors(_ name: String) throws {
-        let written = try DICOMResultWriter(directory: try Support.folder())
+        let folder7 = try Support.folder()
+        defer { Support.cleanUp(folder7) }
+        let written = try DICOMResultWriter(directory: folder7)
             .write(source: Support.dicom(name), result: Support.result(outOfDistribution: true))
         for file in written.all {
             let out = try Tool.run("dciodvfy", [file.path])
@@ -207,7 +224,9 @@ struct DICOMResultValidatorTests {
           arguments: ["dx_utf8_patient.dcm", "dx_latin1_patient.dcm", "CR-MONO1-10-chest.dcm"])
     func dcentvfyFindsResultsConsistentWithTheSource(_ name: String) throws {
         let source = Support.dicom(name)
-        let written = try DICOMResultWriter(directory: try Support.folder()).write(source: source, result: Support.result())
+        let folder8 = try Support.folder()
+        defer { Support.cleanUp(folder8) }
+        let written = try DICOMResultWriter(directory: folder8).write(source: source, result: Support.result())
         let out = try Tool.run("dcentvfy", [source.path] + written.all.map(\.path))
         let report = out.stdout + out.stderr
         #expect(!report.split(separator: "\n").contains { $0.hasPrefix("Error") }, "\(name):\n\(report)")
@@ -215,7 +234,9 @@ struct DICOMResultValidatorTests {
 
     @Test(.enabled(if: Support.hasSRValidator, "DicomSRValidator (apt: pixelmed-apps, with java) is not installed"))
     func srPassesPixelmedsSRValidator() throws {
-        let written = try DICOMResultWriter(directory: try Support.folder())
+        let folder9 = try Support.folder()
+        defer { Support.cleanUp(folder9) }
+        let written = try DICOMResultWriter(directory: folder9)
             .write(source: Support.dicom("highdicom_dx_image.dcm"), result: Support.result())
         // JDK 17's XPath limits stop pixelmed's template checks; lift them.
         let out = try Tool.run("java", ["-Djdk.xml.xpathExprOpLimit=0", "-Djdk.xml.xpathExprGrpLimit=0",

@@ -17,6 +17,15 @@ enum Support {
         return url
     }
 
+    /// Removes a test's folder, unless CXR_KEEP_DICOM_RESULTS is set (to look at the objects).
+    static func cleanUp(_ folder: URL) {
+        if let keep = ProcessInfo.processInfo.environment["CXR_KEEP_DICOM_RESULTS"], !keep.isEmpty {
+            print("DICOM results kept in \(folder.path)")
+            return
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+
     /// A small but complete PDF (one empty page), standing in for the report's bytes.
     static let pdf: Data = {
         var body = "%PDF-1.4\n"
