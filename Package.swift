@@ -40,6 +40,15 @@ let package = Package(
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
                 .linkedLibrary("stdc++"),
             ]),
+        // CXReview's results as DICOM objects (Encapsulated PDF, Secondary Capture, TID 1500 SR): DCMTK's dcmdata,
+        // dcmsr and its cmr templates (apt: libdcmtk-dev), imported only by DICOMResults.
+        .target(
+            name: "CDCMTKResults",
+            cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations"])],
+            linkerSettings: [
+                .linkedLibrary("cmr"), .linkedLibrary("dcmsr"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"),
+                .linkedLibrary("ofstd"), .linkedLibrary("stdc++"),
+            ]),
         // Our own sgemm micro-kernels (AVX-512F, AVX2+FMA, portable C; chosen at run time through
         // per-function target attributes, so no -march flag is needed).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
@@ -61,6 +70,7 @@ let package = Package(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
+        .target(name: "DICOMResults", dependencies: ["CAM", "Reporting", "CDCMTKResults"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "CAM", "Reporting", "Audit"]),
@@ -79,13 +89,14 @@ let package = Package(
         .executableTarget(
             name: "cxreview",
             dependencies: [
-                "Benchmarks", "Pipeline", "ModelDevelopment", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit",
+                "Benchmarks", "Pipeline", "ModelDevelopment", "XRayCore", "DICOMDecoding", "Kernels", "ResNet", "Training", "Reporting", "Preprocessing", "Watcher", "Audit", "DICOMResults",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "XRayCoreTests", dependencies: ["XRayCore"]),
         .testTarget(name: "DICOMDecodingTests", dependencies: ["DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks"]),
+        .testTarget(name: "DICOMResultsTests", dependencies: ["DICOMResults", "CAM", "Reporting", "XRayCore", "TestSupport"]),
         .testTarget(name: "ImageDecodingTests", dependencies: ["ImageDecoding", "XRayCore", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "ImageDecoding", "XRayCore", "TestSupport"]),
         // Shared by the numerical test targets: the hash generator of the fixture scripts, allClose.

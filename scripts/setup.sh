@@ -13,6 +13,8 @@ packages=(
   libcairo2-dev libpango1.0-dev fonts-dejavu-core   # figures and reports
   fonts-noto-cjk              # Chinese, Japanese and Korean file names in reports (else printed as [U+XXXX])
   poppler-utils               # pdftotext/pdfinfo/pdfimages in the report tests
+  dicom3tools                 # dciodvfy/dcentvfy: independent checks of the DICOM results (DICOMResultsTests)
+  pixelmed-apps               # DicomSRValidator: an independent check of the results' TID 1500 SR
 )
 
 missing=()

@@ -42,6 +42,18 @@ public struct ReportWriter: Sendable {
         /// Milliseconds spent drawing and writing the page (Cairo, Pango, the PDF file), without
         /// the saliency map, overlay and input hash that came before.
         public let pageMs: Double
+        /// The scan as the page shows it, and the overlay drawn over it (nil for a normal call).
+        let shown: GrayImage
+        let overlay: RGBImage?
+
+        /// The scan as the page shows it: with the saliency overlay, or plain grey where the report
+        /// draws none (a normal call), for results that show it elsewhere (the DICOM Secondary Capture).
+        public var picture: RGBImage {
+            if let overlay { return overlay }
+            var rgb = [UInt8](repeating: 0, count: shown.pixels.count * 3)
+            for (i, g) in shown.pixels.enumerated() { rgb[3 * i] = g; rgb[3 * i + 1] = g; rgb[3 * i + 2] = g }
+            return RGBImage(width: shown.width, height: shown.height, pixels: rgb)
+        }
     }
 
     /// The model as the reports show it (name, version, SHA-256, temperature).
@@ -103,7 +115,8 @@ public struct ReportWriter: Sendable {
                 warnings: report.warnings, reportFileName: url.lastPathComponent,
                 outOfDistributionWarning: report.outOfDistributionWarning, scanSize: (scan.image.width, scan.image.height))))
         return Written(url: url, summaryEntry: entry,
-                       pageMs: Double(DispatchTime.now().uptimeNanoseconds - pageStart.uptimeNanoseconds) / 1e6)
+                       pageMs: Double(DispatchTime.now().uptimeNanoseconds - pageStart.uptimeNanoseconds) / 1e6,
+                       shown: shown, overlay: overlay)
     }
 
     /// Writes the batch summary of `entries` into the reports' folder as `summary-<UTC time>.pdf`

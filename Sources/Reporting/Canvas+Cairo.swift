@@ -499,6 +499,28 @@ final class Canvas {
     }
 }
 
+extension Canvas {
+    /// Draws on a `width` × `height` pixel raster (1 point = 1 pixel, white at first) and returns
+    /// its pixels, for images that go somewhere other than a figure file (a DICOM Secondary Capture).
+    static func raster(width: Int, height: Int, _ draw: (Canvas) throws(RenderError) -> Void) throws(RenderError) -> RGBImage {
+        let canvas = try Canvas(format: .png, size: Size(width: Double(width), height: Double(height)), pngScale: 1, fd: -1,
+                                info: DocumentInfo(title: "", subject: ""))
+        try draw(canvas)
+        cairo_surface_flush(canvas.surface)
+        guard let data = cairo_image_surface_get_data(canvas.surface) else { throw .drawingFailed(reason: "no raster data") }
+        let stride = Int(cairo_image_surface_get_stride(canvas.surface))
+        var bytes = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            let row = UnsafeRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
+            for x in 0..<width {
+                let v = row[x], i = (y * width + x) * 3  // native-endian 0xXXRRGGBB
+                bytes[i] = UInt8((v >> 16) & 0xFF); bytes[i + 1] = UInt8((v >> 8) & 0xFF); bytes[i + 2] = UInt8(v & 0xFF)
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: bytes)
+    }
+}
+
 /// Reads a PNG with Cairo into RGB bytes (alpha dropped), for tests that check colours in renderings.
 /// Returns nil if Cairo cannot read the file.
 func readRGBPNG(_ url: URL) -> RGBRaster? {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOMResults
 import Foundation
 import Pipeline
 import Reporting
@@ -38,6 +39,9 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .long, help: "With --report: also write one summary PDF of the run (summary-<UTC time>.pdf), ordered for triage by 1 - p(normal) (the template's triage_order), out-of-scope scans set apart, linking each report.")
     var summary = false
 
+    @Option(name: .long, help: "With --report: also return each DICOM scan's results into its study as DICOM files in this folder: an Encapsulated PDF of the report, a Secondary Capture with the result burned in and a TID 1500 SR, each in a new series (PNG and JPEG scans get none).")
+    var dicomOut: String?
+
     @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
     var saliency: Saliency = .layer4
 
@@ -66,8 +70,14 @@ struct ClassifyCommand: ParsableCommand {
             } catch {
                 throw CommandFailure(message: "cannot write reports into \(report): \(error)")
             }
-        } else if template != nil || summary || saliency != .layer4 {
-            throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : "--saliency") goes with --report DIR.")
+        } else if template != nil || summary || saliency != .layer4 || dicomOut != nil {
+            throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : dicomOut != nil ? "--dicom-out" : "--saliency") goes with --report DIR.")
+        }
+        var dicomWriter: DICOMResultWriter?
+        if let dicomOut {
+            do { dicomWriter = try DICOMResultWriter(directory: URL(fileURLWithPath: dicomOut)) } catch {
+                throw CommandFailure(message: "cannot write DICOM results into \(dicomOut): \(error.description)")
+            }
         }
         let urls = files.map { URL(fileURLWithPath: $0) }
         let results: [Result<Classification, PipelineError>]
@@ -86,11 +96,13 @@ struct ClassifyCommand: ParsableCommand {
                         let began = DispatchTime.now()
                         do throws(PipelineError) {
                             let report = try writer.writeReport(v)
-                            entries.append(report.summaryEntry)
                             if !json {
                                 let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6
                                 Terminal.note("report: \(report.url.path) (\(String(format: "%.0f", ms)) ms, \(String(format: "%.0f", report.pageMs)) ms of it drawing the page)")
                             }
+                            // Before the summary row: a scan whose DICOM results fail is listed as failed.
+                            if let dicomWriter { try Self.writeDICOM(v, report: report, writer: writer, to: dicomWriter, quiet: json) }
+                            entries.append(report.summaryEntry)
                             return .success(v)
                         } catch {
                             return .failure(error)
@@ -140,6 +152,36 @@ struct ClassifyCommand: ParsableCommand {
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
+    /// Writes the DICOM results of one classified scan beside its report, or says why a scan gets none.
+    /// A failure fails the file: its PDF report stays, and the message says so.
+    static func writeDICOM(_ v: ClassifiedScan, report: ReportWriter.Written, writer: ReportWriter, to dicom: DICOMResultWriter,
+                           quiet: Bool) throws(PipelineError) {
+        let c = v.classification
+        guard v.scan.notes.format == .dicom else {
+            if !quiet { Terminal.note("DICOM results: none for \(c.file), a \(v.scan.notes.format.rawValue.uppercased()) image that belongs to no study") }
+            return
+        }
+        let began = DispatchTime.now()
+        do {
+            let pdf = try Data(contentsOf: report.url)
+            let model = writer.modelInfo
+            let result = DICOMResult(
+                predictedClass: c.predictedClass,
+                probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
+                modelName: model.name, modelVersion: model.version, modelSHA256: model.sha256,
+                softwareVersion: ReportWriter.softwareVersion, outOfDistribution: c.outOfDistribution.flagged,
+                reportPDF: pdf, overlay: report.picture)
+            let written = try dicom.write(source: URL(fileURLWithPath: c.file), result: result)
+            if !quiet {
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6
+                Terminal.note("DICOM results: \(written.all.map(\.lastPathComponent).joined(separator: ", ")) in \(dicom.directory.path) (\(String(format: "%.0f", ms)) ms)")
+                for note in written.notes { Terminal.note("  \(note)") }
+            }
+        } catch {
+            throw PipelineError(stage: .report, file: c.file, underlying: DICOMOutputFailure(file: c.file, report: report.url.path, cause: "\(error)"))
+        }
+    }
+
     static func text(_ c: Classification) -> String {
         let probs = c.probabilities.map { "\($0.className) \(String(format: "%.3f", $0.probability))" }
         let warning = c.warnings.map { "\n  warning (\($0.code.rawValue)): \($0.message)" }.joined()
@@ -186,3 +228,14 @@ struct ClassifyReport: Encodable {
 }
 
 extension Saliency: ExpressibleByArgument {}
+
+/// The DICOM results of a scan could not be written; its PDF report was.
+struct DICOMOutputFailure: Error, Sendable, CustomStringConvertible {
+    let file: String
+    let report: String
+    let cause: String
+
+    var description: String {
+        "\(file.escapingControlCharacters): no DICOM results were written (its PDF report \(report) was): \(cause)"
+    }
+}
