@@ -152,16 +152,28 @@ import Glibc
         #expect(last.waitForExit(upTo: 300) == 0, "\(last.output.suffix(2000))")
 
         #expect(w.waiting.isEmpty)
-        #expect(w.files(in: w.failed).isEmpty, "\(w.files(in: w.failed))")
+        // The crash journal cannot tell a kill from a crash: a file that was in hand when the watcher died
+        // twice is set aside in failed/ with a note that says so (InboxClaims.crashesBeforeSetAside). That
+        // is the only way a good file may end there here, and it is rare: it takes two kills with the same
+        // file in hand. Every other file is archived once, with one report.
+        let failed = w.files(in: w.failed)
+        let setAside = Set(failed.filter { !$0.hasSuffix(".error.txt") })
+        for name in setAside {
+            let note = try String(contentsOf: w.failed.appendingPathComponent(name + ".error.txt"), encoding: .utf8)
+            #expect(note.contains("it stopped the decoder: the watcher stopped 2 times while this file was in hand"), "\(name): \(note)")
+            #expect(try Data(contentsOf: w.failed.appendingPathComponent(name)) == inputs[name], "\(name) changed in failed/")
+        }
+        #expect(setAside.count <= 2, "more set aside than two kills can explain: \(failed)")
+        if !setAside.isEmpty { print("kill -9 ×10: set aside after two deaths in hand: \(setAside.sorted())") }
         let archived = w.files(in: w.archive)
-        #expect(archived.count == inputs.count, "\(archived)")
-        for (name, data) in inputs {
+        #expect(archived.count + setAside.count == inputs.count, "\(archived)")
+        for (name, data) in inputs where !setAside.contains(name) {
             let match = archived.filter { ($0 as NSString).lastPathComponent == name }
             #expect(match.count == 1, "\(name): \(match)")
             if let m = match.first { #expect(try Data(contentsOf: w.archive.appendingPathComponent(m)) == data) }
         }
         let reports = w.files(in: w.reports)
-        #expect(reports.filter { !$0.hasPrefix(".") }.count == inputs.count, "\(reports)")
+        #expect(reports.filter { !$0.hasPrefix(".") }.count + setAside.count == inputs.count, "\(reports)")
         #expect(reports.allSatisfy { !$0.hasPrefix(".") }, "temporary files left: \(reports)")
         #expect(w.files(in: w.inbox.appendingPathComponent(".cxreview/pending")).isEmpty)
         // Every killed run's unfinished work was taken over, and no claim or watcher folder is left.
@@ -171,9 +183,9 @@ import Glibc
         let audit = try w.audit()
         #expect(audit.isValid, "\(String(describing: audit.problem))")
         let exports = audit.records.filter { $0.eventID == .export }
-        #expect(exports.count == inputs.count)
+        #expect(exports.count + setAside.count == inputs.count)
         let hashes = exports.compactMap { $0.participantObject.first { $0.typeCodeRole == 4 }?.detail["sha256"] }
-        #expect(Set(hashes).count == inputs.count)
+        #expect(Set(hashes).count + setAside.count == inputs.count)
         #expect(try w.cxreview(["audit", "verify", w.auditLog.path]).status == 0)
     }
 
