@@ -145,6 +145,7 @@ package final class TrainingExecutor {
     /// Forward in training mode over input [N, Cin, H, W]: updates every BatchNorm's running
     /// statistics and returns the last block's output, globally average-pooled [N, C]. Keeps what
     /// `backward` needs.
+    @discardableResult
     package func forward(_ input: Tensor, threads: Int) -> Tensor {
         precondition(input.shape.count == 4 && input.shape[1] == stem.geometry.inChannels,
                      "training input must be [N, \(stem.geometry.inChannels), H, W], got \(input.shape)")
