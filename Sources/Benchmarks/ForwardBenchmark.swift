@@ -25,14 +25,4 @@ public enum ForwardBenchmark {
         }
         return times
     }
-
-    /// Mean one-way time, in nanoseconds, for a value written by one of the forward pass's two
-    /// threads (the caller and a pool worker) to be seen by the other: 2,000 handoffs of one
-    /// counter (`CrossCoreCost`). Several times longer when the host has put the two CPUs in
-    /// different core complexes than in one (figures in docs/PERFORMANCE.md). Nil when the pool is
-    /// in use or its worker did not join within 50 ms.
-    public static func crossCoreHandoff() -> Double? {
-        CrossCoreCost.handoffTime(handoffs: 2_000)
-    }
-
 }

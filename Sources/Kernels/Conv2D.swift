@@ -134,7 +134,7 @@ public final class Conv2D: Sendable {
 
     /// output = relu?(conv(input) + bias + residual?) for one image or a group ([C, G, H, W]).
     package func forward(_ input: FeatureMap, into output: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false,
-                        scratch: Scratch, parts: Int = 1, flushesSharedLines flush: Bool = false) {
+                        scratch: Scratch, parts: Int = 1) {
         let g = geometry
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         precondition(input.channels == g.inChannels, "conv expects \(g.inChannels) input channels, got \(input.channels)")
@@ -147,14 +147,13 @@ public final class Conv2D: Sendable {
         if let tile = algorithm.winogradTile {
             Winograd.forward(input, weights: weights, geometry: g, tile: tile, transforms: transforms, budget: winogradBudget,
                              into: output, epilogue: epilogue,
-                             scratch: scratch, parts: parts, flushesSharedLines: flush)
+                             scratch: scratch, parts: parts)
         } else {
-            forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts, flushesSharedLines: flush)
+            forwardIm2col(input, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
         }
     }
 
-    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts threads: Int,
-                               flushesSharedLines flush: Bool) {
+    private func forwardIm2col(_ input: FeatureMap, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts threads: Int) {
         let g = geometry, w = weights[0]
         let n = output.images * output.planeSize, k = g.patchSize
         // Output rows in whole panels, a few parts per thread.
@@ -189,14 +188,8 @@ public final class Conv2D: Sendable {
                 w.multiply(depth: rows, n: n, b: col + rows.lowerBound * n, ldb: n, c: partials + part.index * cout * n, ldc: n)
             }
             Parallel.run(parts: threads, threads: threads) { part in
-                let channels = part.range(of: cout)
-                Self.addPartials(partials, count: threads, stride: cout * n, channels: channels, n: n, into: output.base,
+                Self.addPartials(partials, count: threads, stride: cout * n, channels: part.range(of: cout), n: n, into: output.base,
                                  epilogue: epilogue)
-                // The other parts' partial sums are not read again: when sharing is costly, drop them
-                // from the caches before their writers fill them again (`CrossCorePolicy`).
-                for t in 0..<threads where t != part.index && flush {
-                    CacheLines.flush(partials + t * cout * n + channels.lowerBound * n, count: channels.count * n)
-                }
             }
         } else {
             let col = scratch.base, taps = g.kernelHeight * g.kernelWidth
@@ -239,8 +232,7 @@ public final class Conv2D: Sendable {
     }
 
     /// Tensor convenience: [N, Cin, H, W] → [N, Cout, oh, ow], images one after another.
-    /// `flushesSharedLines`: see `CrossCorePolicy`.
-    public func callAsFunction(_ input: Tensor, relu: Bool = false, parts: Int = 1, flushesSharedLines: Bool = false) -> Tensor {
+    public func callAsFunction(_ input: Tensor, relu: Bool = false, parts: Int = 1) -> Tensor {
         precondition(input.shape.count == 4, "conv input must be [N, C, H, W], got \(input.shape)")
         let (batch, h, w) = (input.shape[0], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize(height: h, width: w)
@@ -253,8 +245,7 @@ public final class Conv2D: Sendable {
         withExtendedLifetime(space) {  // x and y point into it
             for i in 0..<batch {
                 x.load(from: input, image: i)
-                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts,
-                        flushesSharedLines: flushesSharedLines)
+                forward(x, into: y, relu: relu, scratch: space.scratch(at: inCount + outCount, count: scratchCount), parts: parts)
                 y.store(into: &out, image: i)
             }
         }

@@ -3,24 +3,17 @@ import XRayCore
 
 /// Runs the inference forward pass of a residual network (a stem convolution with ReLU, a max pool,
 /// then residual blocks) over a batch, and owns everything about how: workspace memory and its
-/// layout (`ForwardPlan`), grouping images, splitting work between threads, and applying the
-/// `CrossCorePolicy` it was given: whether split passes flush shared cache lines.
+/// layout (`ForwardPlan`), grouping images and splitting work between threads.
 ///
 /// The model describes the layers; this runs them. Workspaces are pooled for reuse between calls.
 package final class ForwardExecutor: Sendable {
     package let stem: Conv2D
     package let maxPool: (kernel: Int, stride: Int, padding: Int)
     package let blocks: [ResidualBlock]
-    package let crossCore: CrossCorePolicy
     private let workspaces = Mutex<[ForwardPlan: [Workspace]]>([:])
-    /// Under `.measured`: whether the last measurement found the CPUs far apart. This executor's
-    /// own state; a stale value only costs speed, never correctness.
-    private let measuredFar = Atomic<Bool>(false)
 
-    package init(stem: Conv2D, maxPool: (kernel: Int, stride: Int, padding: Int), blocks: [ResidualBlock],
-                 crossCore: CrossCorePolicy = .measured) {
+    package init(stem: Conv2D, maxPool: (kernel: Int, stride: Int, padding: Int), blocks: [ResidualBlock]) {
         precondition(!blocks.isEmpty, "a residual network needs at least one block")
-        self.crossCore = crossCore
         self.stem = stem
         self.maxPool = maxPool
         self.blocks = blocks
@@ -38,8 +31,7 @@ package final class ForwardExecutor: Sendable {
     /// With `threads` > 1 and N ≥ `threads`, each thread runs whole groups of up to 4 images; images
     /// left over (N not a multiple of `threads`, or batch 1) are split across the threads layer by
     /// layer: layer1 by stretches of the image, the rest by channels (or along K), part i of each
-    /// step on the same thread, with cache flushes as `crossCore` says (under `.measured`, when
-    /// sharing data between the threads is costly, measured before such passes).
+    /// step on the same thread, so that a thread mostly reads back what it wrote itself.
     package func run(_ input: Tensor, threads: Int, blocks count: Int? = nil) -> (features: Tensor, pooled: Tensor) {
         let count = count ?? blocks.count
         precondition(count >= 1 && count <= blocks.count, "\(count) blocks asked of \(blocks.count)")
@@ -66,47 +58,30 @@ package final class ForwardExecutor: Sendable {
         features.withUnsafeMutableBufferPointer { featureBuffer in
             pooled.withUnsafeMutableBufferPointer { pooledBuffer in
                 let featureOut = featureBuffer.baseAddress!, pooledOut = pooledBuffer.baseAddress!
-                func run(images: Range<Int>, parts: Int, flush: Bool = false) {
+                func run(images: Range<Int>, parts: Int) {
                     let plan = ForwardPlan(self, blocks: count, height: h, width: w, images: images.count, parts: parts)
                     let space = takeWorkspace(plan)
                     let x = space.featureMap(at: plan.inputOffset, channels: cin, images: images.count, height: h, width: w)
                     for (g, i) in images.enumerated() { x.load(from: input, image: i, into: g) }
-                    let y = forwardGroup(x, space: space, plan: plan, parts: parts, flush: flush)
+                    let y = forwardGroup(x, space: space, plan: plan, parts: parts)
                     for (g, i) in images.enumerated() { y.store(g, into: featureOut, image: i) }
                     GlobalAveragePool.forward(y, into: pooledOut + images.lowerBound * fc)
                     returnWorkspace(space, plan)
                 }
                 Parallel.run(parts: groups.count, threads: threads) { part in run(images: groups[part.index], parts: 1) }
-                // Split passes share every layer's data between the threads.
-                let flush = grouped < n && threads > 1 && flushesSharedLines()
-                for i in grouped..<n { run(images: i..<(i + 1), parts: threads, flush: flush) }
+                for i in grouped..<n { run(images: i..<(i + 1), parts: threads) }
             }
         }
         return (Tensor(shape: [n, fc, fh, fw], scalars: features), Tensor(shape: [n, fc], scalars: pooled))
     }
 
-    /// Whether a split pass starting now flushes shared lines, under `crossCore`. `.measured` times the
-    /// handoff between the two threads now; when that is not possible (the pool in use, or its
-    /// worker not joining within 2 ms) it keeps the last answer.
-    private func flushesSharedLines() -> Bool {
-        switch crossCore {
-        case .never: return false
-        case .always: return true
-        case .measured:
-            if let ns = CrossCoreCost.handoffTime(handoffs: 64, timeout: 2_000_000) {
-                measuredFar.store(ns > CrossCoreCost.farThreshold, ordering: .relaxed)
-            }
-            return measuredFar.load(ordering: .relaxed)
-        }
-    }
-
     /// Stem, max pool and the blocks for a group of images already in the workspace; returns the last block's output.
-    private func forwardGroup(_ x: FeatureMap, space: Workspace, plan: ForwardPlan, parts: Int, flush: Bool) -> FeatureMap {
+    private func forwardGroup(_ x: FeatureMap, space: Workspace, plan: ForwardPlan, parts: Int) -> FeatureMap {
         let g = x.images
         let scratch = plan.scratch(for: stem, in: space)
         let stemOut = space.featureMap(at: plan.stemOffset, channels: stem.geometry.outChannels, images: g,
                                        height: plan.stemHeight, width: plan.stemWidth)
-        stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts, flushesSharedLines: flush)
+        stem.forward(x, into: stemOut, relu: true, scratch: scratch, parts: parts)
         let pool = maxPool
         var y = space.featureMap(at: plan.slotOffsets[0], channels: stemOut.channels, images: g,
                                  height: plan.poolHeight, width: plan.poolWidth)
@@ -118,7 +93,7 @@ package final class ForwardExecutor: Sendable {
         var slots = plan.slotOffsets.map { space.scratch(at: $0, count: 0).base }
         for block in blocks[..<plan.blocks] {
             y = block.forward(y, mid: slots[1], shortcut: slots[2], out: slots[3], scratch: { plan.scratch(for: $0, in: space) },
-                              parts: parts, flushesSharedLines: flush)
+                              parts: parts)
             slots = [slots[3], slots[0], slots[1], slots[2]]
         }
         return y
@@ -204,7 +179,7 @@ struct ForwardPlan: Hashable {
         // threads: then each kind splits its data between the threads differently (the unfolded
         // matrices by channel or by column, V by channel and M by position, or a stretch of the
         // image per thread), and reusing memory across kinds would mean writing lines the other
-        // thread holds, each at the cost of invalidating its copy (cxr_cache.h).
+        // thread holds, each at the cost of invalidating its copy.
         let split = parts > 1
         scratchCounts = [.im2col: scratch, .winograd: winograd, .spatial: spatial]
         scratchOffsets = [.im2col: scratchOffset, .winograd: split ? scratchOffset + scratch : scratchOffset,

@@ -38,20 +38,19 @@ package struct ResidualBlock: Sendable {
     /// Runs the block on `x` (one image or a group); `mid`, `shortcut` and `out` are free buffers of the output size.
     /// Each convolution takes its scratch from `scratch` (the `ForwardPlan` decides which memory each kind uses).
     func forward(_ x: FeatureMap, mid: UnsafeMutablePointer<Float>, shortcut shortcutBuffer: UnsafeMutablePointer<Float>,
-                 out: UnsafeMutablePointer<Float>, scratch: (Conv2D) -> Scratch, parts: Int,
-                 flushesSharedLines flush: Bool = false) -> FeatureMap {
+                 out: UnsafeMutablePointer<Float>, scratch: (Conv2D) -> Scratch, parts: Int) -> FeatureMap {
         let (oh, ow) = outputSize(height: x.height, width: x.width)
         let c = outChannels
         let g = x.images
         let y = FeatureMap(base: mid, channels: c, images: g, height: oh, width: ow)
-        conv1.forward(x, into: y, relu: true, scratch: scratch(conv1), parts: parts, flushesSharedLines: flush)
+        conv1.forward(x, into: y, relu: true, scratch: scratch(conv1), parts: parts)
         var identity = x
         if let shortcut {
             identity = FeatureMap(base: shortcutBuffer, channels: c, images: g, height: oh, width: ow)
-            shortcut.forward(x, into: identity, scratch: scratch(shortcut), parts: parts, flushesSharedLines: flush)
+            shortcut.forward(x, into: identity, scratch: scratch(shortcut), parts: parts)
         }
         let result = FeatureMap(base: out, channels: c, images: g, height: oh, width: ow)
-        conv2.forward(y, into: result, residual: identity, relu: true, scratch: scratch(conv2), parts: parts, flushesSharedLines: flush)
+        conv2.forward(y, into: result, residual: identity, relu: true, scratch: scratch(conv2), parts: parts)
         return result
     }
 

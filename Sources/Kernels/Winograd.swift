@@ -67,8 +67,7 @@ enum Winograd {
     }
 
     static func forward(_ input: FeatureMap, weights u: [PackedMatrix], geometry g: ConvGeometry, tile: Tile, transforms: Transforms,
-                        budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int,
-                        flushesSharedLines flush: Bool = false) {
+                        budget: Int, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch, parts: Int) {
         if splitsSpatially(g, tile: tile, transforms: transforms, images: input.images, parts: parts) {
             forwardSpatially(input, weights: u, geometry: g, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
             return
@@ -76,15 +75,14 @@ enum Winograd {
         let step = imagesPerPass(g, tile: tile, height: input.height, width: input.width, images: input.images, budget: budget)
         for first in stride(from: 0, to: input.images, by: step) {
             forward(input, images: first..<min(input.images, first + step), weights: u, geometry: g, tile: tile,
-                    transforms: transforms, into: output, epilogue: epilogue, scratch: scratch, parts: parts,
-                    flushesSharedLines: flush)
+                    transforms: transforms, into: output, epilogue: epilogue, scratch: scratch, parts: parts)
         }
     }
 
     /// The images `imageRange` of the group, through V and M at the start of the scratch.
     private static func forward(_ input: FeatureMap, images imageRange: Range<Int>, weights u: [PackedMatrix], geometry g: ConvGeometry,
                                 tile: Tile, transforms: Transforms, into output: FeatureMap, epilogue: Epilogue, scratch: Scratch,
-                                parts: Int, flushesSharedLines flush: Bool) {
+                                parts: Int) {
         let h = input.height, w = input.width
         let positions = tile.positions
         let (tilesY, tilesX) = tiles(tile, height: h, width: w)
@@ -100,14 +98,9 @@ enum Winograd {
 
         // `parts` is the thread count here; each step is cut finer and its pieces claimed as threads free up.
         let threads = parts
-        // Which thread wrote each channel's rows of V and each position's M.
-        let writers = UnsafeMutablePointer<Int32>.allocate(capacity: cin + positions)
-        defer { writers.deallocate() }
-        let channelWriter = writers, positionWriter = writers + cin
         Parallel.run(parts: Parallel.parts(units: cin, threads: threads), threads: threads) { part in
             let temp = temps + part.thread * perPart
             for c in part.range(of: cin) {
-                channelWriter[c] = Int32(part.thread)
                 for i in 0..<images {
                     let src = input.plane(channel: c, image: firstImage + i), dst = v + c * t + i * perImage
                     if tile == .f4x4 && transforms == .avx512 {
@@ -123,22 +116,14 @@ enum Winograd {
             }
         }
         // With several threads, every step's data crosses between them: V is written by channel and
-        // read by position, M written by position and read by channel. When that is costly (the
-        // CPUs in different core complexes: `CrossCorePolicy`), the reader flushes the rows another
-        // thread wrote from the caches after its last read of them (cxr_cache.h), so that the next
-        // write to them does not have to invalidate its copies line by line.
+        // read by position, M written by position and read by channel.
         Parallel.run(parts: threads > 1 ? positions : 1, threads: threads) { part in
             for xi in part.range(of: positions) {
-                positionWriter[xi] = Int32(part.thread)
                 u[xi].multiply(n: t, b: v + xi * cin * t, ldb: t, c: m + xi * cout * t, ldc: t)
-                if threads > 1 && flush {
-                    Self.flushRows(v + xi * cin * t, rows: cin, length: t, unlessWrittenBy: Int32(part.thread), writers: channelWriter)
-                }
             }
         }
         Parallel.run(parts: Parallel.parts(units: cout, threads: threads), threads: threads) { part in
-            let channels = part.range(of: cout)
-            for o in channels {
+            for o in part.range(of: cout) {
                 for i in 0..<images {
                     let src = m + o * t + i * perImage, dst = output.plane(channel: o, image: firstImage + i)
                     let residual = epilogue.residual.map { $0 + (dst - output.base) }
@@ -153,11 +138,6 @@ enum Winograd {
                         transformOutput2(src, positionStride: cout * t, tilesY: tilesY, tilesX: tilesX, into: dst,
                                          height: h, width: w, bias: bias, residual: residual, relu: epilogue.relu)
                     }
-                }
-            }
-            if threads > 1 && flush {
-                for xi in 0..<positions where positionWriter[xi] != Int32(part.thread) {
-                    CacheLines.flush(m + xi * cout * t + channels.lowerBound * t, count: channels.count * t)
                 }
             }
         }
@@ -188,19 +168,6 @@ enum Winograd {
                                            height: h, width: w, bias: epilogue.bias[o],
                                            residual: epilogue.residual.map { $0 + (dst - output.base) }, relu: epilogue.relu)
             }
-        }
-    }
-
-    /// Flushes each run of consecutive rows (of `length` floats from `base`) that another thread wrote.
-    private static func flushRows(_ base: UnsafeMutablePointer<Float>, rows: Int, length: Int, unlessWrittenBy me: Int32,
-                                  writers: UnsafeMutablePointer<Int32>) {
-        var r = 0
-        while r < rows {
-            if writers[r] == me { r += 1; continue }
-            var end = r + 1
-            while end < rows && writers[end] != me { end += 1 }
-            CacheLines.flush(base + r * length, count: (end - r) * length)
-            r = end
         }
     }
 }

@@ -57,10 +57,8 @@ public final class ResNet18: Sendable {
 
     /// - Parameter parameters: torchvision names; `num_batches_tracked` entries and a `module.` prefix are accepted.
     /// - Throws: the missing, unexpected or mis-shaped tensors (all of them), a class-count mismatch, or a bad configuration.
-    /// `crossCore`: whether split batch-1 passes flush the cache lines their two threads share
-    /// (`CrossCorePolicy`; the numbers are the same under every policy, only the speed differs).
     public init(parameters: [String: Tensor], configuration: ResNetConfiguration,
-                outOfDistribution: OutOfDistributionStatistics? = nil, crossCore: CrossCorePolicy = .measured) throws(ModelError) {
+                outOfDistribution: OutOfDistributionStatistics? = nil) throws(ModelError) {
         try configuration.validate()
         self.outOfDistribution = outOfDistribution
         let p = WeightRemap.canonical(parameters)
@@ -80,8 +78,7 @@ public final class ResNet18: Sendable {
                           stride: stemGeometry.stride, padding: stemGeometry.padding)
         let blocks = ResNet18Architecture.blocks.map { BasicBlock(parameters: p, block: $0) }
         self.blocks = blocks
-        executor = ForwardExecutor(stem: stem, maxPool: ResNet18Architecture.maxPool, blocks: blocks.map(\.layers),
-                                   crossCore: crossCore)
+        executor = ForwardExecutor(stem: stem, maxPool: ResNet18Architecture.maxPool, blocks: blocks.map(\.layers))
     }
 
     /// [classes, 512], for class activation maps.

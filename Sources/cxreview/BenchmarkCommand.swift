@@ -113,9 +113,7 @@ struct BenchmarkCommand: ParsableCommand {
         for batch in [1, 8] {
             var ours: [Double] = [], theirs: [Double] = [], version = ""
             var failed = false
-            var handoffs: [Double?] = []
             for _ in 0..<rounds {
-                if batch == 1 && threads == 2 { handoffs.append(ForwardBenchmark.crossCoreHandoff()) }
                 ours.append(Statistics.median(
                     ForwardBenchmark.times(model: model, batch: batch, threads: threads, warmup: warmup, runs: perRound)))
                 guard haveReference && !failed else { continue }
@@ -140,11 +138,6 @@ struct BenchmarkCommand: ParsableCommand {
                 }
             }
             print(line)
-            if !handoffs.isEmpty {
-                let each = handoffs.map { $0.map { String(format: "%.0f", $0) } ?? "-" }.joined(separator: " ")
-                print("         cross-core handoff before each batch-1 round: \(each) ns (about 35: one core complex; "
-                      + "150-250: the host has put the two CPUs in different ones, where batch 1 runs about 3 ms slower; see README)")
-            }
         }
         print("\n\(Terminal.disclaimer)")
     }

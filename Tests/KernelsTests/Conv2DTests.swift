@@ -73,34 +73,19 @@ func convInputs(_ c: (name: String, input: [Int], weight: [Int], stride: Int, pa
         }
     }
 
-    /// Split between three threads, with and without the cache flushes of the far placement
-    /// (`CrossCorePolicy`): the K-split im2col path (partial sums of 3 input-channel slices) and both
-    /// Winograd tiles still match PyTorch. The flushes move data out of the caches and must never
-    /// change it, even when one part's rows share a cache line with another's.
-    @Test(arguments: [false, true])
-    func splitConvolutionsMatchTorchWithAndWithoutFlushes(flush: Bool) {
+    /// Split between three threads: the K-split im2col path (partial sums of 3 input-channel slices)
+    /// and both Winograd tiles still match PyTorch.
+    @Test func splitConvolutionsMatchTorch() {
         for c in convCases {
             let (x, w, b) = convInputs(c)
-            let y = Conv2D(weight: w, bias: b, stride: c.stride, padding: c.padding)(x, parts: 3, flushesSharedLines: flush)
-            expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "im2col \(c.name) flush \(flush)")
+            let y = Conv2D(weight: w, bias: b, stride: c.stride, padding: c.padding)(x, parts: 3)
+            expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "im2col \(c.name)")
             guard c.weight[2] == 3 && c.stride == 1 else { continue }
             for algorithm in [Conv2D.Algorithm.winograd4x4, .winograd2x2] {
-                let y = Conv2D(weight: w, bias: b, stride: 1, padding: 1, algorithm: algorithm)(x, parts: 3, flushesSharedLines: flush)
-                expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "\(algorithm) \(c.name) flush \(flush)")
+                let y = Conv2D(weight: w, bias: b, stride: 1, padding: 1, algorithm: algorithm)(x, parts: 3)
+                expectClose(y.scalars, fixtures[c.name]!.scalars, rtol: 1e-4, atol: 1e-5, "\(algorithm) \(c.name)")
             }
         }
-    }
-
-    /// Flushing any float range, aligned to cache lines or not, leaves every value as it was.
-    @Test func flushingCacheLinesKeepsTheData() {
-        let values = hashUniform("flush.values", [1000], -5, 5).scalars
-        var copy = values
-        copy.withUnsafeMutableBufferPointer { p in
-            for (start, count) in [(0, 1000), (3, 17), (15, 1), (999, 1), (500, 0)] {
-                CacheLines.flush(p.baseAddress! + start, count: count)
-            }
-        }
-        #expect(copy == values)
     }
 
     /// Winograd against im2col on ResNet-like shapes (BN-folded scale weights, ReLU inputs),
