@@ -54,6 +54,12 @@ public final class Adam {
         v = FloatBuffer(count: offset)
     }
 
+    /// One update of the parameters in `parameters` in place from `gradients` (flat, in `layout` order).
+    package func update(parameters: FloatBuffer, gradients: FloatBuffer, threads: Int = 2) {
+        precondition(parameters.count >= count && gradients.count >= count, "Adam: buffers smaller than the \(count) parameters")
+        update(parameters: parameters.base, gradients: gradients.base, threads: threads)
+    }
+
     /// One update of all parameters in place from their gradients (flat, in `layout` order).
     public func update(parameters p: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, threads: Int = 2) {
         step += 1

@@ -158,7 +158,7 @@ public final class ResNet18Training {
     @discardableResult
     public func trainStep(input: Tensor, labels: [Int], classWeights: [Float]? = nil) -> (loss: Float, logits: Tensor) {
         let result = computeGradients(input: input, labels: labels, classWeights: classWeights)
-        optimizer.update(parameters: values.base, gradients: grads.base, threads: threads)
+        optimizer.update(parameters: values, gradients: grads, threads: threads)
         return result
     }
 

@@ -154,7 +154,7 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Double {
             for (param, _) in trainer.parameterLayout {
                 record("grad." + group(param), Self.compare(grads[param]!, key: "\(p).grad.\(param)", name: param, fixture: f), param)
             }
-            trainer.optimizer.update(parameters: trainer.values.base, gradients: trainer.grads.base, threads: 2)
+            trainer.optimizer.update(parameters: trainer.values, gradients: trainer.grads, threads: 2)
             let after = trainer.exportParameters()
             var undetermined = 0, stored = 0
             for (param, shape) in trainer.parameterLayout {
