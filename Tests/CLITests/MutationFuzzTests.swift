@@ -24,6 +24,8 @@ struct MutationFuzzTests {
         "Tests/Fixtures/dicom/vlut_04.dcm", "Tests/Fixtures/dicom/jpeg_lossless_with_inverse_presentation_lut_shape.dcm",
         "samples/siim-chest-jpeg-baseline.dcm", "samples/cr-mono1-chest-no-meta.dcm",
         "samples/covid19-3way-test-covid-0105.png", "samples/covid19-3way-test-normal-0121.jpeg",
+        // JPEG 2000 and HTJ2K through OpenJPEG (issue 16).
+        "Tests/Fixtures/dicom/MR_small_jp2klossless.dcm", "Tests/Fixtures/dicom/SC_rgb_htj2k_rct.dcm",
     ]
 
     /// SplitMix64: small, seeded, the same on every machine.
