@@ -42,6 +42,9 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "With --report: also return each DICOM scan's results into its study as DICOM files in this folder: an Encapsulated PDF of the report, a Secondary Capture with the result burned in and a TID 1500 SR, each in a new series (PNG and JPEG scans get none).")
     var dicomOut: String?
 
+    @Option(name: .long, help: "With --dicom-out: your organisation's DICOM UID root (digits and dots, at most 43 characters) for the new series and instances. Default: UUID-derived 2.25 UIDs.")
+    var uidRoot: String?
+
     @Option(name: .long, help: "With --report: the saliency map, layer4 (class activation map, 7x7) or layer3 (Grad-CAM, 14x14).")
     var saliency: Saliency = .layer4
 
@@ -73,9 +76,10 @@ struct ClassifyCommand: ParsableCommand {
         } else if template != nil || summary || saliency != .layer4 || dicomOut != nil {
             throw ValidationError("\(summary ? "--summary" : template != nil ? "--template" : dicomOut != nil ? "--dicom-out" : "--saliency") goes with --report DIR.")
         }
+        if uidRoot != nil && dicomOut == nil { throw ValidationError("--uid-root goes with --dicom-out DIR.") }
         var dicomWriter: DICOMResultWriter?
         if let dicomOut {
-            do { dicomWriter = try DICOMResultWriter(directory: URL(fileURLWithPath: dicomOut)) } catch {
+            do { dicomWriter = try DICOMResultWriter(directory: URL(fileURLWithPath: dicomOut), uidRoot: uidRoot) } catch {
                 throw CommandFailure(message: "cannot write DICOM results into \(dicomOut): \(error.description)")
             }
         }

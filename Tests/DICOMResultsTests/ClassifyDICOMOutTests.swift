@@ -32,6 +32,30 @@ struct ClassifyDICOMOutTests {
         #expect(studies == Dictionary(uniqueKeysWithValues: expected.map { ($0, 3) }), "three objects in each source's study")
     }
 
+    /// `--uid-root` puts every new series and instance UID under the organisation's root; a bad root is
+    /// refused before anything is classified.
+    @Test(.enabled(if: Support.which("dcmdump") != nil, "dcmdump (apt: dcmtk) is not installed"))
+    func uidRootNamesTheNewSeriesAndInstances() throws {
+        let out = try Support.folder()
+        defer { Support.cleanUp(out) }
+        let run = try Self.classify(["samples/cr-mono1-chest-no-meta.dcm", "--report", out.appendingPathComponent("reports").path,
+                                     "--dicom-out", out.appendingPathComponent("dicom").path, "--uid-root", "1.2.826.0.1.3680043.10.999"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(at: out.appendingPathComponent("dicom"), includingPropertiesForKeys: nil)
+        #expect(files.count == 3)
+        for file in files {
+            for tag in ["0008,0018", "0020,000e"] {
+                let uid = try #require(try Support.dump(file, tag))
+                #expect(uid.contains("UI [1.2.826.0.1.3680043.10.999."), "\(file.lastPathComponent) \(tag) = \(uid)")
+            }
+        }
+        let bad = try Self.classify(["samples/cr-mono1-chest-no-meta.dcm", "--report", out.appendingPathComponent("r2").path,
+                                     "--dicom-out", out.appendingPathComponent("d2").path, "--uid-root", "1.2.03"])
+        #expect(bad.status != 0 && bad.stderr.contains("1.2.03"), "\(bad.stderr)")
+        let alone = try Self.classify(["samples/cr-mono1-chest-no-meta.dcm", "--uid-root", "1.2.3"])
+        #expect(alone.stderr.contains("--uid-root goes with --dicom-out DIR."), "\(alone.stderr)")
+    }
+
     @Test func dicomOutNeedsReport() throws {
         let folder1 = try Support.folder()
         defer { Support.cleanUp(folder1) }
