@@ -124,23 +124,42 @@ bool isJPEGFamily(E_TransferSyntax xfer) {
     }
 }
 
-/// The frame size in the first JPEG / JPEG-LS frame header of the first fragment must be Rows x Columns.
+std::string hex(unsigned v) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02X", v);
+    return buf;
+}
+
+/// The header of the first JPEG / JPEG-LS frame of the first fragment, from SOI to the frame header: a
+/// sequence of marker segments, and the frame size in it must be Rows x Columns. DCMTK scans these markers
+/// itself (to choose its 8-, 12- or 16-bit decoder) before libjpeg does, and stalls for minutes on some
+/// malformed ones (a stray TEM marker followed by zeros, found by the mutation fuzz run), so what is not a
+/// marker segment there is refused as damage rather than handed on.
 int32_t checkJPEGFrameSize(DcmDataset *ds, E_TransferSyntax xfer, Uint16 rows, Uint16 columns) {
     Uint8 *d = nullptr;
     Uint32 n = 0;
     if (!firstFragment(ds, xfer, d, n)) return CDCMTK_OK;
     if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return CDCMTK_OK;  // the codec says what is wrong
+    auto damaged = [](const std::string &what) {
+        return cdcmtk::fail(CDCMTK_CORRUPT, "the compressed first frame's JPEG header is damaged: " + what);
+    };
     size_t i = 2;
     for (int markers = 0; markers < 256 && i + 4 <= n; ++markers) {
-        if (d[i] != 0xFF) return CDCMTK_OK;
+        if (d[i] != 0xFF) {
+            return damaged("byte " + hex(d[i]) + " at offset " + std::to_string(i) + " where a marker should start");
+        }
         while (i + 1 < n && d[i + 1] == 0xFF) ++i;  // fill bytes
         if (i + 4 > n) return CDCMTK_OK;
         const Uint8 m = d[i + 1];
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
-            i += 2;
-            continue;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7) || (m >= 0x02 && m <= 0xBF) || m == 0x00) {
+            // TEM and RSTn belong in scan data, 0x02-0xBF are reserved, 0xFF00 is a stuffed byte.
+            return damaged("marker " + hex(m) + " at offset " + std::to_string(i) + " before the frame header");
         }
         const size_t length = (static_cast<size_t>(d[i + 2]) << 8) | d[i + 3];
+        if (length < 2) {
+            return damaged("marker " + hex(m) + " at offset " + std::to_string(i) + " declares a length of " +
+                           std::to_string(length));
+        }
         const bool sof = (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7;
         if (sof) {
             if (i + 9 > n) return CDCMTK_OK;

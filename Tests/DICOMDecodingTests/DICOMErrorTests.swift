@@ -30,6 +30,23 @@ struct DICOMErrorTests {
         #expect(error.description.contains("gdcmconv --raw"))
     }
 
+    /// A stray TEM marker (0xFF01) followed by zeros in place of the JFIF header made DCMTK's JPEG lossless
+    /// decoder spin for minutes (found by the mutation fuzz run, seed 1, mutant 1366); it is refused at once.
+    @Test func aStrayMarkerBeforeTheJPEGFrameHeaderIsRefusedAtOnce() throws {
+        var data = try Data(contentsOf: Support.fixture("jpeg_lossless_with_inverse_presentation_lut_shape.dcm"))
+        guard let soi = data.firstRange(of: Data([0xFF, 0xD8, 0xFF, 0xE0])) else { Issue.record("no JFIF header"); return }
+        data.replaceSubrange(soi.lowerBound + 3..<soi.lowerBound + 6, with: [0x01, 0x00, 0x00])
+        let dir = try Support.temporaryDirectory()
+        defer { Support.cleanUp(dir) }
+        let url = dir.appendingPathComponent("tem.dcm")
+        try data.write(to: url)
+        let start = Date()
+        let error = try #require(decodeError(url))
+        #expect(Date().timeIntervalSince(start) < 5)
+        guard case let .corrupt(_, reason) = error else { Issue.record("got \(error)"); return }
+        #expect(reason.contains("JPEG header is damaged: marker 0x01 at offset 2 before the frame header"), "\(reason)")
+    }
+
     @Test func damagedJPEG2000IsCorruptAndNamesOpenJPEGsReason() throws {
         // A JPEG 2000 codestream cut short: the first fragment only, half of it.
         let source = try Data(contentsOf: Support.fixture("MR_small_jp2klossless.dcm"))
