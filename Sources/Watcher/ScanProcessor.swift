@@ -152,13 +152,14 @@ final class ScanProcessor: Sendable {
         let planned = plan(value, job: job, st: st, sha: sha)
         let action = PendingAction.report(planned)
         // The plan is on disk before anything visible happens: a crash from here on is finished by a restart.
+        do throws(FileMove.Failure) {
+            try journal.save(action)
+        } catch {
+            archiver.release(action)
+            return environmentFailure(job, "its plan cannot be written to the crash journal (\(error.description))", audited: true)
+        }
         let summaryRow: SummaryEntry
         do throws(PipelineError) {
-            do throws(FileMove.Failure) {
-                try journal.save(action)
-            } catch {
-                throw PipelineError(stage: .report, file: job.path, underlying: InputError.unreadable(file: journal.folder, reason: error.description))
-            }
             summaryRow = try writer.writeReport(value, to: URL(fileURLWithPath: planned.report), inputSHA256: sha,
                                                 displayPath: job.relative).summaryEntry
         } catch {
