@@ -70,7 +70,7 @@ let package = Package(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
-        .target(name: "DICOMResults", dependencies: ["CAM", "Reporting", "CDCMTKResults"]),
+        .target(name: "DICOMResults", dependencies: ["XRayCore", "CAM", "Reporting", "CDCMTKResults"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "CAM", "Reporting", "Audit"]),

@@ -1,6 +1,7 @@
 import CAM
 public import Foundation
 import Reporting
+import XRayCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,9 +93,7 @@ public struct DICOMResultWriter: Sendable {
         guard let handle = try? FileHandle(forReadingFrom: url) else { return nil }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
-        if head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
-        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return "JPEG" }
-        return nil
+        return DecodingNotes.SourceFormat(imageSignature: head)?.rawValue.uppercased()
     }
 
     static func check(_ r: DICOMResult) throws(DICOMResultsError) {

@@ -5,9 +5,7 @@ import XRayCore
 
 /// Turns a file into a `DecodedScan`, choosing the decoder by the file's content, not its name.
 public struct ScanLoader: Sendable {
-    public enum Format: String, Sendable {
-        case dicom, png, jpeg
-    }
+    public typealias Format = DecodingNotes.SourceFormat
 
     public init() {}
 
@@ -45,8 +43,7 @@ public struct ScanLoader: Sendable {
             throw PipelineError(stage: .read, file: name, underlying: InputError.empty(file: name))
         }
         let bytes = [UInt8](head)
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
+        if let image = Format(imageSignature: bytes) { return image }
         if DICOMDecoder.isProbablyDICOM(url) { return .dicom }
         let shown = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
         throw PipelineError(stage: .read, file: name, underlying: InputError.unrecognisedFormat(file: name, firstBytes: shown))

@@ -102,3 +102,17 @@ extension String {
         return out
     }
 }
+
+extension DecodingNotes.SourceFormat {
+    /// PNG or JPEG by the signature a file starts with; nil for anything else (DICOM has its own
+    /// sniffing, through DCMTK's reader: a preamble, or a bare data set).
+    public init?(imageSignature head: some Collection<UInt8>) {
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if head.starts(with: [0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else {
+            return nil
+        }
+    }
+}
