@@ -28,18 +28,6 @@ public enum ClassActivationMap {
         }
     }
 
-    /// The raw map of the class with the largest logit of image `image` (logits [N, classes]).
-    public static func computePredicted(
-        features: Tensor, logits: Tensor, image: Int, fcWeight: Tensor, classNames: [String]
-    ) -> ActivationMap {
-        precondition(logits.shape.count == 2 && image >= 0 && image < logits.shape[0] && logits.shape[1] == classNames.count,
-                     "logits \(logits.shape) do not fit image \(image) and \(classNames.count) classes")
-        let row = Array(logits.scalars[(image * classNames.count)..<((image + 1) * classNames.count)])
-        var best = 0  // the first of equal maxima, like torch.argmax
-        for c in row.indices where row[c] > row[best] { best = c }
-        return compute(features: features, image: image, fcWeight: fcWeight, classIndex: best, className: classNames[best])
-    }
-
     /// Grad-CAM at layer4 before its ReLU: Σ_k α_k·A_k with α_k the spatial mean of ∂logit_c/∂A_k.
     ///
     /// For logit = fc(avgpool(A)) the backward pass gives ∂logit_c/∂A[k, i, j] = w[c, k] / (h·w) at every

@@ -132,7 +132,7 @@ public struct Classifier: Sendable {
                     study: .init(p.metadata),
                     timing: .init(decodeMs: p.decodeMs, preprocessMs: p.preprocessMs, forwardMs: forwardShare),
                     outOfDistribution: ood, warnings: warnings)
-                let map = saliency.map { $0.map(network: model, output: output, row: row, input: p.input) }
+                let map = saliency.map { $0.map(network: model, output: output, row: row, input: p.input, classIndex: best) }
                 return Value(classification: c, scan: p.scan, saliency: map, features: features)
             }
         }

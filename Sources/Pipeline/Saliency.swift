@@ -26,24 +26,19 @@ public enum Saliency: String, Sendable, CaseIterable {
         }
     }
 
-    /// The map of the predicted class of image `row` of a batch: from the batch's layer4 features
-    /// (`layer4`), or by a single-image pass with a backward pass through layer4 from `input`, the
-    /// image's preprocessed tensor [1, 3, size, size] (`layer3`).
-    func map(network: ResNet18, output: ResNetOutput, row: Int, input: Tensor) -> ActivationMap {
-        let classNames = network.configuration.classNames
+    /// The map of class `classIndex` (the predicted one) for image `row` of a batch: from the batch's
+    /// layer4 features (`layer4`), or by a single-image pass with a backward pass through layer4 from
+    /// `input`, the image's preprocessed tensor [1, 3, size, size] (`layer3`).
+    func map(network: ResNet18, output: ResNetOutput, row: Int, input: Tensor, classIndex: Int) -> ActivationMap {
+        let className = network.configuration.classNames[classIndex]
         switch self {
         case .layer4:
-            return ClassActivationMap.computePredicted(features: output.features, logits: output.logits, image: row,
-                                                       fcWeight: network.fcWeight, classNames: classNames)
+            return ClassActivationMap.compute(features: output.features, image: row, fcWeight: network.fcWeight,
+                                              classIndex: classIndex, className: className)
         case .layer3:
-            // The predicted class of the batch's logits, differentiated in a single-image pass.
-            let k = classNames.count
-            let logits = output.logits.scalars[(row * k)..<((row + 1) * k)]
-            var best = logits.startIndex
-            for i in logits.indices where logits[i] > logits[best] { best = i }
-            let g = network.layer3Gradient(input, classIndex: best - row * k)
+            let g = network.layer3Gradient(input, classIndex: classIndex)
             return ClassActivationMap.gradCAM(activations: g.activations, gradient: g.gradient, image: 0,
-                                              classIndex: g.classIndex, className: classNames[g.classIndex])
+                                              classIndex: classIndex, className: className)
         }
     }
 }
