@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Watcher",
-            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet",
+            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "DICOMResults",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Diagnostics, out of the product: imported only by the `benchmark` command.

@@ -26,6 +26,32 @@ public struct DICOMResultWriter: Sendable {
         public var all: [URL] { [encapsulatedPDF, secondaryCapture, structuredReport] }
     }
 
+    /// The UIDs of one scan's three objects, chosen before anything is written: a caller with a crash journal
+    /// records the plan first, so after a crash it knows the files (`files(in:)`) that belong to the transaction.
+    public struct Plan: Sendable, Equatable, Codable {
+        public struct Instance: Sendable, Equatable, Codable {
+            public let seriesInstanceUID: String
+            public let sopInstanceUID: String
+        }
+
+        public let encapsulatedPDF: Instance
+        public let secondaryCapture: Instance
+        public let structuredReport: Instance
+        /// The SR's tracking UID (TID 1500 measurement group).
+        public let trackingUID: String
+
+        /// The three files, as `write` names them in `directory`.
+        public func files(in directory: URL) -> [URL] {
+            [encapsulatedPDF, secondaryCapture, structuredReport].map { directory.appendingPathComponent($0.sopInstanceUID + ".dcm") }
+        }
+    }
+
+    /// New UIDs for one scan's objects.
+    public func plan() -> Plan {
+        func instance() -> Plan.Instance { .init(seriesInstanceUID: uids.make(), sopInstanceUID: uids.make()) }
+        return Plan(encapsulatedPDF: instance(), secondaryCapture: instance(), structuredReport: instance(), trackingUID: uids.make())
+    }
+
     static let manufacturer = "CXReview project"
     static let modelName = "CXReview"
     static let researchUseOnly = "RESEARCH USE ONLY"
@@ -46,22 +72,25 @@ public struct DICOMResultWriter: Sendable {
         self.directory = directory
     }
 
-    /// Writes the three objects of `result` for the DICOM file `source` (never modified).
-    /// - Throws: `.notDICOM` for PNG and JPEG sources (they belong to no study); any other failure leaves
-    ///   none of the three files behind.
-    public func write(source: URL, result: DICOMResult) throws(DICOMResultsError) -> Written {
+    /// Writes the three objects of `result` for the DICOM file `source` (never modified), with the UIDs of
+    /// `plan` (by default new ones).
+    /// - Throws: `.notDICOM` for PNG and JPEG sources (they belong to no study); `.exists` when a planned file is
+    ///   there already; any failure leaves none of the three files behind.
+    public func write(source: URL, result: DICOMResult, plan: Plan? = nil) throws(DICOMResultsError) -> Written {
+        let plan = plan ?? self.plan()
         if let format = Self.imageFormat(of: source) { throw .notDICOM(file: source.lastPathComponent, format: format) }
         try Self.check(result)
         let dcmtk = try DCMTKResultSource.open(source)
         let (date, time) = Self.dateTime(result.createdAt)
-        func info(_ number: Int32, _ what: String) -> InstanceInfo {
-            InstanceInfo(seriesInstanceUID: uids.make(), sopInstanceUID: uids.make(), seriesNumber: number,
+        func info(_ number: Int32, _ what: String, _ uids: Plan.Instance) -> InstanceInfo {
+            InstanceInfo(seriesInstanceUID: uids.seriesInstanceUID, sopInstanceUID: uids.sopInstanceUID, seriesNumber: number,
                          seriesDescription: "CXReview \(what) - \(Self.researchUseOnly)", contentDate: date, contentTime: time,
                          manufacturer: Self.manufacturer, modelName: Self.modelName, softwareVersion: result.softwareVersion,
                          contributionDescription: "Chest X-ray classification by CXReview \(result.softwareVersion), model \(Self.modelText(result)); research use only")
         }
-        let pdf = info(Self.seriesNumbers.pdf, "report"), sc = info(Self.seriesNumbers.sc, "result image"),
-            sr = info(Self.seriesNumbers.sr, "classification")
+        let pdf = info(Self.seriesNumbers.pdf, "report", plan.encapsulatedPDF),
+            sc = info(Self.seriesNumbers.sc, "result image", plan.secondaryCapture),
+            sr = info(Self.seriesNumbers.sr, "classification", plan.structuredReport)
 
         let burned: RGBImage
         do { burned = try BurnedInText.band(Self.burnedInLines(result), above: result.overlay) } catch {
@@ -81,7 +110,7 @@ public struct DICOMResultWriter: Sendable {
                 to: path)
         })
         staged.append(try StagedFile(directory: directory, name: sr.sopInstanceUID + ".dcm") { (path) throws(DICOMResultsError) in
-            try dcmtk.writeSR(sr, srContent(result), to: path)
+            try dcmtk.writeSR(sr, srContent(result, trackingUID: plan.trackingUID), to: path)
         })
         try StagedFile.publish(staged, in: directory)
         return Written(encapsulatedPDF: staged[0].final, secondaryCapture: staged[1].final, structuredReport: staged[2].final,
@@ -129,7 +158,7 @@ public struct DICOMResultWriter: Sendable {
         ]
     }
 
-    func srContent(_ r: DICOMResult) -> SRContent {
+    func srContent(_ r: DICOMResult, trackingUID: String) -> SRContent {
         var comment = "\(Self.researchUseOnly): not for clinical use. Calibrated probabilities from CXReview \(r.softwareVersion), not verified by a physician."
         if r.outOfDistribution {
             comment += " The scan is out of the model's distribution: its class is no finding."
@@ -140,7 +169,7 @@ public struct DICOMResultWriter: Sendable {
             outOfDistribution: r.outOfDistribution,
             algorithmName: r.modelName, algorithmVersion: r.modelVersion ?? "unversioned",
             algorithmParameters: ["model SHA-256 \(r.modelSHA256)", "software CXReview \(r.softwareVersion)"],
-            trackingIdentifier: "CXReview classification", trackingUID: uids.make(),
+            trackingIdentifier: "CXReview classification", trackingUID: trackingUID,
             deviceObserverUID: uids.fixed(Self.deviceUUID, component: 1), comment: comment)
     }
 

@@ -45,8 +45,9 @@ final class AuditTrail: Sendable {
     /// and, for a report, remembers the content as reported.
     func record(_ action: PendingAction) throws(ActionFailure) {
         let written = index.withLock { $0.audited[action.transaction] ?? [] }
-        let reportSHA = action.report.flatMap { try? ContentHash.sha256(of: URL(fileURLWithPath: $0)) }
-        let missing = action.auditEvents(reportSHA256: reportSHA).filter { !written.contains($0.eventID.code) }
+        var hashes: [String: String] = [:]
+        for path in action.outputs { hashes[path] = try? ContentHash.sha256(of: URL(fileURLWithPath: path)) }
+        let missing = action.auditEvents(sha256: hashes).filter { !written.contains($0.eventID.code) }
         if !missing.isEmpty {
             do throws(AuditError) {
                 try log.append(missing)

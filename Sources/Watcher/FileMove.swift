@@ -115,6 +115,20 @@ enum FileMove {
         syncFolder(folder)
     }
 
+    /// Writes `data` to `path` durably, replacing what is there in one step (temporary file, fsync, rename,
+    /// folder fsync): for the watcher's own state files, never for inputs or reports.
+    static func replace(_ path: String, with data: Data) throws(Failure) {
+        let folder = (path as NSString).deletingLastPathComponent
+        try makeFolder(folder)
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw system("writing \(temp)", errno) }
+        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) == $0.count } && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp, path) == 0 else { unlink(temp); throw system("writing \(path)", errno) }
+        syncFolder(folder)
+    }
+
     static func makeFolder(_ folder: String) throws(Failure) {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -22,16 +22,7 @@ final class Journal: Sendable {
 
     /// Writes the action durably (temporary file, fsync, rename, folder fsync).
     func save(_ action: PendingAction) throws(FileMove.Failure) {
-        try FileMove.makeFolder(folder)
-        let path = Self.path(of: action, in: folder)
-        let temp = path + ".tmp"
-        let data = try! JSONEncoder().encode(action)  // strings and numbers only: cannot fail
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileMove.system("writing \(temp)", errno) }
-        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) == $0.count } && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temp, path) == 0 else { unlink(temp); throw FileMove.system("writing \(path)", errno) }
-        FileMove.syncFolder(folder)
+        try FileMove.replace(Self.path(of: action, in: folder), with: try! JSONEncoder().encode(action))  // strings and numbers only: cannot fail
     }
 
     /// The action is done (or dropped before anything visible happened): its entry goes.
@@ -45,6 +36,16 @@ final class Journal: Sendable {
     private static func remove(_ action: PendingAction, in folder: String) {
         unlink(path(of: action, in: folder))
         FileMove.syncFolder(folder)
+    }
+
+    /// Removes the outputs an uncommitted action has written so far (report, DICOM results), so that
+    /// processing the input again leaves one set; returns their paths.
+    @discardableResult
+    static func rollBack(_ action: PendingAction) -> [String] {
+        var removed: [String] = []
+        for path in action.outputs where unlink(path) == 0 { removed.append(path) }
+        for folder in Set(removed.map { ($0 as NSString).deletingLastPathComponent }) { FileMove.syncFolder(folder) }
+        return removed
     }
 
     /// Remembers an action that is written but could not be finished yet.
@@ -78,16 +79,20 @@ final class Journal: Sendable {
     }
 
     /// Finishes what a watcher that stopped (this one's earlier run, or another that died) left half done
-    /// in `folder`, with `finish`. An action whose report was never written did nothing visible: it is
-    /// dropped, and its input is taken again. Returns the actions that could not be finished yet (kept
-    /// here, to retry; the caller moves their files to this watcher's folder).
+    /// in `folder`, with `finish`. An action whose outputs (report, DICOM results) were not all written is
+    /// not committed: the outputs it did write are removed (they carry its planned names and UIDs, nobody
+    /// else's), it is dropped, and its input is taken again as a new transaction. Returns the actions that
+    /// could not be finished yet (kept here, to retry; the caller moves their files to this watcher's folder).
     func recover(from folder: String, logger: Logger,
                  finish: (PendingAction) throws(ActionFailure) -> Void) -> [PendingAction] {
         var left: [PendingAction] = []
         for action in Self.load(in: folder) {
-            if let report = action.report, !FileMove.exists(report), FileMove.exists(action.input) {
+            let outputs = action.outputs
+            if !outputs.allSatisfy(FileMove.exists), FileMove.exists(action.input) {
+                let partial = Self.rollBack(action)
                 Self.remove(action, in: folder)
-                logger.info("restart: \(action.relative) was interrupted before its report was written; it is processed again")
+                let removed = partial.isEmpty ? "" : " (removed the unfinished \(partial.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))"
+                logger.info("restart: \(action.relative) was interrupted before its outputs were written\(removed); it is processed again")
                 continue
             }
             do throws(ActionFailure) {

@@ -1,4 +1,5 @@
 import Audit
+import DICOMResults
 import Foundation
 
 /// What the watcher is about to do with one input, written to the crash journal (`Journal`) before
@@ -46,8 +47,16 @@ enum PendingAction: Sendable, Equatable {
         }
     }
 
-    /// Every name the action writes: claimed from when it is planned until it is done or dropped.
+    /// Every name the action writes: claimed from when it is planned until it is done or dropped. (DICOM
+    /// results are named by their new UIDs: nobody else can pick them.)
     var names: [String] { [destination] + [report, note?.path].compactMap { $0 } }
+
+    /// The files the action makes before it completes: the report and the DICOM results. Until all exist
+    /// the transaction is not committed, and a restart removes those that do and processes the input again.
+    var outputs: [String] {
+        guard case let .report(a) = self else { return [] }
+        return [a.report] + (a.dicom?.files ?? [])
+    }
 }
 
 /// What every action has: the transaction, the input as it was judged, where it goes, and the model.
@@ -82,6 +91,21 @@ struct ReportAction: Sendable, Equatable {
     var fields: ActionFields
     var report: String
     var result: Result
+    /// The DICOM results planned for a DICOM input (`--dicom-out`): their UIDs are in the journal before any
+    /// is written.
+    var dicom: DICOMOutputs?
+    /// Why a DICOM input got no DICOM results after all (its header cannot carry them); its report stands.
+    var dicomSkipped: String?
+}
+
+/// The three DICOM objects of one report action: where, with which UIDs, and whether they go to a PACS.
+struct DICOMOutputs: Codable, Sendable, Equatable {
+    var folder: String
+    var plan: DICOMResultWriter.Plan
+    /// Queued for the C-STORE sender once the action completes (`--send-to`).
+    var send: Bool
+
+    var files: [String] { plan.files(in: URL(fileURLWithPath: folder)).map(\.path) }
 }
 
 struct FailedAction: Sendable, Equatable {
@@ -108,7 +132,7 @@ extension PendingAction: Codable {
 
     /// The keys besides `ActionFields`'.
     private enum Key: String, CodingKey {
-        case kind, report, result, notePath, note, reason, earlierReport, judgedMtime
+        case kind, report, result, notePath, note, reason, earlierReport, judgedMtime, dicom, dicomSkipped
     }
 
     init(from decoder: any Decoder) throws {
@@ -116,8 +140,11 @@ extension PendingAction: Codable {
         let c = try decoder.container(keyedBy: Key.self)
         switch try c.decode(Kind.self, forKey: .kind) {
         case .report:
+            // DICOM results came later: a journal from before has none.
             self = .report(ReportAction(fields: fields, report: try c.decode(String.self, forKey: .report),
-                                        result: try c.decode(ReportAction.Result.self, forKey: .result)))
+                                        result: try c.decode(ReportAction.Result.self, forKey: .result),
+                                        dicom: try c.decodeIfPresent(DICOMOutputs.self, forKey: .dicom),
+                                        dicomSkipped: try c.decodeIfPresent(String.self, forKey: .dicomSkipped)))
         case .failed:
             // The judged modification time came with the earlier version's last changes: it may be absent.
             let mtime = try c.decodeIfPresent([Int].self, forKey: .judgedMtime)
@@ -142,6 +169,8 @@ extension PendingAction: Codable {
             try c.encode(Kind.report, forKey: .kind)
             try c.encode(a.report, forKey: .report)
             try c.encode(a.result, forKey: .result)
+            try c.encodeIfPresent(a.dicom, forKey: .dicom)
+            try c.encodeIfPresent(a.dicomSkipped, forKey: .dicomSkipped)
         case let .failed(a):
             try c.encode(Kind.failed, forKey: .kind)
             try c.encode(a.notePath, forKey: .notePath)
@@ -158,8 +187,8 @@ extension PendingAction: Codable {
 }
 
 extension PendingAction {
-    /// The audit records of this action, once done (`reportSHA256` of the written report).
-    func auditEvents(reportSHA256: String?) -> [AuditEvent] {
+    /// The audit records of this action, once done (`sha256` of each written output, by path).
+    func auditEvents(sha256: [String: String]) -> [AuditEvent] {
         let f = fields
         let modelObject = AuditObject(typeCode: 2, typeCodeRole: 4, idTypeCode: AuditCode("CXR-MODEL", "99CXREVIEW", "Model"),
                                       id: f.model, detail: ["sha256": f.modelSHA256])
@@ -184,8 +213,9 @@ extension PendingAction {
                                + (r.warnings.isEmpty ? "" : "; warnings: " + r.warnings.joined(separator: "; ")),
                            objects: [inputObject, modelObject] + subjects, transaction: f.transaction),
                 AuditEvent(eventID: .export, action: .read, outcome: .success,
-                           outcomeDescription: "report written",
-                           objects: [.file(path: a.report, sha256: reportSHA256, role: 3), inputObject] + subjects,
+                           outcomeDescription: "report written" + Self.dicomDescription(a),
+                           objects: [.file(path: a.report, sha256: sha256[a.report], role: 3), inputObject] + subjects
+                               + Self.dicomObjects(a, sha256: sha256),
                            transaction: f.transaction),
             ]
         case let .failed(a):
@@ -199,8 +229,26 @@ extension PendingAction {
                                transaction: f.transaction)]
         }
     }
-}
 
+    /// What the export record says of the DICOM results.
+    private static func dicomDescription(_ a: ReportAction) -> String {
+        if let reason = a.dicomSkipped { return "; no DICOM results: \(reason)" }
+        guard let d = a.dicom else { return "" }
+        return "; DICOM results written (Encapsulated PDF, Secondary Capture, Comprehensive 3D SR) in \(d.folder), each in a new series of the source's study"
+            + (d.send ? ", queued for sending" : "")
+    }
+
+    /// The DICOM results as audit objects (role 3, report), with their UIDs.
+    private static func dicomObjects(_ a: ReportAction, sha256: [String: String]) -> [AuditObject] {
+        guard let d = a.dicom else { return [] }
+        let kinds = [("Encapsulated PDF", d.plan.encapsulatedPDF), ("Secondary Capture", d.plan.secondaryCapture),
+                     ("Comprehensive 3D SR", d.plan.structuredReport)]
+        return zip(d.files, kinds).map { path, kind in
+            .file(path: path, sha256: sha256[path], role: 3,
+                  detail: ["object": kind.0, "sopInstanceUID": kind.1.sopInstanceUID, "seriesInstanceUID": kind.1.seriesInstanceUID])
+        }
+    }
+}
 
 /// Why an action could not be completed yet (a move, a note or the audit log failed); it stays pending.
 struct ActionFailure: Error, CustomStringConvertible {

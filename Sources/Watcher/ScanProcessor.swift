@@ -1,4 +1,5 @@
 import Audit
+import DICOMResults
 import Foundation
 import Logging
 import Pipeline
@@ -28,6 +29,10 @@ final class ScanProcessor: Sendable {
     let journal: Journal
     let archiver: Archiver
     let trail: AuditTrail
+    /// The DICOM results (`--dicom-out`); nil for none.
+    let dicom: DICOMOutput?
+    /// Where completed actions queue their DICOM results for the sender (`--send-to`); nil for none.
+    let outbox: Outbox?
 
     /// Failure streaks per inbox path, for the back-off.
     private let retries = Mutex<[String: Int]>([:])
@@ -35,7 +40,8 @@ final class ScanProcessor: Sendable {
     private let summaryRows = Mutex<[SummaryEntry]>([])
 
     init(classifier: Classifier, writer: ReportWriter, audit: AuditLog, hasher: PatientIDHasher, settings: WatchSettings,
-         modelName: String, modelSHA256: String, logger: Logger, claims: InboxClaims) {
+         modelName: String, modelSHA256: String, logger: Logger, claims: InboxClaims, dicom: DICOMOutput? = nil,
+         outbox: Outbox? = nil) {
         self.classifier = classifier
         self.writer = writer
         self.hasher = hasher
@@ -47,6 +53,8 @@ final class ScanProcessor: Sendable {
         journal = Journal(folder: claims.pending)
         archiver = Archiver(paths: settings.paths, logger: logger)
         trail = AuditTrail(log: audit, shared: claims)
+        self.dicom = dicom
+        self.outbox = outbox
     }
 
     /// Takes the rows collected since the last call.
@@ -149,8 +157,8 @@ final class ScanProcessor: Sendable {
             }
             return fail(job, st: st, sha: sha, stage: error.stage.rawValue, reason: error.description)
         }
-        let planned = plan(value, job: job, st: st, sha: sha)
-        let action = PendingAction.report(planned)
+        var planned = plan(value, job: job, st: st, sha: sha)
+        var action = PendingAction.report(planned)
         // The plan is on disk before anything visible happens: a crash from here on is finished by a restart.
         do throws(FileMove.Failure) {
             try journal.save(action)
@@ -158,15 +166,38 @@ final class ScanProcessor: Sendable {
             archiver.release(action)
             return environmentFailure(job, "its plan cannot be written to the crash journal (\(error.description))", audited: true)
         }
-        let summaryRow: SummaryEntry
+        let written: ReportWriter.Written
         do throws(PipelineError) {
-            summaryRow = try writer.writeReport(value, to: URL(fileURLWithPath: planned.report), inputSHA256: sha,
-                                                displayPath: job.relative).summaryEntry
+            written = try writer.writeReport(value, to: URL(fileURLWithPath: planned.report), inputSHA256: sha,
+                                             displayPath: job.relative)
         } catch {
-            journal.remove(action)
-            archiver.release(action)
+            rollBack(action)
             return environmentFailure(job, error.description, audited: true)
         }
+        if let dicom, let outputs = planned.dicom {
+            do throws(DICOMResultsError) {
+                _ = try dicom.write(value, report: written, reportWriter: writer, planned: outputs)
+            } catch {
+                if DICOMOutput.isEnvironmental(error) {
+                    rollBack(action)
+                    return environmentFailure(job, "its DICOM results cannot be written: \(error.description)", audited: true)
+                }
+                // The header cannot carry the results: the report stands without them, and the journal says so.
+                var skipped = planned
+                skipped.dicom = nil
+                skipped.dicomSkipped = error.description
+                action = .report(skipped)
+                planned = skipped
+                logger.warning("\(job.relative): no DICOM results: \(error.description)")
+                do throws(FileMove.Failure) {
+                    try journal.save(action)
+                } catch {
+                    rollBack(action)
+                    return environmentFailure(job, "its plan cannot be written to the crash journal (\(error.description))", audited: true)
+                }
+            }
+        }
+        let summaryRow = written.summaryEntry
         do throws(ActionFailure) {
             try complete(action)
         } catch {
@@ -199,7 +230,15 @@ final class ScanProcessor: Sendable {
                           modality: metadata.modality, patientToken: patient,
                           saliency: value.saliencyMethod.auditName + " of \(c.predictedClass)",
                           // Every warning the report shows (scope, distribution, view, confidence).
-                          warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }))
+                          warnings: c.warnings.map { "\($0.code.rawValue): \($0.message)" }),
+            dicom: dicom?.plan(for: value))
+    }
+
+    /// Undoes an action that did not commit: the outputs it wrote go, its journal entry and names too.
+    private func rollBack(_ action: PendingAction) {
+        Journal.rollBack(action)
+        journal.remove(action)
+        archiver.release(action)
     }
 
     /// The fields of a new transaction on the input as judged (`st`).
@@ -295,6 +334,14 @@ final class ScanProcessor: Sendable {
     /// note, audit (once per transaction), then take it out of the journal and release its names.
     func complete(_ action: PendingAction) throws(ActionFailure) {
         try archiver.archive(action)
+        if let outbox, case let .report(a) = action, let d = a.dicom, d.send {
+            do throws(FileMove.Failure) {
+                try outbox.enqueue(Outbox.Entry(transaction: action.transaction, relative: action.relative,
+                                                studyInstanceUID: a.result.studyInstanceUID, files: d.files))
+            } catch {
+                throw ActionFailure(description: "its DICOM results cannot be queued for sending (\(error.description))")
+            }
+        }
         try trail.record(action)
         retries.withLock { $0[action.input] = nil }
         journal.remove(action)

@@ -1,4 +1,5 @@
 import Audit
+import DICOMResults
 import Foundation
 import Logging
 import Pipeline
@@ -27,6 +28,7 @@ public enum WatchService {
     /// Checks the folders, opens the audit log, loads the model, and audits the start.
     static func prepare(_ settings: WatchSettings, loader: any ScanLoading, logger: Logger) throws(WatchError) -> WatchSession {
         let paths = settings.paths
+        if let problem = settings.dicomProblem { throw WatchError(problem) }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: paths.inbox, isDirectory: &isFolder), isFolder.boolValue else {
             throw WatchError("the inbox \(paths.inbox) is not a folder; create it or name the right one")
@@ -130,11 +132,21 @@ public enum WatchService {
         } catch {
             throw WatchError("cannot prepare reports in \(paths.reports): \(error)")
         }
+        var dicom: DICOMOutput?
+        if let folder = settings.dicomOut {
+            do throws(DICOMResultsError) {
+                dicom = DICOMOutput(writer: try DICOMResultWriter(directory: URL(fileURLWithPath: folder), uidRoot: settings.uidRoot),
+                                    send: settings.sendTo != nil)
+            } catch {
+                throw WatchError("cannot write DICOM results into \(folder): \(error.description)")
+            }
+        }
         let modelSHA = writer.modelInfo.sha256  // hashed once, by the report writer
         let modelName = "\(model.configuration.name ?? modelURL.lastPathComponent)" + (model.configuration.version.map { " v\($0)" } ?? "")
         let processor = ScanProcessor(
             classifier: Classifier(model: model, threads: settings.threads, loader: loader), writer: writer, audit: audit, hasher: hasher,
-            settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger, claims: claims)
+            settings: settings, modelName: modelName, modelSHA256: modelSHA, logger: logger, claims: claims, dicom: dicom,
+            outbox: settings.sendTo == nil ? nil : Outbox(folder: paths.outbox))
         if model.outOfDistribution == nil, loaded.configuration == .stored {  // else a warning said so
             logger.notice("model \(modelURL.lastPathComponent) has no out-of-distribution statistics: reports will not warn about unusual scans (cxreview calibrate-ood adds them)")
         }

@@ -43,13 +43,72 @@ public struct WatchSettings: Sendable, Equatable {
     /// Seconds between status lines.
     public var statusEvery: Double = 30
 
+    /// DICOM results of DICOM inputs (Encapsulated PDF, Secondary Capture, TID 1500 SR) into this folder; nil for none.
+    public var dicomOut: String?
+    /// The organisation's UID root for the results' new UIDs; nil: 2.25 UUID-derived UIDs.
+    public var uidRoot: String?
+    /// Port of the C-STORE listener (SCP), whose instances go to INBOX/received/<study>/; nil for none.
+    public var listen: Int?
+    /// This application's AE title: the listener's, and the calling AE title when sending.
+    public var aeTitle: String = "CXREVIEW"
+    /// Calling AE titles the listener accepts; nil: any.
+    public var allowedCallingAEs: [String]?
+    /// A received study is processed once no instance of it has arrived for this many seconds.
+    public var studySettle: Double = 10
+    /// The PACS that receives the DICOM results (C-STORE), as host and port; nil: none are sent.
+    public var sendTo: HostPort?
+    /// The PACS's AE title.
+    public var calledAE: String?
+
     public static let safetyRescan: Double = 60
+
+    /// Why `title` cannot be a DICOM AE title (1 to 16 characters of printable ASCII, no backslash, not only
+    /// spaces); nil when it can.
+    public static func aeTitleProblem(_ title: String) -> String? {
+        guard (1...16).contains(title.utf8.count) else { return "an AE title has 1 to 16 characters, '\(title)' has \(title.utf8.count)" }
+        guard title.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) else {
+            return "an AE title is printable ASCII without backslash, '\(title)' is not"
+        }
+        guard title.contains(where: { $0 != " " }) else { return "an AE title cannot be only spaces" }
+        return nil
+    }
+
+    /// A DICOM peer's address.
+    public struct HostPort: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+    }
+
+    /// HOST:PORT (a host name, an IPv4 address, or [IPv6]:PORT); nil when it is not that.
+    public static func hostPort(_ text: String) -> HostPort? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace }) else { return nil }
+        return HostPort(host: host, port: port)
+    }
+
+    /// The DICOM settings' consistency: what is wrong and what to do, or nil.
+    public var dicomProblem: String? {
+        if uidRoot != nil && dicomOut == nil { return "uid root goes with DICOM results: add --dicom-out DIR (or dicom_out:)" }
+        if sendTo != nil && dicomOut == nil { return "--send-to sends the DICOM results: add --dicom-out DIR (or dicom_out:)" }
+        if sendTo != nil && calledAE == nil { return "--send-to needs the PACS's AE title: add --called-ae TITLE (or called_ae:)" }
+        if calledAE != nil && sendTo == nil { return "--called-ae goes with --send-to HOST:PORT" }
+        if allowedCallingAEs != nil && listen == nil { return "allowed_calling_aes goes with --listen PORT" }
+        for title in [aeTitle] + [calledAE].compactMap({ $0 }) + (allowedCallingAEs ?? []) {
+            if let problem = Self.aeTitleProblem(title) { return problem }
+        }
+        if let listen, !(1...65535).contains(listen) { return "--listen needs a port from 1 to 65535, not \(listen)" }
+        if studySettle < 0 { return "--study-settle must be 0 or more seconds" }
+        return nil
+    }
 
     public init() {}
 
     static let keys = [
         "inbox", "out", "archive", "failed", "state", "audit", "model", "template", "poll", "settle", "grace", "retry",
         "workers", "queue", "threads", "summary_every", "json_logs", "once", "status_every", "saliency", "classes", "audit_rotate_mb",
+        "dicom_out", "uid_root", "listen", "ae_title", "allowed_calling_aes", "study_settle", "send_to", "called_ae",
     ]
 
     /// Settings from a YAML file; relative paths are taken relative to the file's folder.
@@ -100,6 +159,19 @@ public struct WatchSettings: Sendable, Equatable {
             case "json_logs": s.jsonLogs = try flag()
             case "once": s.once = try flag()
             case "status_every": s.statusEvery = try number(min: 1, max: 86400)
+            case "dicom_out": s.dicomOut = path(v.value)
+            case "uid_root": s.uidRoot = v.value
+            case "listen": s.listen = Int(try number(min: 1, max: 65535))
+            case "ae_title": s.aeTitle = v.value
+            case "allowed_calling_aes":
+                s.allowedCallingAEs = v.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            case "study_settle": s.studySettle = try number(min: 0, max: 86400)
+            case "send_to":
+                guard let hp = hostPort(v.value) else {
+                    throw YAMLSettings.invalid(v, path: url.path, "send_to must be HOST:PORT, not '\(v.value)'", fix: "Write e.g. send_to: pacs.example.org:104.")
+                }
+                s.sendTo = hp
+            case "called_ae": s.calledAE = v.value
             case "saliency":
                 guard ["layer4", "layer3"].contains(v.value) else {
                     throw YAMLSettings.invalid(v, path: url.path, "saliency must be layer4 or layer3, not '\(v.value)'",
@@ -116,6 +188,10 @@ public struct WatchSettings: Sendable, Equatable {
     public struct Paths: Sendable {
         public let inbox: String, reports: String, archive: String, failed: String, state: String, audit: String
         public var pending: String { state + "/pending" }
+        /// DICOM results waiting for the sender, and the record of those sent.
+        public var outbox: String { state + "/outbox" }
+        /// Where the listener writes received instances: a folder per study, inside the inbox.
+        public var received: String { inbox + "/received" }
         public var salt: String { state + "/patient-id.salt" }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Pipeline
 import Reporting
 import ResNet
+import Watcher
 import XRayCore
 
 struct ClassifyCommand: ParsableCommand {
@@ -168,13 +169,7 @@ struct ClassifyCommand: ParsableCommand {
         let began = DispatchTime.now()
         do {
             let pdf = try Data(contentsOf: report.url)
-            let model = writer.modelInfo
-            let result = DICOMResult(
-                predictedClass: c.predictedClass,
-                probabilities: c.probabilities.map { .init(className: $0.className, probability: $0.probability) },
-                modelName: model.name, modelVersion: model.version, modelSHA256: model.sha256,
-                softwareVersion: ReportWriter.softwareVersion, outOfDistribution: c.outOfDistribution.flagged,
-                reportPDF: pdf, overlay: report.picture)
+            let result = DICOMResult(v, report: report, pdf: pdf, model: writer.modelInfo)
             let written = try dicom.write(source: URL(fileURLWithPath: c.file), result: result)
             if !quiet {
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6

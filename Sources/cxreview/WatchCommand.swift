@@ -33,7 +33,7 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Folder for the reports. Required: here, or as out: in --config.")
     var out: String?
 
-    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, audit_rotate_mb, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every); flags override it.")
+    @Option(name: .long, help: "YAML file with any of these settings (keys: inbox, out, archive, failed, state, audit, audit_rotate_mb, model, classes, template, saliency, poll, settle, grace, retry, workers, queue, threads, summary_every, json_logs, once, status_every, dicom_out, uid_root, listen, ae_title, allowed_calling_aes, study_settle, send_to, called_ae); flags override it.")
     var config: String?
 
     @Option(name: .long, help: "Archive folder. Default: INBOX/archive.")
@@ -72,6 +72,20 @@ struct WatchCommand: AsyncParsableCommand {
     var saliency: String?
     @Option(name: .long, help: "Seconds between status lines. (default: 30)")
     var statusEvery: Double?
+    @Option(name: .long, help: "Also write each DICOM input's results as DICOM (Encapsulated PDF, Secondary Capture, TID 1500 SR) into this folder, in the input's study.")
+    var dicomOut: String?
+    @Option(name: .long, help: "With --dicom-out: your organisation's DICOM UID root (digits and dots, at most 43 characters). Default: 2.25 UUID-derived UIDs.")
+    var uidRoot: String?
+    @Option(name: .long, help: ArgumentHelp("Receive scans over DICOM (C-STORE, C-ECHO) on this port, into INBOX/received/<study>/.", valueName: "port"))
+    var listen: Int?
+    @Option(name: .long, help: "This application's AE title: the listener's, and the calling title when sending. (default: CXREVIEW)")
+    var aeTitle: String?
+    @Option(name: .long, help: "A received study is processed once no instance of it arrived for this many seconds. (default: 10)")
+    var studySettle: Double?
+    @Option(name: .long, help: ArgumentHelp("Send the DICOM results to this PACS (C-STORE), retried with back-off while it is down.", valueName: "host:port"))
+    var sendTo: String?
+    @Option(name: .long, help: "The PACS's AE title, with --send-to.")
+    var calledAe: String?
     @Flag(name: .long, help: "Log JSON lines on stderr instead of text.")
     var jsonLogs = false
     @Flag(name: .long, help: "Process the files present, then exit (exit code 1 when some had to stay in the inbox).")
@@ -109,6 +123,16 @@ struct WatchCommand: AsyncParsableCommand {
         if let statusEvery { s.statusEvery = statusEvery }
         if let summaryEvery { s.summaryEvery = summaryEvery }
         if let saliency { s.saliency = saliency }
+        if let dicomOut { s.dicomOut = dicomOut }
+        if let uidRoot { s.uidRoot = uidRoot }
+        if let listen { s.listen = listen }
+        if let aeTitle { s.aeTitle = aeTitle }
+        if let studySettle { s.studySettle = studySettle }
+        if let sendTo {
+            guard let hp = WatchSettings.hostPort(sendTo) else { throw ValidationError("--send-to must be HOST:PORT (e.g. pacs.example.org:104), not '\(sendTo)'.") }
+            s.sendTo = hp
+        }
+        if let calledAe { s.calledAE = calledAe }
         if jsonLogs { s.jsonLogs = true }
         if once { s.once = true }
         guard !s.inbox.isEmpty else { throw ValidationError("name the inbox folder (cxreview watch INBOX --out REPORTS), or set inbox: in --config.") }
@@ -118,6 +142,7 @@ struct WatchCommand: AsyncParsableCommand {
         guard (1...16).contains(s.workers) else { throw ValidationError("--workers must be between 1 and 16.") }
         guard (s.auditRotateMB ?? 0) >= 0 else { throw ValidationError("--audit-rotate-mb must be 0 or more.") }
         guard (1...10000).contains(s.queue) else { throw ValidationError("--queue must be between 1 and 10000.") }
+        if let problem = s.dicomProblem { throw ValidationError(problem + ".") }
         guard s.settle >= 0, s.grace >= 0, (s.poll ?? 1) > 0, s.retry > 0 else {
             throw ValidationError("--settle and --grace must be 0 or more; --poll and --retry more than 0.")
         }

@@ -18,7 +18,7 @@ import Testing
         try trail.record(action)
         try trail.record(action)  // e.g. archiving failed after the records were written, and is retried
         let written = try Self.records(of: action, in: url)
-        #expect(written.map(\.eventID.code) == action.auditEvents(reportSHA256: nil).map(\.eventID.code))
+        #expect(written.map(\.eventID.code) == action.auditEvents(sha256: [:]).map(\.eventID.code))
         #expect(written.count == 3)
         // The report is known from now on, so the same bytes are a duplicate.
         #expect(trail.earlierReport(sha256: "ab12") == t.paths.reports + "/a.pdf")
@@ -33,14 +33,14 @@ import Testing
                                   report: t.paths.reports + "/a.pdf")
         do {
             let log = try AuditLog(url: url)
-            try log.append([action.auditEvents(reportSHA256: nil)[0]])
+            try log.append([action.auditEvents(sha256: [:])[0]])
         }  // the log closes here, as the process dies
         let trail = AuditTrail(log: try AuditLog(url: url), shared: nil)
         try trail.record(action)
         let verification = try AuditReader.verify(url)
         #expect(verification.isValid, "\(String(describing: verification.problem))")
         let written = try Self.records(of: action, in: url)
-        #expect(written.map(\.eventID.code) == action.auditEvents(reportSHA256: nil).map(\.eventID.code))
+        #expect(written.map(\.eventID.code) == action.auditEvents(sha256: [:]).map(\.eventID.code))
     }
 
     /// The reports of an earlier run are read from the log at start: their content is a duplicate now.
