@@ -109,7 +109,7 @@ public final class AuditLog: Sendable {
                 var r = AuditRecord(
                     seq: seq, prev: prev, eventDateTime: time, eventID: e.eventID, eventTypeCode: e.eventTypeCode,
                     eventActionCode: e.action, eventOutcomeIndicator: e.outcome, eventOutcomeDescription: e.outcomeDescription,
-                    activeParticipant: [participant], auditSourceID: source, participantObject: e.objects,
+                    activeParticipant: [participant] + e.peers, auditSourceID: source, participantObject: e.objects,
                     transaction: e.transaction, hash: nil)
                 bytes.append(AuditChain.line(for: &r))
                 bytes.append(UInt8(ascii: "\n"))

@@ -18,7 +18,9 @@ public struct AuditCode: Codable, Sendable, Equatable, Hashable {
 
     // Event IDs (DICOM Context Group 400).
     public static let applicationActivity = AuditCode("110100", "DCM", "Application Activity")
+    public static let beginTransferringDICOMInstances = AuditCode("110102", "DCM", "Begin Transferring DICOM Instances")
     public static let dicomInstancesAccessed = AuditCode("110103", "DCM", "DICOM Instances Accessed")
+    public static let dicomInstancesTransferred = AuditCode("110104", "DCM", "DICOM Instances Transferred")
     public static let export = AuditCode("110106", "DCM", "Export")
     public static let `import` = AuditCode("110107", "DCM", "Import")
     public static let securityAlert = AuditCode("110113", "DCM", "Security Alert")
@@ -77,6 +79,14 @@ public struct AuditParticipant: Codable, Sendable, Equatable {
         self.userIsRequestor = userIsRequestor
         self.networkAccessPointID = networkAccessPointID
         networkAccessPointTypeCode = 1
+    }
+
+    /// A DICOM peer (a scanner or PACS): its AE title, and its host name or IP address.
+    public static func dicomPeer(aeTitle: String, host: String, isRequestor: Bool) -> AuditParticipant {
+        var p = AuditParticipant(userID: aeTitle, alternativeUserID: "AETITLES=\(aeTitle)", userIsRequestor: isRequestor,
+                                 networkAccessPointID: host)
+        if host.allSatisfy({ $0.isNumber || $0 == "." || $0 == ":" }) { p.networkAccessPointTypeCode = 2 }  // an IP address
+        return p
     }
 
     /// This process: the effective user's name, "cxreview[pid]", the host name.
@@ -143,9 +153,13 @@ public struct AuditEvent: Sendable, Equatable {
     public var objects: [AuditObject]
     /// Groups the records of one unit of work (e.g. one input file), so a restart can tell which exist.
     public var transaction: String?
+    /// Other active participants beside this process (the DICOM peer of a transfer).
+    public var peers: [AuditParticipant]
 
     public init(eventID: AuditCode, eventTypeCode: [AuditCode] = [], action: AuditAction, outcome: AuditOutcome,
-                outcomeDescription: String? = nil, objects: [AuditObject] = [], transaction: String? = nil) {
+                outcomeDescription: String? = nil, objects: [AuditObject] = [], transaction: String? = nil,
+                peers: [AuditParticipant] = []) {
+        self.peers = peers
         self.eventID = eventID
         self.eventTypeCode = eventTypeCode
         self.action = action

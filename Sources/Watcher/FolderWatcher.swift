@@ -286,11 +286,20 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
                                      arrived: min(changed, now))
     }
 
-    /// Offers files whose size and modification time held still for the settle interval.
+    /// Offers files whose size and modification time held still for the settle interval; a study the DICOM
+    /// listener received (`INBOX/received/<study>/`) once none of its instances arrived for `--study-settle`.
     private func offerReady() {
         let now = Date()
+        let received = settings.paths.received + "/"
+        var lastArrival: [Substring: Date] = [:]
+        for (path, c) in candidates where path.hasPrefix(received) {
+            let study = Self.studyFolder(path, under: received)
+            lastArrival[study] = max(lastArrival[study] ?? .distantPast, c.arrived)
+        }
         for path in candidates.keys.sorted(by: { candidates[$0]!.arrived < candidates[$1]!.arrived }) {
             guard !inFlight.contains(path), var c = candidates[path], c.notBefore <= now else { continue }
+            if path.hasPrefix(received), let last = lastArrival[Self.studyFolder(path, under: received)],
+               now.timeIntervalSince(last) < settings.studySettle { continue }
             var st = stat()
             guard lstat(path, &st) == 0 else { candidates[path] = nil; continue }
             if Int64(st.st_size) != c.size || st.st_mtim.tv_sec != c.mtime.tv_sec || st.st_mtim.tv_nsec != c.mtime.tv_nsec {
@@ -305,6 +314,11 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
             guard queue.offer(Job(path: path, relative: relative, seen: c.arrived)) else { return }
             inFlight.insert(path)
         }
+    }
+
+    /// The study folder of a received instance: its first folder under `received`.
+    static func studyFolder(_ path: String, under received: String) -> Substring {
+        path.dropFirst(received.count).prefix { $0 != "/" }
     }
 
     private func collectFinished() {

@@ -65,7 +65,7 @@ struct AuditCommand: ParsableCommand {
         @Argument(help: "The audit log, or the inbox folder. Default: $CXREVIEW_AUDIT, then ./audit.jsonl.")
         var log: String?
 
-        @Option(name: .long, help: "Only this event: start, stop, import, accessed, export, alert.")
+        @Option(name: .long, help: "Only this event: start, stop, import, accessed, export, alert, begin-transfer, transferred.")
         var event: String?
         @Flag(name: .long, help: "Only failures (outcome 4, 8 or 12).")
         var failures = false
@@ -77,8 +77,8 @@ struct AuditCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
-            if let event, !["start", "stop", "import", "accessed", "export", "alert"].contains(event) {
-                throw ValidationError("--event must be start, stop, import, accessed, export or alert, not \(event).")
+            if let event, !["start", "stop", "import", "accessed", "export", "alert", "begin-transfer", "transferred"].contains(event) {
+                throw ValidationError("--event must be start, stop, import, accessed, export, alert, begin-transfer or transferred, not \(event).")
             }
         }
 
@@ -111,6 +111,8 @@ struct AuditCommand: ParsableCommand {
             case .dicomInstancesAccessed: "accessed"
             case .export: "export"
             case .securityAlert: "alert"
+            case .beginTransferringDICOMInstances: "begin-transfer"
+            case .dicomInstancesTransferred: "transferred"
             default: r.eventID.displayName
             }
         }

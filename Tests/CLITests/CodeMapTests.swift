@@ -1,10 +1,10 @@
 import Foundation
 import Testing
 
-/// The README's code map must stay true to `Package.swift`: every target that is not a test
+/// The code map (docs/DEVELOPMENT.md) must stay true to `Package.swift`: every target that is not a test
 /// target has one line there, and the map names no target the package does not declare.
 /// Both sides are read from the files as shipped.
-@Suite struct ReadmeCodeMapTests {
+@Suite struct CodeMapTests {
     /// Target names declared in a package manifest, by kind (`target`, `executableTarget`,
     /// `systemLibrary`, `testTarget`).
     static func targets(inManifest manifest: String) throws -> [(kind: String, name: String)] {
@@ -18,9 +18,9 @@ import Testing
         }
     }
 
-    /// The targets the code map lists: the first backtick span of each `- ` line of the README's
+    /// The targets the code map lists: the first backtick span of each `- ` line of the document's
     /// `## Code map` section (up to the next `## ` heading).
-    static func codeMapEntries(inReadme readme: String) -> [String]? {
+    static func codeMapEntries(inDocument readme: String) -> [String]? {
         var inSection = false, found = false
         var entries: [String] = []
         for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -39,24 +39,24 @@ import Testing
     /// What is wrong with the code map, one line per problem (empty when it is true to the manifest).
     static func problems(readme: String, manifest: String) throws -> [String] {
         let declared = try targets(inManifest: manifest).filter { $0.kind != "testTarget" }.map(\.name)
-        guard let entries = codeMapEntries(inReadme: readme) else {
-            return ["README.md has no `## Code map` section"]
+        guard let entries = codeMapEntries(inDocument: readme) else {
+            return ["docs/DEVELOPMENT.md has no `## Code map` section"]
         }
         var problems: [String] = []
         for name in declared where !entries.contains(name) {
-            problems.append("target \(name) of Package.swift is missing from the README's code map")
+            problems.append("target \(name) of Package.swift is missing from the code map")
         }
         for name in entries where !declared.contains(name) {
-            problems.append("the README's code map names \(name), which Package.swift does not declare")
+            problems.append("the code map names \(name), which Package.swift does not declare")
         }
         for name in Set(entries) where entries.filter({ $0 == name }).count > 1 {
-            problems.append("the README's code map lists \(name) more than once")
+            problems.append("the code map lists \(name) more than once")
         }
         return problems.sorted()
     }
 
     @Test func codeMapMatchesPackageSwift() throws {
-        let readme = try String(contentsOfFile: CLI.path("README.md"), encoding: .utf8)
+        let readme = try String(contentsOfFile: CLI.path("docs/DEVELOPMENT.md"), encoding: .utf8)
         let manifest = try String(contentsOfFile: CLI.path("Package.swift"), encoding: .utf8)
         let declared = try Self.targets(inManifest: manifest)
         // The manifest is read at all: it declares more than a dozen library targets.
@@ -66,7 +66,7 @@ import Testing
     }
 
     /// The check catches a target added to the manifest but not to the map, a map line for a
-    /// target that is gone, and a README without the section.
+    /// target that is gone, and a document without the section.
     @Test func aMissingOrStaleEntryIsCaught() throws {
         let manifest = """
             targets: [
@@ -93,12 +93,12 @@ import Testing
             """
         let problems = try Self.problems(readme: readme, manifest: manifest)
         #expect(problems == [
-            "target Reader of Package.swift is missing from the README's code map",
-            "the README's code map names Writer, which Package.swift does not declare",
+            "target Reader of Package.swift is missing from the code map",
+            "the code map names Writer, which Package.swift does not declare",
         ], "\(problems)")
 
         let complete = readme.replacingOccurrences(of: "- `Writer`: a target that was removed.", with: "- `Reader`: reads.")
         #expect(try Self.problems(readme: complete, manifest: manifest).isEmpty)
-        #expect(try Self.problems(readme: "# Tool\n", manifest: manifest) == ["README.md has no `## Code map` section"])
+        #expect(try Self.problems(readme: "# Tool\n", manifest: manifest) == ["docs/DEVELOPMENT.md has no `## Code map` section"])
     }
 }
