@@ -444,7 +444,8 @@ final class FolderWatcher: Service, @unchecked Sendable, CustomStringConvertible
         let now = Date()
         for (folder, since) in emptied where now.timeIntervalSince(since) >= 1 {
             var st = stat()
-            guard lstat(folder, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, !scanner.isExcluded(folder) else {
+            // The listener's folder stays (its study folders come and go).
+            guard folder != settings.paths.received, lstat(folder, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, !scanner.isExcluded(folder) else {
                 emptied[folder] = nil
                 continue
             }

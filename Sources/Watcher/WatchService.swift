@@ -154,10 +154,23 @@ public enum WatchService {
         do throws(AuditError) {
             try session.watcher.auditStart(details: ["reports": paths.reports, "archive": paths.archive, "failed": paths.failed,
                                              "model": modelURL.path, "modelSHA256": modelSHA,
-                                             "modelConfiguration": loaded.configuration.name])
+                                             "modelConfiguration": loaded.configuration.name]
+                                             .merging(dicomDetails(settings, session)) { a, _ in a })
         } catch {
             throw WatchError(error.description)
         }
         return session
+    }
+
+    /// The DICOM settings, for the start record.
+    private static func dicomDetails(_ settings: WatchSettings, _ session: WatchSession) -> [String: String] {
+        var d: [String: String] = [:]
+        if let folder = settings.dicomOut { d["dicomOut"] = folder; d["uidRoot"] = settings.uidRoot ?? "2.25" }
+        if let receiver = session.receiver {
+            d["listen"] = "\(receiver.listener.port) as \(settings.aeTitle)"
+            d["allowedCallingAEs"] = settings.allowedCallingAEs?.joined(separator: ",") ?? "any"
+        }
+        if let to = settings.sendTo { d["sendTo"] = "\(settings.calledAE ?? "")@\(to.host):\(to.port)" }
+        return d
     }
 }

@@ -11,6 +11,9 @@ final class WatchSession: Sendable {
     let processor: ScanProcessor
     let watcher: FolderWatcher
     let workers: ProcessingWorkers
+    /// The DICOM listener (`--listen`) and the sender of DICOM results (`--send-to`), when configured.
+    let receiver: DICOMReceiver?
+    let sender: ResultSender?
 
     init(settings: WatchSettings, processor: ScanProcessor, audit: AuditLog, logger: Logger) throws(WatchError) {
         self.settings = settings
@@ -22,20 +25,29 @@ final class WatchSession: Sendable {
         workers = ProcessingWorkers(count: settings.workers, queue: queue, processor: processor) { job, outcome, date in
             watcher.deliver(job, outcome, at: date)
         }
+        sender = processor.outbox.map { ResultSender(outbox: $0, settings: settings, audit: audit, logger: logger) }
+        receiver = settings.listen == nil ? nil : try DICOMReceiver(settings: settings, audit: audit, logger: logger)
     }
 
     /// The services in start order; a graceful shutdown stops them one at a time in reverse order.
     ///
-    /// The workers come last, so they stop first: each finishes the file in hand, queued files stay in
+    /// The DICOM listener comes last, so it stops first: no new instance is accepted while the rest winds
+    /// down (what it acknowledged is on disk already). Then the sender (what it has not sent waits in the
+    /// outbox for the next start), then the workers: each finishes the file in hand, queued files stay in
     /// the inbox, and the folder watcher still takes their outcomes. The folder watcher ending by itself
-    /// (`--once`, the inbox done) shuts the group down gracefully. A further service (a DICOM listener
-    /// that drops into the inbox, a sender of the reports) goes into this list.
+    /// (`--once`, the inbox done) shuts the group down gracefully.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        [
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: watcher, successTerminationBehavior: .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: workers),
         ]
+        if let sender { list.append(.init(service: sender)) }
+        if let receiver {
+            list.append(.init(service: receiver, successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        return list
     }
 
     /// The group of `services`; with `stopOnSignals`, SIGTERM and SIGINT shut it down gracefully.

@@ -1,0 +1,187 @@
+import Audit
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `cxreview watch --listen` and `--send-to` as real processes on loopback (ports above 10000): DCMTK's
+/// `echoscu` and `storescu` send to the listener, and a real PACS (Orthanc) receives the results.
+@Suite(.serialized, .enabled(if: DICOMTools.available, "needs DCMTK's echoscu, storescu and dcmodify (apt: dcmtk)"))
+struct DICOMNetworkWatchTests {
+    /// `count` copies of the sample CR scan in a new study of their own, each with a new SOP Instance UID
+    /// (dcmodify), so each has its own bytes; in sending order.
+    static func instances(_ count: Int, in folder: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let sample = WatchFolder.packageRoot.appendingPathComponent("samples/cr-mono1-chest-no-meta.dcm")
+        var uuid = UUID().uuid
+        let study = "2.25." + String(withUnsafeBytes(of: &uuid) { $0.reduce(UInt128(0)) { $0 << 8 | UInt128($1) } })
+        return try (0..<count).map { i in
+            let url = folder.appendingPathComponent(String(format: "scan-%03d.dcm", i))
+            try FileManager.default.copyItem(at: sample, to: url)
+            let run = try Tool.run("dcmodify", ["-gin", "-nb", "-m", "(0020,000D)=\(study)", url.path])
+            #expect(run.status == 0, "\(run.stderr)")
+            return url
+        }
+    }
+
+    static func sopInstanceUID(_ url: URL) throws -> String {
+        let out = try Tool.run("dcmdump", ["+P", "0008,0018", url.path]).stdout
+        guard let open = out.firstIndex(of: "["), let close = out[open...].firstIndex(of: "]") else { return "" }
+        return String(out[out.index(after: open)..<close])
+    }
+
+    /// storescu's verbose log: how many C-STORE responses said Success.
+    static func acknowledged(_ log: String) -> Int {
+        log.components(separatedBy: "\n").filter { $0.contains("Received Store Response") && $0.contains("Success") }.count
+    }
+
+    @Test func scansSentOverDICOMAreReportedAndEveryAssociationIsAudited() throws {
+        let w = try WatchFolder("listen")
+        let port = LoopbackPort.free()
+        let watcher = try w.start(["--listen", "\(port)", "--ae-title", "CXREVIEW", "--study-settle", "1", "--settle", "0",
+                                   "--dicom-out", w.root.appendingPathComponent("dicom").path])
+        defer { watcher.signal(SIGTERM); _ = watcher.waitForExit(upTo: 60) }
+        #expect(watcher.waitUntilWatching())
+        let echo = try Tool.run("echoscu", ["-aec", "CXREVIEW", "127.0.0.1", "\(port)"])
+        #expect(echo.status == 0, "\(echo.stderr)")
+
+        let files = try Self.instances(3, in: w.root.appendingPathComponent("send"))
+        let store = try Tool.run("storescu", ["-v", "-aet", "MODALITY", "-aec", "CXREVIEW", "127.0.0.1", "\(port)"] + files.map(\.path))
+        #expect(store.status == 0, "\(store.stderr)")
+        #expect(Self.acknowledged(store.stdout + store.stderr) == 3)
+        let reported = w.wait(upTo: 120) { w.files(in: w.reports).count == 3 }
+        #expect(reported, "\(watcher.output.suffix(3000))")
+        for file in files {
+            let uid = try Self.sopInstanceUID(file)
+            #expect(w.files(in: w.reports).contains("\(uid).pdf"), "no report for \(uid)")
+        }
+        #expect(w.files(in: w.root.appendingPathComponent("dicom")).count == 9)
+        #expect(w.files(in: w.inbox.appendingPathComponent("received")).isEmpty, "every received instance is archived")
+
+        // A caller not on the allow-list (a second watcher with allowed_calling_aes) is refused, and audited.
+        let audit = try w.audit()
+        #expect(audit.isValid)
+        #expect(audit.records.contains { $0.eventID == .beginTransferringDICOMInstances && $0.activeParticipant.contains { $0.userID == "MODALITY" } })
+        let transferred = try #require(audit.records.first { $0.eventID == .dicomInstancesTransferred })
+        #expect(transferred.eventOutcomeIndicator == .success)
+        #expect(transferred.eventOutcomeDescription?.contains("3 instances received") == true, "\(transferred.eventOutcomeDescription ?? "")")
+        #expect(transferred.participantObject.contains { $0.idTypeCode == .studyInstanceUID })
+    }
+
+    @Test func aCallerNotAllowedIsRefusedAndAnUnsupportedClassIsRejectedCleanly() throws {
+        let w = try WatchFolder("listen-refuse")
+        let port = LoopbackPort.free()
+        let config = w.root.appendingPathComponent("watch.yaml")
+        try "allowed_calling_aes: SCANNER1, SCANNER2\nstudy_settle: 0\n".write(to: config, atomically: true, encoding: .utf8)
+        let watcher = try w.start(["--config", config.path, "--listen", "\(port)", "--settle", "0"])
+        defer { watcher.signal(SIGTERM); _ = watcher.waitForExit(upTo: 60) }
+        #expect(watcher.waitUntilWatching())
+        let sample = WatchFolder.packageRoot.appendingPathComponent("samples/cr-mono1-chest-no-meta.dcm").path
+
+        let intruder = try Tool.run("storescu", ["-aet", "INTRUDER", "-aec", "CXREVIEW", "127.0.0.1", "\(port)", sample])
+        #expect(intruder.status != 0)
+        // A CT image: not a class the listener takes. Its presentation context is rejected; the association
+        // itself is accepted and released normally.
+        let ct = WatchFolder.packageRoot.appendingPathComponent("Tests/Fixtures/dicom/CT_small.dcm").path
+        let refused = try Tool.run("storescu", ["-v", "-aet", "SCANNER1", "-aec", "CXREVIEW", "127.0.0.1", "\(port)", ct])
+        let log = refused.stdout + refused.stderr
+        #expect(log.contains("no presentation context") || log.contains("No presentation context") || log.contains("not supported"), "\(log)")
+        #expect(log.contains("Releasing Association") || !log.contains("Abort"), "\(log)")
+        let allowed = try Tool.run("storescu", ["-aet", "SCANNER2", "-aec", "CXREVIEW", "127.0.0.1", "\(port)", sample])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(w.wait(upTo: 120) { w.files(in: w.reports).count == 1 }, "\(watcher.output.suffix(3000))")
+
+        let audit = try w.audit()
+        let alert = try #require(audit.records.first { $0.eventID == .securityAlert })
+        #expect(alert.eventOutcomeDescription?.contains("INTRUDER") == true)
+        #expect(alert.activeParticipant.contains { $0.userID == "INTRUDER" && !$0.userIsRequestor == false })
+    }
+
+    /// `kill -9` while an association is in the middle of a study: every instance the listener acknowledged is
+    /// on disk, and after a restart every one of them is reported.
+    @Test func killMinusNineMidAssociationLosesNothingAcknowledged() throws {
+        let w = try WatchFolder("listen-kill")
+        let port = LoopbackPort.free()
+        let files = try Self.instances(12, in: w.root.appendingPathComponent("send"))
+        let first = try w.start(["--listen", "\(port)", "--study-settle", "3600", "--settle", "0"],
+                                environment: ["CXR_TEST_PAUSE_AFTER_RECEIVED": "7"])
+        #expect(first.waitUntilWatching())
+        let storeLog = w.root.appendingPathComponent("storescu.log")
+        _ = FileManager.default.createFile(atPath: storeLog.path, contents: nil)
+        let store = Process()
+        store.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        store.arguments = ["storescu", "-v", "-aec", "CXREVIEW", "-to", "60", "127.0.0.1", "\(port)"] + files.map(\.path)
+        let handle = try FileHandle(forWritingTo: storeLog)
+        store.standardOutput = handle
+        store.standardError = handle
+        try store.run()
+        #expect(w.wait(upTo: 60) { first.output.contains("test hook: the listener pauses here") }, "\(first.output.suffix(2000))")
+        first.signal(SIGKILL)
+        _ = first.waitForExit(upTo: 10)
+        store.waitUntilExit()
+        let acked = Self.acknowledged((try? String(contentsOf: storeLog, encoding: .utf8)) ?? "")
+        #expect(acked == 6, "the listener paused in the 7th instance, after acknowledging 6")
+
+        let second = try w.start(["--listen", "\(port)", "--study-settle", "1", "--settle", "0"])
+        defer { second.signal(SIGTERM); _ = second.waitForExit(upTo: 60) }
+        #expect(w.wait(upTo: 180) { w.files(in: w.reports).count >= acked }, "\(second.output.suffix(3000))")
+        let reports = Set(w.files(in: w.reports))
+        for file in files.prefix(acked) {
+            let uid = try Self.sopInstanceUID(file)
+            #expect(reports.contains("\(uid).pdf"), "acknowledged instance \(uid) was not reported")
+        }
+        #expect(try w.audit().isValid)
+    }
+
+    /// The whole path through a real PACS: Orthanc holds a study, sends it to the listener (C-STORE), and gets
+    /// the three results back into the same study as three new series, read back through its REST API. Also
+    /// the time from the last instance received to the results stored, for one scan and for 50.
+    @Test(.enabled(if: OrthancServer.isInstalled, "Orthanc is not installed (apt: orthanc); the PACS round trip is skipped"))
+    func resultsGoBackIntoTheSourceStudyInOrthanc() throws {
+        let w = try WatchFolder("orthanc")
+        let listenPort = LoopbackPort.free()
+        let orthanc = try OrthancServer(modalities: ["cxreview": (aeTitle: "CXREVIEW", port: listenPort)])
+        let watcher = try w.start(["--listen", "\(listenPort)", "--study-settle", "1", "--settle", "0",
+                                   "--dicom-out", w.root.appendingPathComponent("dicom").path, "--uid-root", "1.2.826.0.1.3680043.10.1234",
+                                   "--send-to", "127.0.0.1:\(orthanc.dicomPort)", "--called-ae", OrthancServer.aeTitle, "--retry", "1"])
+        defer { watcher.signal(SIGTERM); _ = watcher.waitForExit(upTo: 60) }
+        #expect(watcher.waitUntilWatching())
+
+        /// Uploads the files to Orthanc (one new study), has Orthanc send the study to the listener, and waits
+        /// until Orthanc holds the results: three new series per scan, beside the source's series.
+        func roundTrip(_ files: [URL]) throws -> (study: String, seconds: Double) {
+            var study = ""
+            for f in files {
+                let answer = try orthanc.post("/instances", data: try Data(contentsOf: f)) as? [String: Any]
+                study = answer?["ParentStudy"] as? String ?? study
+            }
+            _ = try orthanc.post("/modalities/cxreview/store", json: ["Resources": [study], "Synchronous": true])
+            let sent = Date()  // the synchronous store returns once the listener acknowledged the last instance
+            let done = w.wait(upTo: 300) {
+                ((try? orthanc.get("/studies/\(study)")) as? [String: Any])?["Series"].map { ($0 as? [String])?.count ?? 0 } == 1 + 3 * files.count
+            }
+            #expect(done, "\(watcher.output.suffix(3000))")
+            return (study, Date().timeIntervalSince(sent))
+        }
+
+        let one = try roundTrip(try Self.instances(1, in: w.root.appendingPathComponent("one")))
+        let series = try orthanc.series(ofStudy: one.study)
+        #expect(Set(series.map(\.sopClass)) == ["1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.104.1",
+                                                "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.88.34"], "\(series)")
+        let burst = try roundTrip(try Self.instances(50, in: w.root.appendingPathComponent("burst")))
+        print("orthanc round trip (study-settle 1 s): last instance received → results stored in Orthanc: 1 scan \(String(format: "%.1f", one.seconds)) s, burst of 50 \(String(format: "%.1f", burst.seconds)) s")
+        let audit = try w.audit()
+        #expect(audit.isValid)
+        let sends = audit.records.filter { $0.eventID == .dicomInstancesTransferred && $0.eventActionCode == .read }
+        #expect(sends.count == 51 && sends.allSatisfy { $0.eventOutcomeIndicator == .success }, "\(sends.count) sends audited")
+    }
+}
+
+/// DCMTK's network tools, which the tests drive the listener with.
+enum DICOMTools {
+    static let available = ["echoscu", "storescu", "dcmodify", "dcmdump"].allSatisfy { tool in
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains { access("\($0)/\(tool)", X_OK) == 0 }
+    }
+}
