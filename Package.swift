@@ -49,6 +49,15 @@ let package = Package(
                 .linkedLibrary("cmr"), .linkedLibrary("dcmsr"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"),
                 .linkedLibrary("ofstd"), .linkedLibrary("stdc++"),
             ]),
+        // DICOM networking (C-STORE SCP with C-ECHO, C-STORE SCU): DCMTK's dcmnet (apt: libdcmtk-dev), imported only
+        // by DICOMNetwork. No codecs: received and sent data sets keep their transfer syntax.
+        .target(
+            name: "CDCMTKNet",
+            cxxSettings: [.unsafeFlags(["-Wno-deprecated-declarations"])],
+            linkerSettings: [
+                .linkedLibrary("dcmnet"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
+                .linkedLibrary("stdc++"),
+            ]),
         // Our own sgemm micro-kernels (AVX-512F, AVX2+FMA, portable C; chosen at run time through
         // per-function target attributes, so no -march flag is needed).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
@@ -71,6 +80,7 @@ let package = Package(
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
         .target(name: "DICOMResults", dependencies: ["XRayCore", "CAM", "Reporting", "CDCMTKResults"]),
+        .target(name: "DICOMNetwork", dependencies: ["CDCMTKNet"]),
         .target(
             name: "Pipeline",
             dependencies: ["XRayCore", "DICOMDecoding", "ImageDecoding", "Preprocessing", "ResNet", "CAM", "Reporting", "Audit"]),
@@ -113,6 +123,7 @@ let package = Package(
         .testTarget(name: "ModelDevelopmentTests", dependencies: ["ModelDevelopment", "Pipeline", "Training", "ResNet", "XRayCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Pipeline", "XRayCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
+        .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "TestSupport"]),
         .testTarget(
             name: "WatcherTests",
             dependencies: ["Watcher", "Pipeline", "Reporting", "ResNet", "Audit", "DICOMDecoding", "XRayCore", "TestSupport", "Benchmarks",
