@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Watcher",
-            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "DICOMResults",
+            dependencies: ["Pipeline", "Audit", "Reporting", "XRayCore", "ResNet", "DICOMResults", "DICOMNetwork",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Diagnostics, out of the product: imported only by the `benchmark` command.

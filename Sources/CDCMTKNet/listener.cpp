@@ -179,9 +179,9 @@ class StorageSCP : public DcmSCP {
     }
 
     OFBool checkCalledAETitleAccepted(const OFString &calledAE) override {
-        if (trim(calledAE.c_str()) == trim(ownAETitle_)) return OFTrue;
+        if (trim(calledAE.c_str()) == trim(ownAETitle_.c_str())) return OFTrue;
         refusedReason_ = "called AE title '" + trim(calledAE.c_str()) + "' is not this listener's ('" +
-                         trim(ownAETitle_) + "')";
+                         trim(ownAETitle_.c_str()) + "')";
         return OFFalse;
     }
 

@@ -25,6 +25,11 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
         var failures: [String] = []
     }
 
+    /// The associations in progress, by number.
+    private final class Associations: Sendable {
+        let open = Mutex<[UInt64: Association]>([:])
+    }
+
     /// Opens the port (a taken port fails here, before the watcher starts).
     init(settings: WatchSettings, audit: AuditLog, logger: Logger) throws(WatchError) {
         let folder = settings.paths.received
@@ -33,13 +38,13 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
         } catch {
             throw WatchError("cannot create \(folder) for received scans: \(error.localizedDescription); make the inbox writable for this user")
         }
-        let associations = Mutex<[UInt64: Association]>([:])
+        let associations = Associations()
         let received = Atomic<Int>(0)
         let pauseAfter = ProcessInfo.processInfo.environment["CXR_TEST_PAUSE_AFTER_RECEIVED"].flatMap(Int.init)
         let configuration = ListenerConfiguration(
             port: UInt16(settings.listen ?? 0), aeTitle: settings.aeTitle, allowedCallingAETitles: settings.allowedCallingAEs ?? [],
             folder: URL(fileURLWithPath: folder))
-        do {
+        do throws(DICOMNetworkError) {
             listener = try StorageListener(configuration: configuration) { event in
                 Self.handle(event, associations: associations, audit: audit, logger: logger)
                 if case .instanceStored = event, let pauseAfter, received.add(1, ordering: .relaxed).newValue >= pauseAfter {
@@ -49,9 +54,8 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
         } catch {
             throw WatchError("cannot listen for DICOM on port \(settings.listen ?? 0): \(error.description)")
         }
-        logger.info("listening for DICOM on port \(listener.port) as \(settings.aeTitle)"
-                    + (settings.allowedCallingAEs.map { " (calling AE titles allowed: \($0.joined(separator: ", ")))" } ?? " (any calling AE title)")
-                    + "; received studies go to \(folder), processed once quiet for \(settings.studySettle) s")
+        let callers = settings.allowedCallingAEs.map { "calling AE titles allowed: \($0.joined(separator: ", "))" } ?? "any calling AE title"
+        logger.info("listening for DICOM on port \(listener.port) as \(settings.aeTitle) (\(callers)); received studies go to \(folder), processed once quiet for \(settings.studySettle) s")
     }
 
     func run() async throws {
@@ -67,11 +71,11 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
         if let error = failure.withLock({ $0 }) { throw WatchError("the DICOM listener stopped: \(error.description)") }
     }
 
-    private static func handle(_ event: ListenerEvent, associations: Mutex<[UInt64: Association]>, audit: AuditLog, logger: Logger) {
+    private static func handle(_ event: ListenerEvent, associations: Associations, audit: AuditLog, logger: Logger) {
         var records: [AuditEvent] = []
         switch event {
         case let .associationAccepted(id, calling, called, host):
-            associations.withLock { $0[id] = Association(callingAE: calling, peerHost: host) }
+            associations.open.withLock { $0[id] = Association(callingAE: calling, peerHost: host) }
             logger.info("DICOM association \(id) from \(calling) at \(host) to \(called) accepted")
             records.append(AuditEvent(
                 eventID: .beginTransferringDICOMInstances, action: .execute, outcome: .success,
@@ -84,13 +88,13 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
                 outcome: .minorFailure, outcomeDescription: "DICOM association from \(calling) at \(host) to \(called) refused: \(reason)",
                 peers: [.dicomPeer(aeTitle: calling, host: host, isRequestor: true)]))
         case let .instanceStored(instance):
-            associations.withLock { $0[instance.association]?.instances[instance.studyInstanceUID, default: []].append(instance.sopInstanceUID) }
+            associations.open.withLock { $0[instance.association]?.instances[instance.studyInstanceUID, default: []].append(instance.sopInstanceUID) }
             logger.debug("received \(instance.sopInstanceUID) → \(instance.file.path)")
         case let .instanceFailed(id, sop, status, reason):
-            associations.withLock { $0[id]?.failures.append("\(sop.isEmpty ? "an instance" : sop): 0x\(String(status, radix: 16, uppercase: true)) \(reason)") }
+            associations.open.withLock { $0[id]?.failures.append("\(sop.isEmpty ? "an instance" : sop): 0x\(String(status, radix: 16, uppercase: true)) \(reason)") }
             logger.error("DICOM association \(id): an instance was not stored (\(reason)); the sender was told so and keeps it")
         case let .associationEnded(id, stored, failed, released, reason):
-            guard let a = associations.withLock({ $0.removeValue(forKey: id) }) else { break }
+            guard let a = associations.open.withLock({ $0.removeValue(forKey: id) }) else { break }
             let how = released ? "released" : "aborted (\(reason))"
             logger.info("DICOM association \(id) from \(a.callingAE) \(how): \(stored) instances received, \(failed) failed")
             let studies = a.instances.sorted { $0.key < $1.key }.map { study, sops in

@@ -36,8 +36,8 @@ final class ResultSender: Service, Sendable, CustomStringConvertible {
     }
 
     func run() async {
-        var streak = 0
         await cancelWhenGracefulShutdown {
+            var streak = 0
             while !Task.isCancelled {
                 var unreachable = false
                 for entry in self.outbox.pending() where !Task.isCancelled {

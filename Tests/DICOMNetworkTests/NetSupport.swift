@@ -82,7 +82,7 @@ enum Net {
                                                      folder: folder, timeout: .seconds(10)),
                 onEvent: { log.append($0) })
             let thread = Thread { [self] in
-                do { try listener.run() } catch { lock.withLock { runError = error } }
+                do throws(DICOMNetworkError) { try listener.run() } catch { lock.withLock { runError = error } }
                 done.signal()
             }
             thread.start()
