@@ -98,7 +98,7 @@ typedef struct cdcmtkn_event {
 typedef void (*cdcmtkn_event_callback)(const cdcmtkn_event *event, void *context);
 
 typedef struct cdcmtkn_listener_config {
-    /** TCP port; 0 picks a free one (read it back with cdcmtkn_listener_port). */
+    /** TCP port, 1-65535 (DCMTK 3.6.7 cannot report the port the system picks for 0). */
     uint16_t port;
     /** Our AE title (1-16 characters, no backslash); associations calling another title are refused. */
     const char *ae_title;
