@@ -157,6 +157,29 @@ struct StorageListenerTests {
         #expect(attributesAfter[.modificationDate] as? Date == attributesBefore[.modificationDate] as? Date)
     }
 
+    /// A write that fails (here the study's folder name is taken by a file) is answered with 0xA700 and reported
+    /// with its reason; the association goes on and nothing is left behind.
+    @Test(.enabled(if: Net.hasDCMTKTools, Comment(rawValue: Net.missingTools)))
+    func aFailedWriteIsAnsweredOutOfResources() throws {
+        let folder = try Net.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = Net.dicom("highdicom_dx_image.dcm")
+        let study = try #require(try Net.value(source, "0020,000d"))
+        try Data("not a folder".utf8).write(to: folder.appendingPathComponent(study))
+        let running = try Net.Running(folder: folder)
+        let store = try Tool.run("storescu", ["-v", "-aec", "CXREVIEW", "127.0.0.1", running.port, source.path])
+        running.finish()
+        #expect((store.stdout + store.stderr).contains("Refused: OutOfResources"), "\(store.stdout)\(store.stderr)")
+        let failures = running.log.events.compactMap { e -> (UInt16, String)? in
+            if case let .instanceFailed(_, _, status, reason) = e { return (status, reason) } else { return nil }
+        }
+        #expect(failures.count == 1 && failures.first?.0 == 0xA700, "\(running.log.events)")
+        #expect(failures.first?.1.contains("Not a directory") == true, "\(failures)")
+        #expect(running.log.events.contains { if case .associationEnded(_, 0, 1, true, _) = $0 { return true } else { return false } })
+        #expect(try String(contentsOf: folder.appendingPathComponent(study), encoding: .utf8) == "not a folder")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent(".incoming").path).isEmpty)
+    }
+
     @Test func aTakenPortIsAClearErrorAtStart() throws {
         let folder = try Net.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
