@@ -180,6 +180,29 @@ struct StorageListenerTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent(".incoming").path).isEmpty)
     }
 
+    /// UIDs from the wire are untrusted: an instance UID that is not digits and dots is named by its hash, an
+    /// invalid study UID files the instance under `unknown-study`; nothing is written outside the folder.
+    @Test(.enabled(if: Net.hasDCMTKTools && Net.which("dcmodify") != nil, Comment(rawValue: Net.missingTools)))
+    func untrustedUIDsNeverBecomePaths() throws {
+        let folder = try Net.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let inbox = folder.appendingPathComponent("inbox")
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
+        let hostile = folder.appendingPathComponent("hostile.dcm")
+        try FileManager.default.copyItem(at: Net.dicom("highdicom_dx_image.dcm"), to: hostile)
+        let modify = try Tool.run("dcmodify", ["-nb", "-m", "(0008,0018)=../../evil/x", "-m", "(0020,000d)=1.2..3", hostile.path])
+        #expect(modify.status == 0, "\(modify.stderr)")
+        let running = try Net.Running(folder: inbox)
+        let store = try Tool.run("storescu", ["-aec", "CXREVIEW", "127.0.0.1", running.port, hostile.path])
+        running.finish()
+        #expect(store.status == 0, "\(store.stdout)\(store.stderr)")
+        let stored = try #require(running.log.stored.first, "\(running.log.events)")
+        #expect(stored.file.deletingLastPathComponent().path == inbox.appendingPathComponent("unknown-study").path)
+        #expect(stored.file.lastPathComponent.hasPrefix("uid-") && stored.file.pathExtension == "dcm", "\(stored.file)")
+        #expect(stored.sopInstanceUID == "../../evil/x")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["hostile.dcm", "inbox"])
+    }
+
     @Test func aTakenPortIsAClearErrorAtStart() throws {
         let folder = try Net.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
