@@ -105,7 +105,9 @@ typedef struct cdcmtkn_listener_config {
     /** Calling AE titles allowed to connect; NULL (or count 0) allows every caller. */
     const char *const *allowed_calling_ae_titles;
     int32_t allowed_calling_ae_count;
-    /** Existing, writable folder; instances go to <folder>/<StudyInstanceUID>/<SOPInstanceUID>.dcm. */
+    /** Existing, writable folder; instances go to <folder>/<StudyInstanceUID>/<SOPInstanceUID>.dcm (-2, -3...
+     *  if taken; "unknown-study" and hashed names for missing or unsafe UIDs). Data sets are staged in
+     *  <folder>/.incoming; staged files left by a crash were never acknowledged and are removed at open. */
     const char *folder;
     /** Seconds a peer may stay silent (ACSE and DIMSE) before the association is aborted; at least 1. */
     int32_t timeout_seconds;
