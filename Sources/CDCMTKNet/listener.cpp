@@ -15,7 +15,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
+#include <iterator>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,7 +37,8 @@ const char *const kStorageClasses[] = {
     UID_MultiframeGrayscaleWordSecondaryCaptureImageStorage,
 };
 
-/// The transfer syntaxes CXReview's decoder reads, explicit little endian first (preferred when proposed).
+/// The transfer syntaxes CXReview's decoder reads. Of those a context proposes, the first in the proposer's order
+/// is accepted (see negotiateAssociation), so a sender is never asked to convert what it sends.
 const char *const kTransferSyntaxes[] = {
     UID_LittleEndianExplicitTransferSyntax,
     UID_LittleEndianImplicitTransferSyntax,
@@ -54,6 +57,13 @@ const char *const kTransferSyntaxes[] = {
     "1.2.840.10008.1.2.4.202",                 // HTJ2K lossless RPCL
     "1.2.840.10008.1.2.4.203",                 // HTJ2K
 };
+
+bool listed(const char *uid, const char *const *list, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+        if (std::strcmp(uid, list[i]) == 0) return true;
+    }
+    return false;
+}
 
 /// A UID from the wire is untrusted: usable as a file name only if it is digits and dots, 1-64 characters, with
 /// no empty component (so never "." or "..").
@@ -155,9 +165,15 @@ class StorageSCP : public DcmSCP {
         if (::mkdir(incoming_.c_str(), 0700) != 0 && errno != EEXIST) {
             throw Failure{CDCMTKN_FOLDER_UNWRITABLE, "cannot create " + incoming_ + ": " + errnoText(errno)};
         }
-        OFList<OFString> leftovers;
-        OFStandard::searchDirectoryRecursively(incoming_.c_str(), leftovers, "*.part", "", OFFalse);
-        for (const OFString &f : leftovers) ::unlink(f.c_str());
+        if (DIR *dir = ::opendir(incoming_.c_str())) {
+            while (const dirent *entry = ::readdir(dir)) {
+                const std::string name = entry->d_name;
+                if (name.size() > 5 && name.compare(name.size() - 5, 5, ".part") == 0) {
+                    ::unlink((incoming_ + "/" + name).c_str());
+                }
+            }
+            ::closedir(dir);
+        }
         const std::string probe = incoming_ + "/.probe";
         const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) throw Failure{CDCMTKN_FOLDER_UNWRITABLE, "cannot write in " + folder_ + ": " + errnoText(errno)};
@@ -169,7 +185,47 @@ class StorageSCP : public DcmSCP {
     OFBool stopAfterConnectionTimeout() override { return stopRequested.load(); }
     OFBool stopAfterCurrentAssociation() override { return stopRequested.load(); }
 
+    /// Accepts, per proposed context of a supported class, the first proposed transfer syntax we read, in the
+    /// proposer's order (DcmSCP's own negotiation takes the acceptor's order, which would make a sender that
+    /// offers [JPEG lossless, explicit little endian] for a JPEG file decompress it, or fail without codecs).
+    /// Every other context is refused individually, so the association itself stays.
+    OFCondition negotiateAssociation() override {
+        if (negotiating_ == nullptr) return DIMSE_ILLEGALASSOCIATION;
+        static const char *const uncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
+                                                   UID_LittleEndianImplicitTransferSyntax,
+                                                   UID_BigEndianExplicitTransferSyntax};
+        const int count = ASC_countPresentationContexts(negotiating_);
+        for (int i = 0; i < count; ++i) {
+            T_ASC_PresentationContext pc;
+            OFCondition cond = ASC_getPresentationContext(negotiating_, i, &pc);
+            if (cond.bad()) return cond;
+            const bool verification = std::strcmp(pc.abstractSyntax, UID_VerificationSOPClass) == 0;
+            if (!verification && !listed(pc.abstractSyntax, kStorageClasses, std::size(kStorageClasses))) {
+                cond = ASC_refusePresentationContext(negotiating_, pc.presentationContextID,
+                                                     ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
+                if (cond.bad()) return cond;
+                continue;
+            }
+            const char *chosen = nullptr;
+            for (int t = 0; t < pc.transferSyntaxCount && chosen == nullptr; ++t) {
+                const char *ts = pc.proposedTransferSyntaxes[t];
+                const bool ok = verification ? listed(ts, uncompressed, std::size(uncompressed))
+                                             : listed(ts, kTransferSyntaxes, std::size(kTransferSyntaxes));
+                if (ok) chosen = ts;
+            }
+            cond = chosen != nullptr
+                       ? ASC_acceptPresentationContext(negotiating_, pc.presentationContextID, chosen)
+                       : ASC_refusePresentationContext(negotiating_, pc.presentationContextID,
+                                                       ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+            if (cond.bad()) return cond;
+        }
+        return EC_Normal;
+    }
+
     void notifyAssociationRequest(const T_ASC_Parameters &params, DcmSCPActionType &desiredAction) override {
+        // DcmSCP keeps its association private; these are its parameters, alive until the association is
+        // dropped, and negotiateAssociation (called after this for the same request) decides on them.
+        negotiating_ = const_cast<T_ASC_Parameters *>(&params);
         callingAE_ = trim(params.DULparams.callingAPTitle);
         calledAE_ = trim(params.DULparams.calledAPTitle);
         peerHost_ = params.DULparams.callingPresentationAddress;
@@ -259,6 +315,7 @@ class StorageSCP : public DcmSCP {
     uint64_t associationCounter_ = 0;
     uint64_t instanceCounter_ = 0;
     bool active_ = false, released_ = false;
+    T_ASC_Parameters *negotiating_ = nullptr;
     int32_t stored_ = 0, failed_ = 0;
 
     static std::string trim(const char *s) {
@@ -430,6 +487,7 @@ extern "C" int32_t cdcmtkn_listener_open(const cdcmtkn_listener_config *config, 
                                                             "' is not 1 to 16 characters without backslash"};
             }
         }
+        if (config->port == 0) throw Failure{CDCMTKN_INVALID_ARGUMENT, "no port (0)"};
         if (config->timeout_seconds < 1) throw Failure{CDCMTKN_INVALID_ARGUMENT, "the timeout must be at least 1 s"};
         struct stat info;
         if (::stat(config->folder, &info) != 0 || !S_ISDIR(info.st_mode)) {

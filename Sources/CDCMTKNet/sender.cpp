@@ -172,22 +172,29 @@ extern "C" int32_t cdcmtkn_send(const cdcmtkn_send_request *request, const char 
             const OFCondition cond = scu.addDicomFile(path, ERM_autoDetect, OFTrue);
             if (cond.bad()) {
                 results[i].outcome = CDCMTKN_SEND_UNREADABLE;
-                cdcmtkn::copyString(results[i].reason, sizeof results[i].reason,
-                                    std::string("not a DICOM file that can be sent: ") + cond.text());
+                std::string reason = std::string("not a DICOM file that can be sent: ") + cond.text();
+                if (cond == NET_EC_UnknownTransferSyntax) {
+                    reason = "its transfer syntax " + scu.lastTransferSyntax + " is unknown to DCMTK 3.6.7, which cannot send it";
+                }
+                cdcmtkn::copyString(results[i].reason, sizeof results[i].reason, reason);
                 continue;
             }
             scu.files.push_back(FileState{i, path, scu.lastSOPClass, scu.lastTransferSyntax});
         }
         if (scu.files.empty()) return CDCMTKN_OK;
 
-        OFCondition cond = scu.initNetwork();
         AssociationFailure failure{CDCMTKN_OK, ""};
-        if (cond.bad()) failure = {CDCMTKN_NETWORK, std::string("cannot initialise the network: ") + cond.text()};
         while (failure.status == CDCMTKN_OK) {
-            cond = scu.addPresentationContexts();
+            // Each round proposes the contexts of the files not yet sent (at most 128) on a new association.
+            OFCondition cond = scu.addPresentationContexts();
             if (cond == NET_EC_NoPresentationContextsDefined || cond == NET_EC_NoSOPInstancesToSend) break;
             if (cond.bad()) {
                 failure = {CDCMTKN_INTERNAL, std::string("cannot prepare the presentation contexts: ") + cond.text()};
+                break;
+            }
+            cond = scu.initNetwork();
+            if (cond.bad()) {
+                failure = {CDCMTKN_NETWORK, std::string("cannot initialise the network: ") + cond.text()};
                 break;
             }
             cond = scu.negotiateAssociation();

@@ -2,7 +2,7 @@ import Foundation
 
 /// Settings of a `StorageListener`.
 public struct ListenerConfiguration: Sendable, Equatable {
-    /// TCP port; 0 lets the system pick a free one (read `StorageListener.port`).
+    /// TCP port, 1-65535; below 1024 needs privileges.
     public var port: UInt16
     /// This listener's AE title; associations calling another title are refused.
     public var aeTitle: String
@@ -35,7 +35,7 @@ public final class StorageListener: @unchecked Sendable {
     private let handle: DCMTKListenerHandle
     private let runLock = NSLock()
 
-    /// The port listened on (the system's choice when the configuration said 0).
+    /// The port listened on.
     public var port: UInt16 { handle.port }
     public let configuration: ListenerConfiguration
 

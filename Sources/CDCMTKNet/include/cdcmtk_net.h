@@ -98,14 +98,16 @@ typedef struct cdcmtkn_event {
 typedef void (*cdcmtkn_event_callback)(const cdcmtkn_event *event, void *context);
 
 typedef struct cdcmtkn_listener_config {
-    /** TCP port; 0 picks a free one (read it back with cdcmtkn_listener_port). */
+    /** TCP port, 1-65535 (DCMTK 3.6.7 cannot report the port the system picks for 0). */
     uint16_t port;
     /** Our AE title (1-16 characters, no backslash); associations calling another title are refused. */
     const char *ae_title;
     /** Calling AE titles allowed to connect; NULL (or count 0) allows every caller. */
     const char *const *allowed_calling_ae_titles;
     int32_t allowed_calling_ae_count;
-    /** Existing, writable folder; instances go to <folder>/<StudyInstanceUID>/<SOPInstanceUID>.dcm. */
+    /** Existing, writable folder; instances go to <folder>/<StudyInstanceUID>/<SOPInstanceUID>.dcm (-2, -3...
+     *  if taken; "unknown-study" and hashed names for missing or unsafe UIDs). Data sets are staged in
+     *  <folder>/.incoming; staged files left by a crash were never acknowledged and are removed at open. */
     const char *folder;
     /** Seconds a peer may stay silent (ACSE and DIMSE) before the association is aborted; at least 1. */
     int32_t timeout_seconds;
