@@ -33,7 +33,7 @@ trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do echoscu -aec CXREVIEW 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.5; done
 echo
 echo "DICOM network demo: storescu sends the samples' DICOM scans to cxreview watch --listen $port"
-storescu -aet SAMPLES -aec CXREVIEW 127.0.0.1 "$port" samples/*.dcm || status=$?
+storescu --required -aet SAMPLES -aec CXREVIEW 127.0.0.1 "$port" samples/*.dcm || status=$?
 want=$((3 * $(ls samples/*.dcm | wc -l)))
 for _ in $(seq 1 240); do [ "$(ls "$net/dicom" 2>/dev/null | wc -l)" -ge "$want" ] && break; sleep 0.5; done
 kill -TERM "$pid"; wait "$pid" || status=$?

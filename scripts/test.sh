@@ -14,6 +14,27 @@ fi
 if [ "${CXR_KERNEL:-}" = portable ]; then
   export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Prescott}"
 fi
+# The PACS round trip (WatcherTests/DICOMNetworkWatchTests) runs a private Orthanc on loopback ports.
+# Debian's orthanc package is installed when apt can (CXR_NO_ORTHANC=1 skips that), with its system
+# service kept from starting (policy-rc.d) and then disabled; without it, that one test is skipped.
+if [ ! -x /usr/sbin/Orthanc ] && [ -z "${CXR_NO_ORTHANC:-}" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null 2>&1 &&
+      $sudo chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends orthanc >/dev/null 2>&1 ||
+    echo "test: orthanc could not be installed" >&2
+  [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now orthanc >/dev/null 2>&1 || true; fi
+fi
+if [ -x /usr/sbin/Orthanc ]; then
+  echo "test: PACS round trip: $(/usr/sbin/Orthanc --version 2>/dev/null | head -1 || echo Orthanc)" >&2
+else
+  echo "test: PACS round trip: skipped (no Orthanc)" >&2
+fi
 echo "test: shared data sweep: ${CXR_SHARED_DATA:-off (no ../shared/data)}" >&2
 echo "test: kernels: CXR_KERNEL=${CXR_KERNEL:-auto}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}" >&2
 # The mutation fuzz run (CLITests/MutationFuzzTests): mutants of the DICOM, PNG and JPEG

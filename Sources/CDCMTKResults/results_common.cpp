@@ -186,6 +186,19 @@ void putCommon(DcmDataset &ds, const cdcmtkr_instance *i, const char *sopClassUI
     put(*purpose, DCM_CodeMeaning, "Processing Equipment");
 }
 
+/// Whether the element's value is valid for its VR, judged on the value without its padding. DCMTK's
+/// checkValue judges the value as stored, which keeps its padding (a UID's trailing NUL) when the process-wide
+/// dcmEnableAutomaticInputDataCorrection is off, as DCMTK's network code (the DICOM listener) leaves it; the
+/// same file must not lose a valid Study Instance UID because a listener runs in the process.
+bool valueIsValid(const DcmElement &element) {
+    OFString normalized;
+    DcmElement &e = const_cast<DcmElement &>(element);
+    if (e.getOFStringArray(normalized, OFTrue).bad()) return e.checkValue("1-n").good();
+    std::unique_ptr<DcmElement> copy(OFstatic_cast(DcmElement *, e.clone()));
+    if (!copy || copy->putOFStringArray(normalized).bad()) return false;
+    return copy->checkValue("1-n").good();
+}
+
 void copyPatientAndStudy(DcmDataset &ds, const cdcmtkr_source *source, bool ownTextIsASCII) {
     // Whatever the writer put for these (DSRDocument writes its own, empty) gives way to the source's.
     for (unsigned long n = ds.card(); n > 0; --n) {
@@ -285,7 +298,7 @@ extern "C" int32_t cdcmtkr_source_open(const char *path, cdcmtkr_source **out) {
         for (unsigned long n = 0; n < ds->card(); ++n) {
             DcmElement *e = ds->getElement(n);
             if (e == nullptr || !cdcmtkr::isPatientOrStudy(e->getTag()) || e->ident() == EVR_SQ) continue;
-            if (e->checkValue("1-n").bad()) {
+            if (!cdcmtkr::valueIsValid(*e)) {
                 DcmTag tag(e->getTag());
                 source->invalid.push_back(e->getTag());
                 source->notes.push_back(std::string("left out the source's ") + tag.getTagName() + " " +

@@ -79,6 +79,8 @@ void putCommon(DcmDataset &ds, const cdcmtkr_instance *instance, const char *sop
 /// stored), replacing what `ds` had for them, leaves the Type 2 ones the source lacks empty, and sets Specific Character Set: the source's own when `ownTextIsASCII` or the source is already
 /// UTF-8; otherwise the copied text is converted to UTF-8 and ISO_IR 192 declared (throws CHARSET if it
 /// cannot be). Call last, after every other attribute is in place.
+/// Whether an element's value is valid for its VR, whatever dcmEnableAutomaticInputDataCorrection says.
+bool valueIsValid(const DcmElement &element);
 void copyPatientAndStudy(DcmDataset &ds, const cdcmtkr_source *source, bool ownTextIsASCII);
 
 /// A reference item (SOP class, instance) to the source image, for Source Image/Instance Sequences.

@@ -176,7 +176,8 @@ final class ScanProcessor: Sendable {
         }
         if let dicom, let outputs = planned.dicom {
             do throws(DICOMResultsError) {
-                _ = try dicom.write(value, report: written, reportWriter: writer, planned: outputs)
+                let objects = try dicom.write(value, report: written, reportWriter: writer, planned: outputs)
+                for note in objects.notes { logger.notice("\(job.relative): DICOM results: \(note)") }
             } catch {
                 if DICOMOutput.isEnvironmental(error) {
                     rollBack(action)

@@ -26,8 +26,11 @@ struct DICOMNetworkWatchTests {
         }
     }
 
-    static func sopInstanceUID(_ url: URL) throws -> String {
-        let out = try Tool.run("dcmdump", ["+P", "0008,0018", url.path]).stdout
+    static func sopInstanceUID(_ url: URL) throws -> String { try tag("0008,0018", url) }
+
+    /// The first value of `tag` (e.g. "0020,000D") in the file's top-level data set, as dcmdump prints it.
+    static func tag(_ tag: String, _ url: URL) throws -> String {
+        let out = try Tool.run("dcmdump", ["-q", "-s", "+P", tag, url.path]).stdout
         guard let open = out.firstIndex(of: "["), let close = out[open...].firstIndex(of: "]") else { return "" }
         return String(out[out.index(after: open)..<close])
     }
@@ -57,7 +60,15 @@ struct DICOMNetworkWatchTests {
             let uid = try Self.sopInstanceUID(file)
             #expect(w.files(in: w.reports).contains("\(uid).pdf"), "no report for \(uid)")
         }
-        #expect(w.files(in: w.root.appendingPathComponent("dicom")).count == 9)
+        let results = w.files(in: w.root.appendingPathComponent("dicom"))
+        #expect(results.count == 9)
+        // Each result is in the source's study: its Study Instance UID survives a listener in the process
+        // (DCMTK's network code turns its input data correction off process-wide).
+        let study = try Self.tag("0020,000D", files[0])
+        #expect(!study.isEmpty)
+        for name in results {
+            #expect(try Self.tag("0020,000D", w.root.appendingPathComponent("dicom/" + name)) == study, "\(name) left its study")
+        }
         #expect(w.files(in: w.inbox.appendingPathComponent("received")).isEmpty, "every received instance is archived")
 
         // A caller not on the allow-list (a second watcher with allowed_calling_aes) is refused, and audited.
@@ -99,6 +110,52 @@ struct DICOMNetworkWatchTests {
         let alert = try #require(audit.records.first { $0.eventID == .securityAlert })
         #expect(alert.eventOutcomeDescription?.contains("INTRUDER") == true)
         #expect(alert.activeParticipant.contains { $0.userID == "INTRUDER" && $0.userIsRequestor })
+    }
+
+    /// Every chest file of the shared DICOM data sent in one association, each in its own transfer syntax
+    /// (`--required`, `--no-halt`): each is acknowledged, and
+    /// each acknowledged one is then reported or failed with its reason. Runs when CXR_SHARED_DATA is set.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CXR_SHARED_DATA"] != nil, "set CXR_SHARED_DATA to sweep the shared DICOM files"))
+    func everySharedChestFileSentIsReportedOrFailedWithItsReason() throws {
+        let folder = URL(fileURLWithPath: ProcessInfo.processInfo.environment["CXR_SHARED_DATA"]!).appendingPathComponent("dicom/chest")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".dcm") }.sorted()
+            .map { folder.appendingPathComponent($0) }
+        #expect(files.count >= 6)
+        let w = try WatchFolder("listen-sweep")
+        let port = LoopbackPort.free()
+        let watcher = try w.start(["--listen", "\(port)", "--study-settle", "1", "--settle", "0", "--grace", "0"])
+        defer { watcher.signal(SIGTERM); _ = watcher.waitForExit(upTo: 60) }
+        #expect(watcher.waitUntilWatching())
+        // storescu proposes one compressed transfer syntax per run (else it converts, which it cannot for
+        // JPEG 2000): one run per transfer syntax, each file sent as it is.
+        let proposal = ["1.2.840.10008.1.2.4.90": "-xv", "1.2.840.10008.1.2.4.91": "-xw", "1.2.840.10008.1.2.4.80": "-xt",
+                        "1.2.840.10008.1.2.4.81": "-xu", "1.2.840.10008.1.2.4.50": "-xy", "1.2.840.10008.1.2.4.51": "-xx",
+                        "1.2.840.10008.1.2.4.57": "-xs", "1.2.840.10008.1.2.4.70": "-xs", "1.2.840.10008.1.2.5": "-xr",
+                        "1.2.840.10008.1.2.1.99": "-xd"]
+        var groups: [String: [URL]] = [:]
+        for f in files {
+            let ts = try Tool.run("dcmdump", ["-q", "+P", "0002,0010", "-Un", f.path]).stdout
+            let uid = ts.split(separator: "[").dropFirst().first?.split(separator: "]").first.map(String.init) ?? ""
+            groups[proposal[uid] ?? "", default: []].append(f)
+        }
+        var acked = 0, log = ""
+        for (flag, group) in groups.sorted(by: { $0.key < $1.key }) {
+            let store = try Tool.run("storescu", ["-v", "--no-halt", "--required"] + (flag.isEmpty ? [] : [flag])
+                                     + ["-aec", "CXREVIEW", "127.0.0.1", "\(port)"] + group.map(\.path))
+            acked += Self.acknowledged(store.stdout + store.stderr)
+            log += store.stdout + store.stderr
+        }
+        #expect(acked == files.count, "\(log)")
+        let failedFolder = w.inbox.appendingPathComponent("failed")
+        let done = w.wait(upTo: 300) {
+            w.files(in: w.reports).count + w.files(in: failedFolder).filter { !$0.hasSuffix(".error.txt") }.count == acked
+        }
+        #expect(done, "\(watcher.output.suffix(3000))")
+        for note in w.files(in: failedFolder).filter({ $0.hasSuffix(".error.txt") }) {
+            let text = try String(contentsOf: failedFolder.appendingPathComponent(note), encoding: .utf8)
+            #expect(text.contains("What is wrong:"), "\(note) gives no reason")
+        }
+        #expect(try w.audit().isValid)
     }
 
     /// `kill -9` while an association is in the middle of a study: every instance the listener acknowledged is

@@ -60,11 +60,15 @@ final class OrthancServer {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
+    /// SIGTERM, then SIGKILL after 5 s: a child started from a test thread may inherit a signal mask that
+    /// blocks SIGTERM, and this PACS's data goes with it anyway.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 
     deinit {
