@@ -21,7 +21,8 @@ echo "triage summary:  $(ls "$run"/reports/summary-*.pdf 2>/dev/null | head -1)"
 echo "inputs archived: $run/inbox/archive/   failed: $run/inbox/failed/"
 echo "audit log:       $run/inbox/.cxreview/audit.jsonl (check: $bin audit verify $run/inbox)"
 
-# The DICOM network path, on 127.0.0.1 only.
+# The DICOM network path, on 127.0.0.1 only. storescu proposes each file's own transfer syntax
+# (--required; -xy adds JPEG baseline, the compressed sample), so nothing is converted on the way.
 net="$run/network"
 mkdir -p "$net/inbox"
 port=$((20000 + RANDOM % 20000))
@@ -33,7 +34,7 @@ trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do echoscu -aec CXREVIEW 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.5; done
 echo
 echo "DICOM network demo: storescu sends the samples' DICOM scans to cxreview watch --listen $port"
-storescu --required -aet SAMPLES -aec CXREVIEW 127.0.0.1 "$port" samples/*.dcm || status=$?
+storescu --required -xy -aet SAMPLES -aec CXREVIEW 127.0.0.1 "$port" samples/*.dcm || status=$?
 want=$((3 * $(ls samples/*.dcm | wc -l)))
 for _ in $(seq 1 240); do [ "$(ls "$net/dicom" 2>/dev/null | wc -l)" -ge "$want" ] && break; sleep 0.5; done
 kill -TERM "$pid"; wait "$pid" || status=$?

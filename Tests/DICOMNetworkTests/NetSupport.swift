@@ -32,27 +32,6 @@ enum Net {
         return url
     }
 
-    /// A loopback port that was free a moment ago: the kernel's choice for port 0 (ephemeral, above 10000), so
-    /// parallel runs do not collide.
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EBADF) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
-                guard bind(fd, p, length) == 0 else { return -1 }
-                return getsockname(fd, p, &length)
-            }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        return UInt16(bigEndian: address.sin_port)
-    }
-
     /// Events collected from a listener's callback.
     final class EventLog: @unchecked Sendable {
         private let lock = NSLock()
@@ -78,7 +57,7 @@ enum Net {
             self.log = log
             self.folder = folder
             listener = try StorageListener(
-                configuration: ListenerConfiguration(port: try Net.freePort(), aeTitle: aeTitle, allowedCallingAETitles: allowed,
+                configuration: ListenerConfiguration(port: UInt16(LoopbackPort.free()), aeTitle: aeTitle, allowedCallingAETitles: allowed,
                                                      folder: folder, timeout: .seconds(10)),
                 onEvent: { log.append($0) })
             let thread = Thread { [self] in

@@ -229,12 +229,12 @@ struct StorageListenerTests {
     @Test func badSettingsAreRefusedAtStart() throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-net-missing-\(UUID().uuidString)")
         #expect {
-            _ = try StorageListener(configuration: ListenerConfiguration(port: try Net.freePort(), aeTitle: "X", folder: missing), onEvent: { _ in })
+            _ = try StorageListener(configuration: ListenerConfiguration(port: UInt16(LoopbackPort.free()), aeTitle: "X", folder: missing), onEvent: { _ in })
         } throws: { error in
             if case .folderUnwritable = error as? DICOMNetworkError { return true } else { return false }
         }
         #expect {
-            _ = try StorageListener(configuration: ListenerConfiguration(port: try Net.freePort(), aeTitle: "A-TITLE-FAR-TOO-LONG",
+            _ = try StorageListener(configuration: ListenerConfiguration(port: UInt16(LoopbackPort.free()), aeTitle: "A-TITLE-FAR-TOO-LONG",
                                                                          folder: FileManager.default.temporaryDirectory),
                                     onEvent: { _ in })
         } throws: { error in

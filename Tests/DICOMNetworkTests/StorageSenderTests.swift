@@ -11,7 +11,7 @@ import Glibc
 struct StorageSenderTests {
     /// Starts `storescp` on a free port with `arguments`; the caller terminates it.
     static func storescp(_ arguments: [String], output: URL) throws -> (Process, UInt16) {
-        let port = try Net.freePort()
+        let port = UInt16(LoopbackPort.free())
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["storescp", "-od", output.path] + arguments + [String(port)]
@@ -69,7 +69,7 @@ struct StorageSenderTests {
 
     @Test(.enabled(if: Net.hasDCMTKTools, Comment(rawValue: Net.missingTools)))
     func connectionRefusedIsDistinctAndFast() throws {
-        let port = try Net.freePort()  // nothing listens there
+        let port = UInt16(LoopbackPort.free())  // nothing listens there
         let start = Date()
         let results = try StorageSender().send(files: [Net.dicom("highdicom_dx_image.dcm")], host: "127.0.0.1",
                                                port: port, calledAE: "PACS", callingAE: "CXREVIEW", timeout: .seconds(20))
