@@ -446,7 +446,12 @@ class StorageSCP : public DcmSCP {
         for (int n = 1; n < 10000; ++n) {
             const std::string candidate =
                 studyDir + "/" + instanceName + (n == 1 ? "" : "-" + std::to_string(n)) + ".dcm";
-            const int code = moveNoReplace(part, candidate);
+            int code = moveNoReplace(part, candidate);
+            if (code == ENOENT && ::mkdir(studyDir.c_str(), 0755) == 0) {
+                // The watcher removes a study folder it has emptied once it has been idle; it may have done so
+                // between the mkdir above and this move: make it again, once.
+                code = moveNoReplace(part, candidate);
+            }
             if (code == EEXIST) continue;
             if (code != 0) {
                 throw Failure{STATUS_STORE_Refused_OutOfResources, "cannot move the received file to " + candidate +

@@ -35,6 +35,11 @@ struct DICOMNetworkWatchTests {
         return String(out[out.index(after: open)..<close])
     }
 
+    /// The reports written so far: finished PDFs, not the hidden temporaries of one being written.
+    static func reports(_ w: WatchFolder) -> [String] {
+        w.files(in: w.reports).filter { !($0 as NSString).lastPathComponent.hasPrefix(".") && $0.hasSuffix(".pdf") }
+    }
+
     /// storescu's verbose log: how many C-STORE responses said Success.
     static func acknowledged(_ log: String) -> Int {
         log.components(separatedBy: "\n").filter { $0.contains("Received Store Response") && $0.contains("Success") }.count
@@ -54,11 +59,11 @@ struct DICOMNetworkWatchTests {
         let store = try Tool.run("storescu", ["-v", "-aet", "MODALITY", "-aec", "CXREVIEW", "127.0.0.1", "\(port)"] + files.map(\.path))
         #expect(store.status == 0, "\(store.stderr)")
         #expect(Self.acknowledged(store.stdout + store.stderr) == 3)
-        let reported = w.wait(upTo: 120) { w.files(in: w.reports).count == 3 }
+        let reported = w.wait(upTo: 120) { Self.reports(w).count == 3 }
         #expect(reported, "\(watcher.output.suffix(3000))")
         for file in files {
             let uid = try Self.sopInstanceUID(file)
-            #expect(w.files(in: w.reports).contains("\(uid).pdf"), "no report for \(uid)")
+            #expect(Self.reports(w).contains("\(uid).pdf"), "no report for \(uid)")
         }
         let results = w.files(in: w.root.appendingPathComponent("dicom"))
         #expect(results.count == 9)
@@ -104,7 +109,7 @@ struct DICOMNetworkWatchTests {
         #expect(log.contains("Association Accepted") && log.contains("No presentation context for: (CT)"), "\(log)")
         let allowed = try Tool.run("storescu", ["-aet", "SCANNER2", "-aec", "CXREVIEW", "127.0.0.1", "\(port)", sample])
         #expect(allowed.status == 0, "\(allowed.stderr)")
-        #expect(w.wait(upTo: 120) { w.files(in: w.reports).count == 1 }, "\(watcher.output.suffix(3000))")
+        #expect(w.wait(upTo: 120) { Self.reports(w).count == 1 }, "\(watcher.output.suffix(3000))")
 
         let audit = try w.audit()
         let alert = try #require(audit.records.first { $0.eventID == .securityAlert })
@@ -148,7 +153,7 @@ struct DICOMNetworkWatchTests {
         #expect(acked == files.count, "\(log)")
         let failedFolder = w.inbox.appendingPathComponent("failed")
         let done = w.wait(upTo: 300) {
-            w.files(in: w.reports).count + w.files(in: failedFolder).filter { !$0.hasSuffix(".error.txt") }.count == acked
+            Self.reports(w).count + w.files(in: failedFolder).filter { !$0.hasSuffix(".error.txt") && !$0.hasPrefix(".") }.count == acked
         }
         #expect(done, "\(watcher.output.suffix(3000))")
         for note in w.files(in: failedFolder).filter({ $0.hasSuffix(".error.txt") }) {
@@ -185,8 +190,8 @@ struct DICOMNetworkWatchTests {
 
         let second = try w.start(["--listen", "\(port)", "--study-settle", "1", "--settle", "0"])
         defer { second.signal(SIGTERM); _ = second.waitForExit(upTo: 60) }
-        #expect(w.wait(upTo: 180) { w.files(in: w.reports).count >= acked }, "\(second.output.suffix(3000))")
-        let reports = Set(w.files(in: w.reports))
+        #expect(w.wait(upTo: 180) { Self.reports(w).count >= acked }, "\(second.output.suffix(3000))")
+        let reports = Set(Self.reports(w))
         for file in files.prefix(acked) {
             let uid = try Self.sopInstanceUID(file)
             #expect(reports.contains("\(uid).pdf"), "acknowledged instance \(uid) was not reported")
@@ -231,10 +236,14 @@ struct DICOMNetworkWatchTests {
                                                 "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.88.34"], "\(series)")
         let burst = try roundTrip(try Self.instances(50, in: w.root.appendingPathComponent("burst")))
         print("orthanc round trip (study-settle 1 s): last instance received → results stored in Orthanc: 1 scan \(String(format: "%.1f", one.seconds)) s, burst of 50 \(String(format: "%.1f", burst.seconds)) s")
-        let audit = try w.audit()
-        #expect(audit.isValid)
-        let sends = audit.records.filter { $0.eventID == .dicomInstancesTransferred && $0.eventActionCode == .read }
-        #expect(sends.count == 51 && sends.allSatisfy { $0.eventOutcomeIndicator == .success }, "\(sends.count) sends audited")
+        // The sender audits an attempt once its association is over, just after Orthanc has the files.
+        func sends() throws -> [AuditRecord] {
+            try w.audit().records.filter { $0.eventID == .dicomInstancesTransferred && $0.eventActionCode == .read }
+        }
+        w.wait(upTo: 30) { ((try? sends())?.count ?? 0) >= 51 }
+        #expect(try w.audit().isValid)
+        let audited = try sends()
+        #expect(audited.count == 51 && audited.allSatisfy { $0.eventOutcomeIndicator == .success }, "\(audited.count) sends audited")
     }
 }
 
