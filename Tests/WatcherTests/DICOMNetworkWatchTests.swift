@@ -72,7 +72,12 @@ struct DICOMNetworkWatchTests {
         let study = try Self.tag("0020,000D", files[0])
         #expect(!study.isEmpty)
         for name in results {
-            #expect(try Self.tag("0020,000D", w.root.appendingPathComponent("dicom/" + name)) == study, "\(name) left its study")
+            let url = w.root.appendingPathComponent("dicom/" + name)
+            #expect(try Self.tag("0020,000D", url) == study, "\(name) left its study")
+            // dicom3tools' IOD checker, independent of DCMTK (apt: dicom3tools, installed by scripts/setup.sh).
+            let check = try Tool.run("dciodvfy", [url.path])
+            let errors = (check.stdout + check.stderr).split(separator: "\n").filter { $0.hasPrefix("Error") }
+            #expect(errors.isEmpty, "\(name): \(errors.joined(separator: "; "))")
         }
         #expect(w.files(in: w.inbox.appendingPathComponent("received")).isEmpty, "every received instance is archived")
 
