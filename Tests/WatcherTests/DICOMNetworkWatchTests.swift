@@ -187,6 +187,9 @@ struct DICOMNetworkWatchTests {
         store.standardError = handle
         try store.run()
         #expect(w.wait(upTo: 60) { first.output.contains("test hook: the listener pauses here") }, "\(first.output.suffix(2000))")
+        // --study-settle 3600: the study is still arriving, so none of its instances has been taken yet.
+        #expect(Self.reports(w).isEmpty && w.files(in: w.archive).isEmpty, "a study is held until it has been quiet")
+        #expect(w.files(in: w.inbox.appendingPathComponent("received")).filter { $0.hasSuffix(".dcm") && !$0.hasPrefix(".") }.count >= 6)
         first.signal(SIGKILL)
         _ = first.waitForExit(upTo: 10)
         store.waitUntilExit()
