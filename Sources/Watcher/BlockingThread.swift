@@ -1,14 +1,13 @@
 import Foundation
 
-/// Blocking work (a poll loop, a forward pass, a decoder child process) on a thread of its own, so that
-/// it never holds one of the few threads of Swift's cooperative pool.
+/// Blocking work (a poll loop, a forward pass, a decoder child process, a DICOM association) on a thread of
+/// its own, so that it never holds one of the few threads of Swift's cooperative pool.
 enum BlockingThread {
-    /// Runs `body` on a new thread named `name`; returns once `body` has returned.
-    static func run(name: String, _ body: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+    /// Runs `body` on a new thread named `name`; returns what it returns, once it has.
+    static func run<T: Sendable>(name: String, _ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
             let thread = Thread {
-                body()
-                done.resume()
+                done.resume(returning: body())
             }
             thread.name = name
             thread.start()

@@ -60,15 +60,14 @@ final class DICOMReceiver: Service, Sendable, CustomStringConvertible {
 
     func run() async throws {
         let listener = listener
-        let failure = Mutex<DICOMNetworkError?>(nil)
-        await withGracefulShutdownHandler {
+        let ended = await withGracefulShutdownHandler {
             await BlockingThread.run(name: "cxreview-dicom-listener") {
-                do throws(DICOMNetworkError) { try listener.run() } catch { failure.withLock { $0 = error } }
+                Result { () throws(DICOMNetworkError) in try listener.run() }
             }
         } onGracefulShutdown: {
             listener.stop()
         }
-        if let error = failure.withLock({ $0 }) { throw WatchError("the DICOM listener stopped: \(error.description)") }
+        if case let .failure(error) = ended { throw WatchError("the DICOM listener stopped: \(error.description)") }
     }
 
     private static func handle(_ event: ListenerEvent, associations: Associations, audit: AuditLog, logger: Logger) {

@@ -62,12 +62,15 @@ final class ResultSender: Service, Sendable, CustomStringConvertible {
         var entry = entry
         let files = entry.unsent.map { URL(fileURLWithPath: $0) }
         let (host, port, called, calling) = (destination.host, UInt16(destination.port), calledAE, callingAE)
-        let results: [SendResult]
-        do throws(DICOMNetworkError) {
-            results = try await Self.blocking { () throws(DICOMNetworkError) in
+        let sent = await BlockingThread.run(name: "cxreview-dicom-sender") {
+            Result { () throws(DICOMNetworkError) in
                 try StorageSender().send(files: files, host: host, port: port, calledAE: called, callingAE: calling)
             }
-        } catch {
+        }
+        let results: [SendResult]
+        switch sent {
+        case let .success(r): results = r
+        case let .failure(error):
             logger.critical("cannot send DICOM results: \(error.description)")
             return false
         }
@@ -117,21 +120,4 @@ final class ResultSender: Service, Sendable, CustomStringConvertible {
             logger.critical("the audit log cannot be written: \(error.description)")
         }
     }
-
-    /// Runs a blocking network call on a thread of its own.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(DICOMNetworkError) -> T) async throws(DICOMNetworkError) -> T {
-        let box = ResultBox<T>()
-        await BlockingThread.run(name: "cxreview-dicom-sender") {
-            do throws(DICOMNetworkError) { box.set(.success(try body())) } catch { box.set(.failure(error)) }
-        }
-        return try box.get().get()
-    }
-}
-
-/// One result handed from a thread to the task that waits for it.
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<T, DICOMNetworkError>?
-    func set(_ v: Result<T, DICOMNetworkError>) { lock.withLock { value = v } }
-    func get() -> Result<T, DICOMNetworkError> { lock.withLock { value! } }
 }
