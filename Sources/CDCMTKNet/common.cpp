@@ -94,3 +94,5 @@ void copyString(char *buffer, size_t size, const std::string &text) {
 }  // namespace cdcmtkn
 
 extern "C" const char *cdcmtkn_last_error(void) { return cdcmtkn::lastError(); }
+
+extern "C" int32_t cdcmtkn_is_valid_ae_title(const char *ae) { return ae != nullptr && cdcmtkn::isValidAETitle(ae) ? 1 : 0; }

@@ -1,3 +1,4 @@
+import DICOMNetwork
 import Foundation
 import Pipeline
 import Reporting
@@ -62,17 +63,6 @@ public struct WatchSettings: Sendable, Equatable {
 
     public static let safetyRescan: Double = 60
 
-    /// Why `title` cannot be a DICOM AE title (1 to 16 characters of printable ASCII, no backslash, not only
-    /// spaces); nil when it can.
-    public static func aeTitleProblem(_ title: String) -> String? {
-        guard (1...16).contains(title.utf8.count) else { return "an AE title has 1 to 16 characters, '\(title)' has \(title.utf8.count)" }
-        guard title.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) else {
-            return "an AE title is printable ASCII without backslash, '\(title)' is not"
-        }
-        guard title.contains(where: { $0 != " " }) else { return "an AE title cannot be only spaces" }
-        return nil
-    }
-
     /// A DICOM peer's address.
     public struct HostPort: Sendable, Equatable {
         public var host: String
@@ -96,7 +86,7 @@ public struct WatchSettings: Sendable, Equatable {
         if calledAE != nil && sendTo == nil { return "--called-ae goes with --send-to HOST:PORT" }
         if allowedCallingAEs != nil && listen == nil { return "allowed_calling_aes goes with --listen PORT" }
         for title in [aeTitle] + [calledAE].compactMap({ $0 }) + (allowedCallingAEs ?? []) {
-            if let problem = Self.aeTitleProblem(title) { return problem }
+            if let problem = AETitle.problem(title) { return problem }
         }
         if let listen, !(1...65535).contains(listen) { return "--listen needs a port from 1 to 65535, not \(listen)" }
         if studySettle < 0 { return "--study-settle must be 0 or more seconds" }

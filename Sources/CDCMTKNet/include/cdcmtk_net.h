@@ -54,6 +54,10 @@ enum cdcmtkn_status {
 /** Description of the last failure on the calling thread; never NULL. Valid until the next call on this thread. */
 const char *cdcmtkn_last_error(void);
 
+/** 1 when `ae` can be a DICOM AE title (1 to 16 characters of printable ASCII, no backslash, not only spaces),
+ *  else 0: the rule the listener and the sender apply to every title they are given. */
+int32_t cdcmtkn_is_valid_ae_title(const char *ae);
+
 /* ---------------------------------------------------------------- listener (Storage SCP + Verification) */
 
 enum cdcmtkn_event_kind {
