@@ -79,7 +79,7 @@ let package = Package(
             name: "Reporting",
             dependencies: ["XRayCore", "CAM", "ImageDecoding", "CCairo", .product(name: "Yams", package: "Yams")]),
         .target(name: "CAM", dependencies: ["XRayCore"], swiftSettings: optimisedInDebug),
-        .target(name: "DICOMResults", dependencies: ["XRayCore", "CAM", "Reporting", "CDCMTKResults"]),
+        .target(name: "DICOMResults", dependencies: ["XRayCore", "CAM", "Reporting", "Pipeline", "CDCMTKResults"]),
         .target(name: "DICOMNetwork", dependencies: ["CDCMTKNet"]),
         .target(
             name: "Pipeline",

@@ -4,7 +4,6 @@ import Foundation
 import Pipeline
 import Reporting
 import ResNet
-import Watcher
 import XRayCore
 
 struct ClassifyCommand: ParsableCommand {
@@ -168,8 +167,7 @@ struct ClassifyCommand: ParsableCommand {
         }
         let began = DispatchTime.now()
         do {
-            let pdf = try Data(contentsOf: report.url)
-            let result = DICOMResult(v, report: report, pdf: pdf, model: writer.modelInfo)
+            let result = try DICOMResult(v, report: report, model: writer.modelInfo)
             let written = try dicom.write(source: URL(fileURLWithPath: c.file), result: result)
             if !quiet {
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e6
