@@ -36,7 +36,13 @@ public final class TrainingRun {
         public var minimumCell = 20
         /// The fewest validation scans of a class in a group for its recall to count towards the worst group.
         public var minimumValidationCell = 10
+        /// At the end, shift the class logits to the operating point fitted on the validation split
+        /// (`OperatingPoint`), with at most this fraction of healthy children called viral and of healthy
+        /// adults called COVID-19 there; nil: keep the network's own lines. Only the final step uses it,
+        /// so a resumed run may change it (checkpoints written before it existed read it as nil).
+        public var maximumFalseAlarm: Double? = nil
         public init() {}
+
     }
 
     /// Which validation figure picks the best model.
@@ -280,18 +286,57 @@ public final class TrainingRun {
         return record
     }
 
-    /// Fits the temperature on the validation split with the best model and writes the final file.
+    /// With the best model: the operating point (if asked for) and then the temperature, both fitted on
+    /// the validation split, and the final file written. A model file that carries offsets already (a
+    /// finished run resumed) has them taken out first, so the fit starts from the network's own lines.
     private func calibrate() throws -> Double {
-        let (params, _) = try SafeTensors.read(contentsOf: modelURL)
+        var (params, metadata) = try SafeTensors.read(contentsOf: modelURL)
+        if let previous = Self.operatingPointOffsets(metadata), var bias = params["fc.bias"], bias.count == previous.count {
+            bias.scalars = zip(bias.scalars, previous).map { $0 - Float($1) }
+            params["fc.bias"] = bias
+        }
         let model = try ResNet18(parameters: params, configuration: configuration)
-        let logits = Classifier(model: model, threads: options.threads).logits(for: validation.images)
-        let t = TemperatureScaling.fit(logits: logits, labels: validation.labels(classNames: configuration.classNames))
-        try writeModel(params, temperature: t)
+        var logits = Classifier(model: model, threads: options.threads).logits(for: validation.images)
+        let labels = validation.labels(classNames: configuration.classNames)
+        var operatingPoint: OperatingPoint?
+        if let cap = options.maximumFalseAlarm {
+            let trained = trainedCells
+            let fit = validation.entries.indices.filter { trained.contains("\(validation.entries[$0].label) in \(validation.entries[$0].group)") }
+            if configuration.classNames != OperatingPoint.classNames {
+                log("no operating point fitted: it needs the classes \(OperatingPoint.classNames.joined(separator: ", ")) in that order")
+            } else if fit.isEmpty {
+                log("no operating point fitted: no validation scans of the groups training drew from")
+            } else if var bias = params["fc.bias"] {
+                // Fitted on the cells training drew from: the few validation scans of cells it never saw
+                // (adult viral pneumonia) would move a line for a class it cannot tell in that group.
+                let point = OperatingPoint.fit(logits: fit.map { logits[$0] }, labels: fit.map { labels[$0] },
+                                               ageGroups: fit.map { validation.entries[$0].ageGroup }, maximumFalseAlarm: cap)
+                bias.scalars = point.apply(toBias: bias.scalars)
+                params["fc.bias"] = bias
+                logits = logits.map { row in zip(row, point.offsets).map { $0 + Float($1) } }
+                operatingPoint = point
+                log("operating point on the validation split's \(fit.count) scans of trained groups (false alarms at most \(String(format: "%g%%", cap * 100))): \(point.summary)")
+            }
+        }
+        let t = TemperatureScaling.fit(logits: logits, labels: labels)
+        try writeModel(params, temperature: t, operatingPoint: operatingPoint)
         log(String(format: "temperature scaling on the validation split: T = %.3f", t))
         return t
     }
 
-    private func writeModel(_ params: [String: Tensor], temperature: Double?) throws {
+    /// The training summary's key for the offsets folded into fc.bias (comma-separated, class order).
+    static let operatingPointKey = "operating_point_offsets"
+
+    /// The offsets a model file says are folded into its fc.bias, if any.
+    static func operatingPointOffsets(_ metadata: [String: String]) -> [Double]? {
+        guard let json = metadata["cxreview.training"],
+              let summary = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String],
+              let text = summary[operatingPointKey] else { return nil }
+        let values = text.split(separator: ",").compactMap { Double($0) }
+        return values.isEmpty ? nil : values
+    }
+
+    private func writeModel(_ params: [String: Tensor], temperature: Double?, operatingPoint: OperatingPoint? = nil) throws {
         var config = configuration
         config.trained = true
         config.temperature = temperature
@@ -305,6 +350,10 @@ public final class TrainingRun {
         training["best_worst_group"] = best?.worstGroup
         training["balance"] = options.balance.rawValue
         training["steps"] = String(state.step)
+        if let operatingPoint {
+            training[Self.operatingPointKey] = operatingPoint.offsets.map { String(format: "%.2f", $0) }.joined(separator: ",")
+            training["operating_point"] = operatingPoint.summary
+        }
         let trainingJSON = String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self)
         try SafeTensors.write(params.filter { !$0.key.hasSuffix("num_batches_tracked") },
                               metadata: [ResNetConfiguration.metadataKey: config.jsonString(), "cxreview.training": trainingJSON],

@@ -19,7 +19,9 @@ struct TrainCommand: ParsableCommand {
             on; identical files are reported, and training copies of test scans are left out. Without \
             a validation/ split, a seeded, stratified part of the training scans is held back (a \
             patient's films stay together when a manifest.csv names patients). The final model carries \
-            a temperature fitted on the validation split, so its probabilities are calibrated. \
+            a temperature fitted on the validation split, so its probabilities are calibrated; with \
+            --max-false-alarm, the lines between the classes are first moved to an operating point \
+            fitted on that split. \
             After each validation a line gives the speed (images/s), the time per epoch and the time \
             left. Every validation writes <out>.resume.safetensors, from which --resume continues a \
             stopped run (--max-minutes, --max-steps or killed) to the same weights, bit for bit, as a \
@@ -48,7 +50,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Part of the training scans held out entirely (never trained or validated on); listed in <out>.holdout.tsv for `evaluate --files-from`.")
     var holdoutFraction: Double = 0
     @Option(name: .long, help: "Threads.") var threads: Int = 2
-    @Flag(name: .long, help: "Continue from <out>.resume.safetensors (written at each validation), with the run's own settings: only --epochs (not with --lr-schedule cosine), --target-accuracy, --threads, --max-minutes and --max-steps may change.")
+    @Flag(name: .long, help: "Continue from <out>.resume.safetensors (written at each validation), with the run's own settings: only --epochs (not with --lr-schedule cosine), --target-accuracy, --threads, --max-minutes, --max-steps and --max-false-alarm may change; a finished run refits only its final step.")
     var resume = false
     @Flag(name: .long, help: "No augmentation (the tutorial's setting, apart from its flip).") var noAugmentation = false
     @Option(name: .long, help: "Model name stored in the file.") var name: String = "cxreview-resnet18"
@@ -69,7 +71,11 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Stop at the first validation at or after this step, counted over all sittings; the best model so far is kept, and --resume continues.")
     var maxSteps: Int?
 
+    @Option(name: .long, help: "At the end, move the lines between the classes (one logit offset each, folded into fc.bias) to maximise balanced accuracy on the validation split with at most this fraction of healthy children called viral and of healthy adults called COVID-19 there, e.g. 0.05; then fit the temperature. Default: the network's own lines.")
+    var maxFalseAlarm: Double?
+
     func validate() throws {
+        if let maxFalseAlarm, !(0...1).contains(maxFalseAlarm) { throw ValidationError("--max-false-alarm must be between 0 and 1, e.g. 0.05.") }
         guard epochs >= 1, evalEvery >= 1 else { throw ValidationError("--epochs and --eval-every must be at least 1.") }
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1.") }
         if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive.") }
@@ -201,6 +207,7 @@ struct TrainCommand: ParsableCommand {
         options.selectBy = TrainingRun.Selection(rawValue: selectBy)!
         options.balance = TrainingRun.Balance(rawValue: balance)!
         options.minimumCell = minCell
+        options.maximumFalseAlarm = maxFalseAlarm
         if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
 
         let summary: [String: String] = [

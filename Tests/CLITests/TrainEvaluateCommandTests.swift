@@ -53,6 +53,14 @@ import TestSupport
         #expect(resumed.stdout.contains("step 4 (epoch 2)"))
         #expect(resumed.stdout.contains("trained 8 images in ") && resumed.stdout.contains("; this sitting 4 images in "))
 
+        // A finished run refits only its final step: an operating point, and the same again.
+        let withPoint = try CLI.run(common + ["--epochs", "2", "--resume", "--max-false-alarm", "0.5"])
+        #expect(withPoint.status == 0, "stderr: \(withPoint.stderr)")
+        #expect(withPoint.stdout.contains("all 2 epochs are trained already"))
+        let line = try #require(withPoint.stdout.split(separator: "\n").first { $0.hasPrefix("operating point on the validation split's ") && $0.contains(" scans of trained groups (false alarms at most 50%): logit offsets viral ") })
+        let again2 = try CLI.run(common + ["--epochs", "2", "--resume", "--max-false-alarm", "0.5"])
+        #expect(again2.stdout.split(separator: "\n").contains(line), "the offsets already in the file are taken out before the fit")
+
         let classify = try CLI.run(["classify", "--json", "--model", model.path, "samples/covid19-3way-test-covid-0105.png"])
         #expect(classify.status == 0, "stderr: \(classify.stderr)")
         #expect(!classify.stderr.contains("not a trained model"))
