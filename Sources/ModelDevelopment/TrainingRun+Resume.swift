@@ -41,11 +41,13 @@ extension TrainingRun {
         var elapsed = 0.0
         var history: [Record] = []
         var best: Record?
+        /// Updates of the weight average (`average.<name>` tensors), with `Options.averageDecay`.
+        var averageUpdates = 0
 
         init() {}
 
         enum CodingKeys: String, CodingKey {
-            case step, epoch, positionInEpoch, lossSum, lossCount, imagesTrained, elapsed, history, best
+            case step, epoch, positionInEpoch, lossSum, lossCount, imagesTrained, elapsed, history, best, averageUpdates
         }
 
         /// Checkpoints written before the loss window and image count were kept start those at 0.
@@ -60,6 +62,7 @@ extension TrainingRun {
             elapsed = try c.decode(Double.self, forKey: .elapsed)
             history = try c.decode([Record].self, forKey: .history)
             best = try c.decodeIfPresent(Record.self, forKey: .best)
+            averageUpdates = try c.decodeIfPresent(Int.self, forKey: .averageUpdates) ?? 0
         }
     }
 
@@ -74,6 +77,7 @@ extension TrainingRun {
     static let optionsKey = "cxreview.resume.options"
     static let scansKey = "cxreview.resume.scans"
     static let optimizerPrefix = "optimizer."
+    static let averagePrefix = "average."
 
     static func resumeURL(forModel modelURL: URL) -> URL {
         modelURL.deletingPathExtension().appendingPathExtension("resume.safetensors")
@@ -134,10 +138,12 @@ extension TrainingRun {
         if state.best != nil && !FileManager.default.fileExists(atPath: modelURL.path) {
             throw .modelMissing(file: file, model: modelURL.path)
         }
-        var parameters: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
+        var parameters: [String: Tensor] = [:], optimizer: [String: Tensor] = [:], averaged: [String: Tensor] = [:]
         for (name, tensor) in checkpoint.tensors {
             if name.hasPrefix(Self.optimizerPrefix) {
                 optimizer[String(name.dropFirst(Self.optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(Self.averagePrefix) {
+                averaged[String(name.dropFirst(Self.averagePrefix.count))] = tensor
             } else {
                 parameters[name] = tensor
             }
@@ -155,6 +161,10 @@ extension TrainingRun {
         self.init(options: options, configuration: configuration, network: network, train: train, validation: validation,
                   modelURL: modelURL, summary: summary, log: log)
         self.state = state
+        if let decay = options.averageDecay, state.averageUpdates > 0 {
+            guard !averaged.isEmpty else { throw .malformed(file: file, reason: "it has no weight average for --average-weights") }
+            average = WeightAverage(decay: decay, tensors: averaged, updates: state.averageUpdates)
+        }
         scansFingerprint = scans
         log("resuming at step \(state.step) (epoch \(state.epoch), image \(state.positionInEpoch) of the epoch)")
     }
@@ -163,7 +173,9 @@ extension TrainingRun {
     func writeCheckpoint(elapsed: Double) throws {
         var tensors = network.exportParameters()
         for (k, v) in network.optimizerState() { tensors[Self.optimizerPrefix + k] = v }
+        for (k, v) in average?.tensors ?? [:] { tensors[Self.averagePrefix + k] = v }
         var saved = state
+        saved.averageUpdates = average?.updates ?? 0
         saved.elapsed = elapsed
         let scans = scansFingerprint ?? Self.scans(train: train, validation: validation, classNames: configuration.classNames)
         scansFingerprint = scans
@@ -207,6 +219,7 @@ extension TrainingRun {
         check("--balance", saved.balance, now.balance) { $0.rawValue }
         check("--min-cell", saved.minimumCell, now.minimumCell) { "\($0)" }
         check("--min-validation-cell", saved.minimumValidationCell, now.minimumValidationCell) { "\($0)" }
+        check("--average-weights", saved.averageDecay, now.averageDecay) { $0.map { "\($0)" } ?? "off" }
         if saved.augmentation != now.augmentation {
             out.append("augmentation \(saved.augmentation.maxRotationDegrees == 0 ? "off (--no-augmentation)" : "on") (this command: \(now.augmentation.maxRotationDegrees == 0 ? "off" : "on"))")
         }

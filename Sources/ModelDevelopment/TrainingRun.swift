@@ -41,6 +41,9 @@ public final class TrainingRun {
         /// adults called COVID-19 there; nil: keep the network's own lines. Only the final step uses it,
         /// so a resumed run may change it (checkpoints written before it existed read it as nil).
         public var maximumFalseAlarm: Double? = nil
+        /// Validate and keep an exponential moving average of the weights with this decay per step
+        /// (`WeightAverage`) instead of the last step's weights; nil: the last step's.
+        public var averageDecay: Double? = nil
         public init() {}
 
     }
@@ -114,6 +117,8 @@ public final class TrainingRun {
 
     /// Where the run is; the resume checkpoint stores it whole (TrainingRun+Resume.swift).
     var state = State()
+    /// With `averageDecay`: the weights' moving average, which validation measures and the model file keeps.
+    var average: WeightAverage?
     /// Of `train` and `validation`, worked out once for the checkpoints.
     var scansFingerprint: Scans?
     public var history: [Record] { state.history }
@@ -130,6 +135,7 @@ public final class TrainingRun {
         self.resumeURL = Self.resumeURL(forModel: modelURL)
         self.summary = summary
         self.log = log
+        average = options.averageDecay.map { WeightAverage(decay: $0) }
     }
 
     // MARK: - Loop
@@ -171,6 +177,7 @@ public final class TrainingRun {
                     network.learningRate = options.learningRate * (0.01 + 0.99 * 0.5 * (1 + cos(.pi * progress)))
                 }
                 let loss = network.trainStep(input: preprocessor.tensor(from: images), labels: batch.map { labels[$0] }, classWeights: nil).loss
+                average?.update(with: network.exportParameters())
                 state.lossSum += Double(loss)
                 state.lossCount += 1
                 state.step += 1
@@ -233,7 +240,7 @@ public final class TrainingRun {
         state.lossCount = 0
         let step = state.step, epoch = min(state.epoch, options.epochs)
         if Self.interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let params = network.exportParameters()
+        let params = average.flatMap { $0.updates > 0 ? $0.tensors : nil } ?? network.exportParameters()
         let model = try ResNet18(parameters: params, configuration: configuration)
         let classifier = Classifier(model: model, threads: options.threads)
         let logits = classifier.logits(for: validation.images)
@@ -349,6 +356,7 @@ public final class TrainingRun {
         training["best_worst_group_recall"] = best?.worstGroupRecall.map { String(format: "%.4f", $0) }
         training["best_worst_group"] = best?.worstGroup
         training["balance"] = options.balance.rawValue
+        training["weights"] = average.map { String(format: "moving average, decay %g per step", $0.decay) } ?? "last step's"
         training["steps"] = String(state.step)
         if let operatingPoint {
             training[Self.operatingPointKey] = operatingPoint.offsets.map { String(format: "%.2f", $0) }.joined(separator: ",")

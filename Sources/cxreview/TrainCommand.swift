@@ -71,10 +71,13 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Stop at the first validation at or after this step, counted over all sittings; the best model so far is kept, and --resume continues.")
     var maxSteps: Int?
 
+    @Option(name: .long, help: "Validate and keep an exponential moving average of the weights (and BatchNorm statistics) over the steps, with this decay per step, e.g. 0.995 (about the last 200 steps), instead of the last step's weights. Default: off.")
+    var averageWeights: Double?
     @Option(name: .long, help: "At the end, move the lines between the classes (one logit offset each, folded into fc.bias) to maximise balanced accuracy on the validation split with at most this fraction of healthy children called viral and of healthy adults called COVID-19 there, e.g. 0.05; then fit the temperature. Default: the network's own lines.")
     var maxFalseAlarm: Double?
 
     func validate() throws {
+        if let averageWeights, !(averageWeights > 0 && averageWeights < 1) { throw ValidationError("--average-weights must be between 0 and 1, e.g. 0.995.") }
         if let maxFalseAlarm, !(0...1).contains(maxFalseAlarm) { throw ValidationError("--max-false-alarm must be between 0 and 1, e.g. 0.05.") }
         guard epochs >= 1, evalEvery >= 1 else { throw ValidationError("--epochs and --eval-every must be at least 1.") }
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1.") }
@@ -208,6 +211,7 @@ struct TrainCommand: ParsableCommand {
         options.balance = TrainingRun.Balance(rawValue: balance)!
         options.minimumCell = minCell
         options.maximumFalseAlarm = maxFalseAlarm
+        options.averageDecay = averageWeights
         if noAugmentation { options.augmentation = .none; options.augmentation.flipProbability = 0.5 }
 
         let summary: [String: String] = [

@@ -137,6 +137,41 @@ import XRayCore
         #expect(try SafeTensors.read(contentsOf: unbroken.checkpoint).tensors == before)
     }
 
+    /// With the weight average on, the average is what validation measures and the model file keeps,
+    /// and a resumed run averages to the same bits (the checkpoint carries it and its update count).
+    @Test func weightAverageIsKeptAndResumesBitIdentical() throws {
+        var o = Self.options
+        o.averageDecay = 0.9
+        let unbroken = try Self.train(stoppingAt: [], options: o)
+        defer { try? FileManager.default.removeItem(at: unbroken.directory) }
+        let resumed = try Self.train(stoppingAt: [1, 4], options: o)
+        defer { try? FileManager.default.removeItem(at: resumed.directory) }
+        try Self.expectIdentical(unbroken.checkpoint, resumed.checkpoint)
+        try Self.expectIdentical(unbroken.model, resumed.model)
+
+        let checkpoint = try SafeTensors.read(contentsOf: unbroken.checkpoint)
+        let averaged = checkpoint.tensors.filter { $0.key.hasPrefix("average.") }
+        let weights = checkpoint.tensors.filter { !$0.key.hasPrefix("average.") && !$0.key.hasPrefix("optimizer.") }
+        #expect(averaged.count == weights.count, "every weight, statistic and counter is averaged or carried")
+        #expect(checkpoint.metadata["cxreview.resume"]?.contains("\"averageUpdates\":6") == true)
+        // The average differs from the last step's weights, and the best model is an average: its
+        // weights are the checkpoint's average when the last validation was the best, never the raw ones.
+        let w = try #require(weights["layer1.0.conv1.weight"]), a = try #require(averaged["average.layer1.0.conv1.weight"])
+        #expect(w != a)
+        let best = try SafeTensors.read(contentsOf: unbroken.model)
+        #expect(best.tensors["layer1.0.conv1.weight"] != w)
+        #expect(best.metadata["cxreview.training"]?.contains("moving average, decay 0.9 per step") == true)
+
+        // The decay is a setting of the run: another one is refused on resume.
+        var other = o
+        other.averageDecay = 0.99
+        let c = try #require(try TrainingRun.Checkpoint.read(besideModel: unbroken.model))
+        #expect(throws: ResumeError.self) {
+            try TrainingRun(resuming: c, options: other, configuration: Self.configuration, train: Self.train,
+                            validation: Self.validation, modelURL: unbroken.model, summary: [:], log: { _ in })
+        }
+    }
+
     @Test func resumeRefusesOtherSettingsAndOtherScans() throws {
         let stopped = try Self.train(stoppingAt: [1], finish: false)
         defer { try? FileManager.default.removeItem(at: stopped.directory) }
