@@ -347,6 +347,7 @@ public final class TrainingRun {
         var config = configuration
         config.trained = true
         config.temperature = temperature
+        config.trainedClasses = trainedClasses
         var training = summary
         let best = state.best
         training["best_step"] = best.map { String($0.step) }
@@ -388,6 +389,14 @@ public final class TrainingRun {
         Set(Self.sampler(train.entries, options: options).leaves.flatMap { leaf in
             leaf.members.map { "\(train.entries[$0].label) in \(train.entries[$0].group)" }
         })
+
+    /// Per age group, the classes of the training scans (in the model's class order), for the model's
+    /// configuration; nil when no training scan has an age group.
+    var trainedClasses: [String: [String]]? {
+        var groups: [String: Set<String>] = [:]
+        for e in train.entries { if let g = e.ageGroup { groups[g, default: []].insert(e.label) } }
+        return groups.isEmpty ? nil : groups.mapValues { present in configuration.classNames.filter(present.contains) }
+    }
 
     /// A progress bar on stderr when it is a terminal (a log file gets only the validation lines).
     static let interactive = isatty(2) == 1

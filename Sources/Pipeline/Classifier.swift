@@ -121,7 +121,8 @@ public struct Classifier: Sendable {
                 let ood = outOfDistribution(features)
                 let warnings = ScanWarning.assess(
                     probabilities: probs, metadata: p.notes.format == .dicom ? p.metadata : nil,
-                    size: p.size, outOfDistribution: ood.warning(template), template: template)
+                    size: p.size, outOfDistribution: ood.warning(template),
+                    predictedClass: classes[best], trainedClasses: model.configuration.trainedClasses, template: template)
                 let c = Classification(
                     file: p.url.relativePath,
                     predictedClass: classes[best],

@@ -30,7 +30,8 @@ public struct ReportWriter: Sendable {
         renderer = ReportRenderer(template: template)
         self.saliency = saliency
         self.model = ScanReport.Model(name: c.name ?? modelURL.lastPathComponent, version: c.version,
-                                      sha256: try ContentHash.sha256(of: modelURL), temperature: c.temperature)
+                                      sha256: try ContentHash.sha256(of: modelURL), temperature: c.temperature,
+                                      trainedClasses: c.trainedClasses)
         classNames = c.classNames
     }
 

@@ -58,6 +58,7 @@ public struct ReportTemplate: Sendable, Equatable {
         case ageComputed = "age_computed", seriesDate = "series_date", acquisitionDate = "acquisition_date"
         case summarySortedNotNormal = "summary_sorted_not_normal", summarySetAside = "summary_set_aside"
         case orientationNote = "orientation_note"
+        case untrainedGroup = "untrained_group", groupChild = "group_child", groupAdult = "group_adult"
 
         /// The English text. `{name}` marks a value filled in when the report is drawn; a
         /// translation must keep every placeholder of its English label.
@@ -126,6 +127,9 @@ public struct ReportTemplate: Sendable, Equatable {
             case .legendScale: return "Colours are scaled to this map's own range: \"high\" is its maximum, not comparable between scans."
             case .noOverlayNormal: return "No overlay: the predicted class is {class}, and its map marks no finding, so none is drawn."
             case .ageComputed: return "{age} (computed from the birth date and the {date})"
+            case .untrainedGroup: return "Outside what the model learned: it was never trained on \"{class}\" in {group} (age {age} by the header), so this call is no evidence of it; see the model card."
+            case .groupChild: return "children (under 18)"
+            case .groupAdult: return "adults (18 or older)"
             case .seriesDate: return "series date"
             case .acquisitionDate: return "acquisition date"
             case .summarySortedNotNormal: return "Sorted by the probability of not {class} (1 − p), highest first, the predicted class shown; a row's report is linked under its name."

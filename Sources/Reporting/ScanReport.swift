@@ -25,12 +25,16 @@ public struct ScanReport: Sendable {
         public var sha256: String
         /// Softmax temperature of the calibration, if any (shown beside the version).
         public var temperature: Double?
+        /// Per age group, the classes the model was trained on in it; nil when unknown.
+        public var trainedClasses: [String: [String]]?
 
-        public init(name: String, version: String? = nil, sha256: String, temperature: Double? = nil) {
+        public init(name: String, version: String? = nil, sha256: String, temperature: Double? = nil,
+                    trainedClasses: [String: [String]]? = nil) {
             self.name = name
             self.version = version
             self.sha256 = sha256
             self.temperature = temperature
+            self.trainedClasses = trainedClasses
         }
     }
 
@@ -120,7 +124,7 @@ public struct ScanReport: Sendable {
             probabilities: probabilities.map(\.probability), metadata: decoding.format == .dicom ? metadata : nil,
             size: size,
             outOfDistribution: outOfDistributionWarning ?? (outOfDistribution ? template.labels[.outOfDistributionShort] : nil),
-            extra: warnings, template: template)
+            predictedClass: predictedClass, trainedClasses: model.trainedClasses, extra: warnings, template: template)
     }
 
     /// The messages of `assessedWarnings`.

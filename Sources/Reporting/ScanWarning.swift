@@ -4,8 +4,8 @@ public import XRayCore
 /// One thing a reader must know before trusting a result, with a stable code for scripts.
 ///
 /// The report, the batch summary, the terminal and `--json` all list the same warnings, made by
-/// `assess`, in the same order: out of scope, out of distribution, not frontal, low confidence,
-/// then any other the caller adds.
+/// `assess`, in the same order: out of scope, out of distribution, not frontal, a class the age
+/// group was never trained on, low confidence, then any other the caller adds.
 public struct ScanWarning: Sendable, Codable, Equatable {
     public enum Code: String, Sendable, Codable {
         /// The header or the image says this is not a chest radiograph the model can assess.
@@ -14,6 +14,8 @@ public struct ScanWarning: Sendable, Codable, Equatable {
         case outOfDistribution = "out_of_distribution"
         /// A lateral view.
         case notFrontal = "not_frontal"
+        /// The predicted class was never trained on in the patient's age group (adult viral pneumonia).
+        case untrainedGroup = "untrained_group"
         /// The top probability is below the template's threshold.
         case lowConfidence = "low_confidence"
         case other
@@ -36,9 +38,13 @@ public struct ScanWarning: Sendable, Codable, Equatable {
     ///   - metadata: the DICOM header, or nil (PNG/JPEG): then only the image size is checked.
     ///   - size: the decoded image's size in pixels; nil skips the size checks.
     ///   - outOfDistribution: the out-of-distribution message when the scan was flagged.
+    ///   - predictedClass, trainedClasses: the prediction, and per age group the classes the model was
+    ///     trained on (`ResNetConfiguration.trainedClasses`); when the header gives the patient's age and
+    ///     the class is not among its group's, a warning says so. Nil for either: no such check.
     ///   - extra: further caller warnings, listed last.
     public static func assess(probabilities: [Double], metadata: ScanMetadata?, size: (width: Int, height: Int)?,
-                              outOfDistribution: String? = nil, extra: [String] = [],
+                              outOfDistribution: String? = nil, predictedClass: String? = nil,
+                              trainedClasses: [String: [String]]? = nil, extra: [String] = [],
                               template: ReportTemplate) -> [ScanWarning] {
         let labels = template.labels
         var out: [ScanWarning] = []
@@ -49,6 +55,15 @@ public struct ScanWarning: Sendable, Codable, Equatable {
         if let outOfDistribution { out.append(.init(code: .outOfDistribution, message: outOfDistribution)) }
         if let view = ScanScope.lateralView(metadata) {
             out.append(.init(code: .notFrontal, message: labels[.notFrontal].replacingOccurrences(of: "{detail}", with: "ViewPosition \(view)")))
+        }
+        if scope.isEmpty, let predictedClass, let trainedClasses, let m = metadata, let years = ScanScope.ageInYears(m) {
+            let group = years < ScanScope.adultAge ? "child" : "adult"
+            if !(trainedClasses[group] ?? []).contains(predictedClass) {
+                out.append(.init(code: .untrainedGroup, message: labels[.untrainedGroup]
+                    .replacingOccurrences(of: "{class}", with: labels.className(predictedClass))
+                    .replacingOccurrences(of: "{group}", with: labels[group == "child" ? .groupChild : .groupAdult])
+                    .replacingOccurrences(of: "{age}", with: "\(years)")))
+            }
         }
         let top = probabilities.max() ?? 0
         if top < template.lowConfidenceThreshold {
@@ -127,6 +142,30 @@ public enum ScanScope {
         let folded = raw.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).uppercased()
         let words = folded.split(whereSeparator: { !$0.isLetter })
         return words.contains { chestWords.contains(String($0)) }
+    }
+
+    /// From this age in years a patient counts as an adult (the training data's age groups).
+    public static let adultAge = 18
+
+    /// The patient's age in whole years: PatientAge ("045Y", or months, weeks or days), else
+    /// PatientBirthDate against the first of StudyDate, SeriesDate and AcquisitionDate; nil when the
+    /// header gives neither.
+    public static func ageInYears(_ m: ScanMetadata) -> Int? {
+        if let a = m.patientAge?.trimmingCharacters(in: .whitespaces), a.count == 4, let n = Int(a.prefix(3)), let unit = a.last {
+            switch unit {
+            case "Y": return n
+            case "M": return n / 12
+            case "W": return n / 52
+            case "D": return n / 365
+            default: break
+            }
+        }
+        guard let birth = m.patientBirthDate.flatMap(ScanReport.ymd),
+              let then = [m.studyDate, m.seriesDate, m.acquisitionDate].lazy.compactMap({ $0.flatMap(ScanReport.ymd) }).first
+        else { return nil }
+        var years = then.y - birth.y
+        if (then.m, then.d) < (birth.m, birth.d) { years -= 1 }
+        return years >= 0 ? years : nil
     }
 
     /// The ViewPosition when it says lateral (LL, RL, LATERAL, LAT), else nil.

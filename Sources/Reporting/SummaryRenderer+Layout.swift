@@ -55,7 +55,8 @@ struct SummaryLayout {
     func warnings(of entry: SummaryEntry) -> [String] {
         guard let r = entry.result else { return [] }
         return ScanWarning.assess(probabilities: r.probabilities.map(\.probability), metadata: entry.metadata,
-                                  size: r.scanSize, outOfDistribution: r.outOfDistributionWarning, extra: r.warnings,
+                                  size: r.scanSize, outOfDistribution: r.outOfDistributionWarning,
+                                  predictedClass: r.predictedClass, trainedClasses: summary.model?.trainedClasses, extra: r.warnings,
                                   template: template).map(\.message)
     }
 

@@ -22,6 +22,10 @@ public struct ResNetConfiguration: Codable, Sendable, Equatable {
     /// Softmax temperature fitted on held-out data (temperature scaling); reported probabilities
     /// are softmax(logits / temperature). Absent means 1 (uncalibrated).
     public var temperature: Double?
+    /// Per age group ("child", "adult"), the classes the model was trained on in it (`cxreview train`
+    /// writes it); absent when unknown. A prediction of a class the scan's age group never trained on
+    /// carries a warning (`ScanWarning`).
+    public var trainedClasses: [String: [String]]?
 
     public static let metadataKey = "cxreview.config"
     public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]

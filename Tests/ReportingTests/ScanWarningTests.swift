@@ -72,6 +72,59 @@ import XRayCore
         #expect(all[0].message == "Out of scope (BodyPartExamined ABDOMEN, not the chest): the model was trained on frontal chest radiographs (CR/DX) only.")
     }
 
+    // MARK: A class the patient's age group was never trained on (issue 13)
+
+    /// The shipped model's training: children normal and viral, adults normal and COVID-19.
+    static let trained = ["child": ["normal", "viral"], "adult": ["normal", "covid"]]
+
+    static func patient(age: String? = nil, birth: String? = nil, study: String? = nil) -> ScanMetadata {
+        var m = header(modality: "CR", sop: cr, bodyPart: "CHEST", rows: 2000, columns: 2000)
+        m.patientAge = age
+        m.patientBirthDate = birth
+        m.studyDate = study
+        return m
+    }
+
+    func untrained(_ m: ScanMetadata, _ predicted: String, trained: [String: [String]]? = trained) -> [ScanWarning] {
+        ScanWarning.assess(probabilities: [0.1, 0.8, 0.1], metadata: m, size: (2000, 2000), predictedClass: predicted,
+                           trainedClasses: trained, template: .default).filter { $0.code == .untrainedGroup }
+    }
+
+    @Test func viralOnAnAdultAndCovidOnAChildAreFlagged() throws {
+        let w = try #require(untrained(Self.patient(age: "045Y"), "viral").first)
+        #expect(w.message == "Outside what the model learned: it was never trained on \"viral\" in adults (18 or older) (age 45 by the header), so this call is no evidence of it; see the model card.")
+        #expect(!w.setsAside)
+        #expect(untrained(Self.patient(age: "004Y"), "covid").count == 1)
+        // The age from the birth date and the study date: 17 the day before the 18th birthday.
+        #expect(untrained(Self.patient(birth: "20030306", study: "20210305"), "covid").count == 1)
+        #expect(untrained(Self.patient(birth: "20030306", study: "20210306"), "covid").isEmpty)
+        // Months, weeks and days are children.
+        #expect(untrained(Self.patient(age: "018M"), "covid").count == 1)
+        #expect(untrained(Self.patient(age: "020D"), "viral").isEmpty)
+    }
+
+    @Test func trainedCombinationsUnknownAgesAndUnknownModelsAreNot() {
+        #expect(untrained(Self.patient(age: "045Y"), "covid").isEmpty)
+        #expect(untrained(Self.patient(age: "045Y"), "normal").isEmpty)
+        #expect(untrained(Self.patient(age: "003Y"), "viral").isEmpty)
+        #expect(untrained(Self.patient(), "viral").isEmpty, "no age in the header: nothing to judge by")
+        #expect(untrained(Self.patient(age: "045Y"), "viral", trained: nil).isEmpty, "a model that does not say what it trained on")
+        // An age group the model never trained on at all: every class is outside it.
+        #expect(untrained(Self.patient(age: "045Y"), "normal", trained: ["child": ["normal", "viral"]]).count == 1)
+        // Out of scope already says the class is no finding: no second warning.
+        var ct = Self.patient(age: "045Y")
+        ct.modality = "CT"
+        #expect(untrained(ct, "viral").isEmpty)
+    }
+
+    @Test func theWarningStandsAfterNotFrontalAndBeforeLowConfidence() {
+        var m = Self.patient(age: "060Y")
+        m.viewPosition = "LL"
+        let all = ScanWarning.assess(probabilities: [0.3, 0.4, 0.3], metadata: m, size: (2000, 2000), predictedClass: "viral",
+                                     trainedClasses: Self.trained, template: .default)
+        #expect(all.map(\.code) == [.notFrontal, .untrainedGroup, .lowConfidence])
+    }
+
     // MARK: Triage order (item 9)
 
     static func entry(_ file: String, _ p: [Double], metadata: ScanMetadata? = nil, ood: String? = nil) -> SummaryEntry {
