@@ -172,6 +172,28 @@ import XRayCore
         }
     }
 
+    /// The model's configuration lists, per age group, the classes training drew from, which
+    /// `classify` warns by; scans without an age group add nothing.
+    @Test func theModelSaysWhichClassesEachAgeGroupWasTrainedOn() throws {
+        let ages = ["normal": "child", "viral": "child", "covid": "adult"]
+        let entries = Self.train.entries.map { e in
+            DatasetIndex.Entry(path: e.path, label: e.label, split: nil, source: "s", patientID: nil, ageGroup: ages[e.label])
+        }
+        let train = LabelledScans(entries: entries, images: Self.train.images)
+        var o = Self.options
+        o.epochs = 1
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-groups-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("model.safetensors")
+        let network = ResNet18Training(classes: Self.classNames.count, seed: o.seed,
+                                       optimizer: Adam.Configuration(learningRate: Float(o.learningRate)), threads: o.threads)
+        _ = try TrainingRun(options: o, configuration: Self.configuration, network: network, train: train, validation: Self.validation,
+                            modelURL: model, summary: [:], log: { _ in }).run()
+        let config = try ResNet18.load(contentsOf: model).configuration
+        #expect(config.trainedClasses == ["child": ["normal", "viral"], "adult": ["covid"]])
+    }
+
     @Test func resumeRefusesOtherSettingsAndOtherScans() throws {
         let stopped = try Self.train(stoppingAt: [1], finish: false)
         defer { try? FileManager.default.removeItem(at: stopped.directory) }
