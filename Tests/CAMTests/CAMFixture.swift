@@ -2,6 +2,7 @@ import Foundation
 import ImageDecoding
 import Preprocessing
 import ResNet
+import TestSupport
 import XRayCore
 
 /// Tests/Fixtures/cam/expected.json, written by Tests/Fixtures/make_cam_fixtures.py.
@@ -57,7 +58,8 @@ struct ModelRun: Sendable {
     static let shared: ModelRun = {
         let fixture = CAMFixture.shared
         do {
-            let model = try ResNet18.load(contentsOf: CAMFixture.root.appendingPathComponent(fixture.model))
+            // The fixture's model: the e2e test model (`fixture.model` names the files it is made from).
+            let model = try ResNet18.load(contentsOf: TestModel.e2e)
             let scan = try PNGDecoder().decode(contentsOf: CAMFixture.root.appendingPathComponent(fixture.sample)).image
             let c = model.configuration
             let input = Preprocessor(inputSize: c.inputSize, mean: c.mean, std: c.std).tensor(from: [scan])

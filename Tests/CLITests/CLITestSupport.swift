@@ -12,7 +12,8 @@ enum CLI {
     /// The package root, found from this file's path.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    /// A path below the package root; an absolute one (such as `testModel`) as it is.
+    static func path(_ relative: String) -> String { relative.hasPrefix("/") ? relative : root.appendingPathComponent(relative).path }
 
     /// The `cxreview` executable beside the test bundle (SwiftPM builds it with the tests).
     static var executable: URL { BuiltExecutable.cxreview(packageRoot: root) }
@@ -25,5 +26,5 @@ enum CLI {
         return CLIRun(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
-    static let testModel = "Tests/Fixtures/e2e/resnet18-random-f16.safetensors"
+    static var testModel: String { TestModel.e2ePath }
 }

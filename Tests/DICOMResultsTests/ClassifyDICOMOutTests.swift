@@ -6,7 +6,7 @@ import Testing
 @Suite("cxreview classify --dicom-out")
 struct ClassifyDICOMOutTests {
     static let root = Support.fixtures.deletingLastPathComponent().deletingLastPathComponent()
-    static let model = "Tests/Fixtures/e2e/resnet18-random-f16.safetensors"
+    static var model: String { TestModel.e2ePath }
 
     static func classify(_ arguments: [String]) throws -> Tool.Output {
         var env = ProcessInfo.processInfo.environment

@@ -3,7 +3,7 @@
 Run with the CPU build of PyTorch (see README, "Testing"):
     nice -n 19 python Tests/Fixtures/make_cam_fixtures.py [--cm-listed PATH/TO/matplotlib/_cm_listed.py]
 Writes Tests/Fixtures/cam/expected.json from ONE sample (samples/covid19-3way-test-covid-0105.png,
-640x640) and the committed untrained test model (Tests/Fixtures/e2e/resnet18-random-f16.safetensors),
+640x640) and the untrained test model (its weights: Tests/Fixtures/interop/resnet18-plain-f16.safetensors),
 preprocessed exactly as make_e2e_fixtures.py does (PIL 'L' -> RGB, Resize((224, 224)), ToTensor,
 Normalize). The Swift test decodes, preprocesses and runs the same model itself, so no features
 are stored; only:
@@ -42,7 +42,7 @@ from torchvision import transforms as T  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MODEL = os.path.join(HERE, "e2e", "resnet18-random-f16.safetensors")
+MODEL = os.path.join(HERE, "interop", "resnet18-plain-f16.safetensors")  # the e2e test model's weights
 SAMPLE = "covid19-3way-test-covid-0105.png"
 CLASSES = ["normal", "viral", "covid"]
 OUT = os.path.join(HERE, "cam", "expected.json")
@@ -51,8 +51,7 @@ INFERNO_SWIFT = os.path.join(ROOT, "Sources", "CAM", "Colormap+Inferno.swift")
 
 def load_model():
     model = torchvision.models.resnet18(num_classes=3)
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in load_file(MODEL).items()}, strict=False)
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(MODEL).items()}, strict=True)
     return model.eval()
 
 

@@ -2,13 +2,18 @@
 
 Run with the CPU build of PyTorch (see README, "Testing"):
     python Tests/Fixtures/make_e2e_fixtures.py
-Writes, in Tests/Fixtures/e2e/:
-- resnet18-random-f16.safetensors: an UNTRAINED test model. torchvision's resnet18 (3 classes)
-  with its own seeded initialisation; BatchNorm running statistics set from the sample scans
-  (so activations have realistic scales in eval mode) and the fc layer scaled so the logits are
-  of order 1 (so probabilities are not saturated and a 1e-3 comparison means something); every
-  tensor rounded to float16, which also exercises the F16 loading path. Its metadata says
-  `trained: false`, and cxreview says so whenever it is used.
+Writes the UNTRAINED test model, in two files that the Swift tests (TestSupport/TestModel.swift)
+put together once per run:
+- interop/resnet18-plain-f16.safetensors: its weights, torchvision's resnet18 (3 classes) with its
+  own seeded initialisation; BatchNorm running statistics set from the sample scans (so
+  activations have realistic scales in eval mode) and the fc layer scaled so the logits are of
+  order 1 (so probabilities are not saturated and a 1e-3 comparison means something); every
+  tensor rounded to float16, which also exercises the F16 loading path. Saved the way a PyTorch
+  user saves a model, `save_file(model.state_dict(), path)`: no metadata, the int64
+  `num_batches_tracked` entries (0) included; PyTorchInteropTests classifies it as it is.
+- e2e/config.json: its `cxreview.config` (`trained: false`, and cxreview says so whenever it is
+  used).
+and, in Tests/Fixtures/e2e/:
 - expected.json: for every sample in samples/, the logits and probabilities torchvision's
   resnet18 gives with exactly those (float16-rounded) weights, preprocessing done the tutorial's
   way on a PIL image: grey, replicated to RGB, Resize((224, 224)) (Pillow antialiased bilinear),
@@ -35,7 +40,8 @@ from torchvision import transforms as T  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MODEL = os.path.join(HERE, "e2e", "resnet18-random-f16.safetensors")
+PLAIN = os.path.join(HERE, "interop", "resnet18-plain-f16.safetensors")
+CONFIG = os.path.join(HERE, "e2e", "config.json")
 CLASSES = ["normal", "viral", "covid"]  # the tutorial's order
 OUT = os.path.join(HERE, "e2e", "expected.json")
 
@@ -77,13 +83,19 @@ def make_model(x):
         logits = model(x)
         model.fc.weight.mul_(1.5 / logits.std().item())
         model.fc.bias.copy_(torch.tensor([0.1, -0.05, 0.0]))
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+    state = {k: v.detach().to(torch.float16).float() for k, v in model.state_dict().items()
              if not k.endswith("num_batches_tracked")}
+    # A fresh module holding the float16-exact weights (its num_batches_tracked stay 0), in float16.
+    plain = torchvision.models.resnet18(num_classes=3)
+    plain.load_state_dict(state, strict=True)  # BatchNorm fills in a missing num_batches_tracked
+    plain = plain.half()
+    os.makedirs(os.path.dirname(PLAIN), exist_ok=True)
+    save_file(plain.state_dict(), PLAIN)  # no metadata: what any PyTorch user writes
     config = {"classNames": CLASSES, "inputSize": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
               "name": "resnet18-random-test", "version": "1", "trained": False,
               "description": "untrained: torchvision init, seed 0, BN statistics from the samples, for numerical tests only"}
-    os.makedirs(os.path.dirname(MODEL), exist_ok=True)
-    save_file(state, MODEL, metadata={"cxreview.config": json.dumps(config, sort_keys=True)})
+    with open(CONFIG, "w") as fh:
+        fh.write(json.dumps(config, sort_keys=True) + "\n")
 
 
 def main():
@@ -94,8 +106,7 @@ def main():
 
     # The reference: torchvision's resnet18 with the weights exactly as stored (float16 -> float32).
     model = torchvision.models.resnet18(num_classes=3)
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in load_file(MODEL).items()}, strict=False)
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(PLAIN).items()}, strict=True)
     model.eval()
     expected = {}
     with torch.no_grad():
@@ -105,10 +116,10 @@ def main():
             expected[f] = {"logits": [float(v) for v in row], "probabilities": [float(v) for v in probs]}
             print(f, [round(float(v), 4) for v in probs])
     with open(OUT, "w") as fh:
-        json.dump({"model": os.path.relpath(MODEL, ROOT), "torch": torch.__version__,
+        json.dump({"model": os.path.relpath(PLAIN, ROOT), "config": os.path.relpath(CONFIG, ROOT), "torch": torch.__version__,
                    "torchvision": torchvision.__version__, "pillow": Image.__version__,
                    "classes": CLASSES, "samples": expected}, fh, indent=1, sort_keys=True)
-    print(f"wrote {OUT} and {MODEL}: {len(expected)} samples")
+    print(f"wrote {OUT}, {PLAIN} and {CONFIG}: {len(expected)} samples")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 Run with the CPU build of PyTorch (see README, "Testing"):
     python Tests/Fixtures/make_interop_fixtures.py
-Writes, in Tests/Fixtures/interop/:
-- resnet18-plain-f16.safetensors: what a PyTorch user has, written exactly the way they write it,
-  `safetensors.torch.save_file(model.state_dict(), path)`: torchvision's resnet18 (3 classes)
-  holding the (untrained, float16-exact) weights of e2e/resnet18-random-f16.safetensors, cast to
-  float16 to keep the file small. No `__metadata__` at all, torchvision's names, and the
-  int64 `num_batches_tracked` entries of every BatchNorm.
+Reads interop/resnet18-plain-f16.safetensors, what a PyTorch user has, written exactly the way
+they write it, `safetensors.torch.save_file(model.state_dict(), path)`, by make_e2e_fixtures.py
+(run that first): torchvision's resnet18 (3 classes) holding the untrained test model's weights in
+float16. No `__metadata__` at all, torchvision's names, and the int64 `num_batches_tracked`
+entries of every BatchNorm. Writes, in Tests/Fixtures/interop/:
 - expected.json: for a PNG, a JPEG and a DICOM sample, PyTorch's logits and probabilities
   - of the plain file, loaded with `load_state_dict(..., strict=True)`, preprocessed as cxreview
     assumes for a file without a configuration (ImageNet mean/std, 224 px), temperature 1;
@@ -30,7 +29,7 @@ import os
 import torch
 from PIL import Image
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 import torchvision_cpu  # noqa: F401,E402  (before torchvision)
 import torchvision  # noqa: E402
@@ -40,7 +39,6 @@ from make_e2e_fixtures import load_grey  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SOURCE = os.path.join(HERE, "e2e", "resnet18-random-f16.safetensors")
 PLAIN = os.path.join(HERE, "interop", "resnet18-plain-f16.safetensors")
 SHIPPED = os.path.join(ROOT, "models", "cxreview-resnet18.safetensors")
 OUT = os.path.join(HERE, "interop", "expected.json")
@@ -81,19 +79,10 @@ def reference(model, x, temperature):
     return out
 
 
-def write_plain():
-    model = torchvision.models.resnet18(num_classes=3)
-    model.load_state_dict({k: v.float() for k, v in load_file(SOURCE).items()}, strict=True)
-    model = model.half()  # the source weights are float16-exact, so this loses nothing
-    os.makedirs(os.path.dirname(PLAIN), exist_ok=True)
-    save_file(model.state_dict(), PLAIN)  # no metadata: what any PyTorch user writes
+def main():
     with safe_open(PLAIN, "pt") as f:
         assert not f.metadata(), f.metadata()
         assert any(k.endswith("num_batches_tracked") for k in f.keys())
-
-
-def main():
-    write_plain()
     print(f"plain state_dict {os.path.relpath(PLAIN, ROOT)} (ImageNet preprocessing at 224 px, temperature 1):")
     plain = reference(strict_torchvision(PLAIN, 3), inputs(IMAGENET), 1.0)
 
@@ -112,7 +101,7 @@ def main():
     }
     with open(OUT, "w") as fh:
         json.dump(doc, fh, indent=1, sort_keys=True)
-    print(f"wrote {os.path.relpath(OUT, ROOT)} and {os.path.relpath(PLAIN, ROOT)}")
+    print(f"wrote {os.path.relpath(OUT, ROOT)}")
 
 
 if __name__ == "__main__":

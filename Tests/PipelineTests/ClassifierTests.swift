@@ -14,7 +14,7 @@ import XRayCore
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let model: ResNet18 = {
-        do { return try ResNet18.load(contentsOf: root.appendingPathComponent("Tests/Fixtures/e2e/resnet18-random-f16.safetensors")) }
+        do { return try ResNet18.load(contentsOf: TestModel.e2e) }
         catch { fatalError("cannot load the e2e test model: \(error)") }
     }()
 
@@ -89,7 +89,7 @@ import XRayCore
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cxr-report-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let writer = try ReportWriter(directory: folder, template: .default, model: Self.model.configuration,
-                                      modelURL: Self.root.appendingPathComponent("Tests/Fixtures/e2e/resnet18-random-f16.safetensors"))
+                                      modelURL: try TestModel.e2e)
         let written = try writer.writeReport(value)
         let pdf = try Data(contentsOf: written.url)
         #expect(pdf.starts(with: Data("%PDF-".utf8)))

@@ -26,7 +26,7 @@ final class WatchFolder {
 
     /// The package root, found from this file's path.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtureModel = packageRoot.appendingPathComponent("Tests/Fixtures/e2e/resnet18-random-f16.safetensors")
+    static var fixtureModel: URL { URL(fileURLWithPath: TestModel.e2ePath) }
     /// The test model, copied beside the folders so the watcher's user can read it whatever the checkout's permissions.
     var model: String { root.appendingPathComponent("model.safetensors").path }
 
