@@ -159,7 +159,7 @@ extension TrainingRun {
             throw .notAResNet18(file: file, reason: String(describing: error))
         }
         self.init(options: options, configuration: configuration, network: network, train: train, validation: validation,
-                  modelURL: modelURL, summary: summary, log: log)
+                  modelURL: modelURL, summary: Self.resumedSummary(summary, model: modelURL), log: log)
         self.state = state
         if let decay = options.averageDecay, state.averageUpdates > 0 {
             guard !averaged.isEmpty else { throw .malformed(file: file, reason: "it has no weight average for --average-weights") }
@@ -167,6 +167,18 @@ extension TrainingRun {
         }
         scansFingerprint = scans
         log("resuming at step \(state.step) (epoch \(state.epoch), image \(state.positionInEpoch) of the epoch)")
+    }
+
+    /// The training summary of a resumed run: the command and the starting weights are those of the
+    /// run's first sitting (a resume command names neither `--init-weights` nor, often, all its flags),
+    /// taken from the model file it wrote; the resuming command is kept beside them.
+    static func resumedSummary(_ summary: [String: String], model: URL) -> [String: String] {
+        guard let metadata = try? SafeTensors.read(contentsOf: model).metadata, let json = metadata["cxreview.training"],
+              let first = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return summary }
+        var merged = summary
+        for key in ["command", "init"] { if let value = first[key] { merged[key] = value } }
+        merged["resumed_by"] = summary["command"]
+        return merged
     }
 
     /// Writes the checkpoint for the current position; `elapsed` is the wall time over all sittings.

@@ -147,17 +147,22 @@ public enum ScanScope {
     /// From this age in years a patient counts as an adult (the training data's age groups).
     public static let adultAge = 18
 
-    /// The patient's age in whole years: PatientAge ("045Y", or months, weeks or days), else
+    /// The patient's age in whole years: PatientAge ("045Y", or months, weeks or days; also the
+    /// non-conforming "62" and "62Y"), else
     /// PatientBirthDate against the first of StudyDate, SeriesDate and AcquisitionDate; nil when the
     /// header gives neither.
     public static func ageInYears(_ m: ScanMetadata) -> Int? {
-        if let a = m.patientAge?.trimmingCharacters(in: .whitespaces), a.count == 4, let n = Int(a.prefix(3)), let unit = a.last {
-            switch unit {
-            case "Y": return n
-            case "M": return n / 12
-            case "W": return n / 52
-            case "D": return n / 365
-            default: break
+        // AS is "nnnU"; headers in the wild also carry "62" or "62Y", read as years.
+        if let a = m.patientAge?.trimmingCharacters(in: CharacterSet(charactersIn: " \0")).uppercased(), !a.isEmpty {
+            let unit = a.last!.isLetter ? a.last! : "Y"
+            if let n = Int(a.last!.isLetter ? String(a.dropLast()) : a), n >= 0, a.count <= 4 {
+                switch unit {
+                case "Y": return n
+                case "M": return n / 12
+                case "W": return n / 52
+                case "D": return n / 365
+                default: break
+                }
             }
         }
         guard let birth = m.patientBirthDate.flatMap(ScanReport.ymd),

@@ -140,7 +140,8 @@ struct ClassifyCommand: ParsableCommand {
                 disclaimer: Terminal.disclaimer,
                 model: .init(path: modelURL.path, name: model.configuration.name, version: model.configuration.version,
                              trained: model.configuration.trained ?? false, classes: model.configuration.classNames,
-                             configuration: loaded.configuration.name, temperature: model.configuration.temperature ?? 1),
+                             configuration: loaded.configuration.name, temperature: model.configuration.temperature ?? 1,
+                             trainedClasses: model.configuration.trainedClasses),
                 warnings: loaded.warnings,
                 results: results.compactMap { try? $0.get() },
                 failures: failures.map { .init(file: $0.file, stage: $0.stage.rawValue, error: $0.description) },
@@ -208,6 +209,9 @@ struct ClassifyReport: Encodable {
         let configuration: String
         /// The softmax temperature the probabilities were computed with (1: uncalibrated).
         let temperature: Double
+        /// Per age group, the classes the model was trained on (absent when the file does not say); a
+        /// result outside them carries the warning `untrained_group`.
+        let trainedClasses: [String: [String]]?
     }
     struct Failure: Encodable {
         let file: String

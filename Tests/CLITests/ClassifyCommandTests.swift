@@ -84,7 +84,7 @@ import TestSupport
     }
 
     @Test func textOutputShowsClassProbabilitiesDecodingAndDisclaimer() throws {
-        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/cr-mono1-chest-no-meta.dcm"])
+        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/siim-chest-jpeg-baseline.dcm"])
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("probabilities: "))
         #expect(run.stdout.contains("decoding: DICOM; window from file (center 550, width 1024); inverted for display"))
@@ -96,10 +96,39 @@ import TestSupport
     @Test func withoutModelOptionTheShippedModelIsUsed() throws {
         let run = try CLI.run(["classify", "--json", "samples/covid19-3way-test-covid-0105.png"])
         #expect(run.status == 0, "stderr: \(run.stderr)")
-        struct Doc: Decodable { struct Model: Decodable { let path: String; let trained: Bool }; let model: Model }
+        struct Doc: Decodable {
+            struct Model: Decodable { let path: String; let trained: Bool; let trainedClasses: [String: [String]]? }
+            let model: Model
+        }
         let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
         #expect(doc.model.path.hasSuffix("models/cxreview-resnet18.safetensors"))
         #expect(doc.model.trained)
+        // What the untrained_group warning goes by: adult viral pneumonia was never trained on.
+        #expect(doc.model.trainedClasses == ["child": ["normal", "viral"], "adult": ["normal", "covid"]])
+    }
+
+    /// The SIIM sample's header says PatientAge "62": with a model that says it trained on children
+    /// only, every class it gives is outside what it learned, in the text and in --json.
+    @Test func aClassTheAgeGroupNeverTrainedOnIsFlagged() throws {
+        let model = try TestModel.e2e { $0["trainedClasses"] = ["child": ["normal", "viral", "covid"]] }
+        let run = try CLI.run(["classify", "--json", "--model", model.path, "samples/siim-chest-jpeg-baseline.dcm"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        struct Doc: Decodable {
+            struct Model: Decodable { let trainedClasses: [String: [String]]? }
+            struct Result: Decodable { struct Warning: Decodable { let code: String; let message: String }; let warnings: [Warning] }
+            let model: Model
+            let results: [Result]
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(run.stdout.utf8))
+        #expect(doc.model.trainedClasses == ["child": ["normal", "viral", "covid"]])
+        let warning = try #require(doc.results.first?.warnings.first { $0.code == "untrained_group" })
+        #expect(warning.message.contains(" in adults (18 or older) (age 62 by the header)"), "\(warning.message)")
+
+        let text = try CLI.run(["classify", "--model", model.path, "samples/siim-chest-jpeg-baseline.dcm"])
+        #expect(text.stdout.contains("warning (untrained_group): Outside what the model learned"), "\(text.stdout)")
+        // The test model itself does not say what it trained on: no such warning.
+        let plain = try CLI.run(["classify", "--json", "--model", CLI.testModel, "samples/siim-chest-jpeg-baseline.dcm"])
+        #expect(!plain.stdout.contains("untrained_group"))
     }
 
     @Test func aModelPathThatDoesNotExistIsRefused() throws {

@@ -60,11 +60,26 @@ import TestSupport
         let line = try #require(withPoint.stdout.split(separator: "\n").first { $0.hasPrefix("operating point on the validation split's ") && $0.contains(" scans of trained groups (false alarms at most 50%): logit offsets viral ") })
         let again2 = try CLI.run(common + ["--epochs", "2", "--resume", "--max-false-alarm", "0.5"])
         #expect(again2.stdout.split(separator: "\n").contains(line), "the offsets already in the file are taken out before the fit")
+        // The file's training summary keeps the first sitting's command; the resuming one is beside it.
+        let training = try Self.trainingSummary(model)
+        #expect(training["command"]?.hasSuffix(" --epochs 1") == true, "\(training["command"] ?? "none")")
+        #expect(training["resumed_by"]?.contains("--resume --max-false-alarm 0.5") == true)
+        #expect(training["operating_point_offsets"] != nil)
 
         let classify = try CLI.run(["classify", "--json", "--model", model.path, "samples/covid19-3way-test-covid-0105.png"])
         #expect(classify.status == 0, "stderr: \(classify.stderr)")
         #expect(!classify.stderr.contains("not a trained model"))
         #expect(classify.stdout.contains("\"trained\" : true"))
+    }
+
+    /// The `cxreview.training` metadata of a model file (read from the safetensors header).
+    static func trainingSummary(_ model: URL) throws -> [String: String] {
+        let data = try Data(contentsOf: model)
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<8 + length)) as? [String: Any])
+        let metadata = try #require(header["__metadata__"] as? [String: String])
+        let json = try #require(metadata["cxreview.training"])
+        return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String])
     }
 
     @Test func evaluateReportsMetricsAFigureAndListedScans() throws {

@@ -98,6 +98,10 @@ import XRayCore
         // The age from the birth date and the study date: 17 the day before the 18th birthday.
         #expect(untrained(Self.patient(birth: "20030306", study: "20210305"), "covid").count == 1)
         #expect(untrained(Self.patient(birth: "20030306", study: "20210306"), "covid").isEmpty)
+        // Headers in the wild: "62" and "62Y" are years (the SIIM sample says "62"); a malformed age is no age.
+        #expect(untrained(Self.patient(age: "62"), "viral").count == 1)
+        #expect(untrained(Self.patient(age: "62Y"), "viral").count == 1)
+        #expect(untrained(Self.patient(age: "sixty"), "viral").isEmpty)
         // Months, weeks and days are children.
         #expect(untrained(Self.patient(age: "018M"), "covid").count == 1)
         #expect(untrained(Self.patient(age: "020D"), "viral").isEmpty)

@@ -38,10 +38,27 @@ public enum TestModel {
         error as? BuildError ?? BuildError(description: "cannot build the e2e test model: \(error)")
     }
 
-    private static func build() throws -> URL {
+    /// The e2e model with its configuration changed by `edit` (the JSON object of `e2e/config.json`),
+    /// e.g. to say which classes it was trained on.
+    public static func e2e(editingConfiguration edit: (inout [String: Any]) -> Void) throws -> URL {
+        var config = try configuration()
+        edit(&config)
+        return try build(configuration: String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]),
+                                               as: UTF8.self))
+    }
+
+    static func configuration() throws -> [String: Any] {
+        let data = try Data(contentsOf: packageRoot.appendingPathComponent("Tests/Fixtures/e2e/config.json"))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw BuildError(description: "Tests/Fixtures/e2e/config.json is not a JSON object")
+        }
+        return object
+    }
+
+    private static func build(configuration override: String? = nil) throws -> URL {
         let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
         let plain = try Data(contentsOf: fixtures.appendingPathComponent("interop/resnet18-plain-f16.safetensors"))
-        let config = try String(contentsOf: fixtures.appendingPathComponent("e2e/config.json"), encoding: .utf8)
+        let config = try override ?? String(contentsOf: fixtures.appendingPathComponent("e2e/config.json"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let data = try repack(plain, dropping: { $0.hasSuffix("num_batches_tracked") }, metadata: ["cxreview.config": config])
         // One file per content, written under a unique name and renamed into place, so that test
