@@ -84,7 +84,7 @@ import TestSupport
     }
 
     @Test func textOutputShowsClassProbabilitiesDecodingAndDisclaimer() throws {
-        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/siim-chest-jpeg-baseline.dcm"])
+        let run = try CLI.run(["classify", "--model", CLI.testModel, "samples/cr-mono1-chest-no-meta.dcm"])
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("probabilities: "))
         #expect(run.stdout.contains("decoding: DICOM; window from file (center 550, width 1024); inverted for display"))
