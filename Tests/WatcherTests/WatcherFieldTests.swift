@@ -106,7 +106,9 @@ import Glibc
     @Test func dropToReportCountsFromArrival() throws {
         let w = try WatchFolder("arrival")
         for i in 0..<3 { try w.drop("scan-\(i).dcm", Inputs.dicom(2200 + i)) }
-        sleep(5)
+        // By the clock: sleep(5) returns early when a signal (another test's child exiting) arrives.
+        let until = Date().addingTimeInterval(5)
+        while Date() < until { usleep(50_000) }
         let run = try w.start(["--settle", "0", "--once"])
         #expect(run.waitForExit(upTo: 180) == 0, "\(run.output)")
         let line = try #require(run.output.split(separator: "\n").last { $0.contains("median drop-to-report") })
