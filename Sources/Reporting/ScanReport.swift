@@ -145,24 +145,24 @@ public struct ScanReport: Sendable {
     /// first of StudyDate, SeriesDate and AcquisitionDate, saying so; nil if neither can be had.
     public static func ageText(_ m: ScanMetadata, labels: ReportTemplate.Labels) -> String? {
         if let a = m.patientAge { return ReportLayout.age(a) }
-        let dates: [(String?, String)] = [(m.studyDate, labels[.studyDate].lowercased()), (m.seriesDate, labels[.seriesDate]),
-                                          (m.acquisitionDate, labels[.acquisitionDate])]
-        guard let birth = m.patientBirthDate.flatMap(Self.ymd),
-              let (then, source) = dates.lazy.compactMap({ d, name in d.flatMap(Self.ymd).map { ($0, name) } }).first
+        guard let age = ageFromBirthDate(m) else { return nil }
+        let dateNames = [labels[.studyDate].lowercased(), labels[.seriesDate], labels[.acquisitionDate]]
+        return labels[.ageComputed].replacingOccurrences(of: "{age}", with: age.years >= 2 ? "\(age.years) Y" : "\(age.months) M")
+            .replacingOccurrences(of: "{date}", with: dateNames[age.date])
+    }
+
+    /// The patient's age from PatientBirthDate on the first valid one of StudyDate, SeriesDate and
+    /// AcquisitionDate: in whole years and in whole months, and which of the three dates it is (0, 1,
+    /// 2); nil without both dates or when the birth date comes later.
+    static func ageFromBirthDate(_ m: ScanMetadata) -> (years: Int, months: Int, date: Int)? {
+        guard let birth = m.patientBirthDate.flatMap(ymd),
+              let (then, date) = [m.studyDate, m.seriesDate, m.acquisitionDate].enumerated().lazy
+                  .compactMap({ i, d in d.flatMap(ymd).map { ($0, i) } }).first
         else { return nil }
-        var years = then.y - birth.y
-        if (then.m, then.d) < (birth.m, birth.d) { years -= 1 }
-        guard years >= 0 else { return nil }
-        let age: String
-        if years >= 2 {
-            age = "\(years) Y"
-        } else {
-            var months = (then.y - birth.y) * 12 + then.m - birth.m
-            if then.d < birth.d { months -= 1 }
-            guard months >= 0 else { return nil }
-            age = "\(months) M"
-        }
-        return labels[.ageComputed].replacingOccurrences(of: "{age}", with: age).replacingOccurrences(of: "{date}", with: source)
+        var months = (then.y - birth.y) * 12 + then.m - birth.m
+        if then.d < birth.d { months -= 1 }
+        guard months >= 0 else { return nil }
+        return (months / 12, months, date)
     }
 
     /// DICOM DA "YYYYMMDD" (or the old "YYYY.MM.DD") as numbers; nil if not a valid date.

@@ -165,12 +165,7 @@ public enum ScanScope {
                 }
             }
         }
-        guard let birth = m.patientBirthDate.flatMap(ScanReport.ymd),
-              let then = [m.studyDate, m.seriesDate, m.acquisitionDate].lazy.compactMap({ $0.flatMap(ScanReport.ymd) }).first
-        else { return nil }
-        var years = then.y - birth.y
-        if (then.m, then.d) < (birth.m, birth.d) { years -= 1 }
-        return years >= 0 ? years : nil
+        return ScanReport.ageFromBirthDate(m)?.years
     }
 
     /// The ViewPosition when it says lateral (LL, RL, LATERAL, LAT), else nil.
