@@ -173,8 +173,9 @@ extension TrainingRun {
     /// run's first sitting (a resume command names neither `--init-weights` nor, often, all its flags),
     /// taken from the model file it wrote; the resuming command is kept beside them.
     static func resumedSummary(_ summary: [String: String], model: URL) -> [String: String] {
-        guard let metadata = try? SafeTensors.read(contentsOf: model).metadata, let json = metadata["cxreview.training"],
-              let first = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return summary }
+        guard let metadata = try? SafeTensors.read(contentsOf: model).metadata, let first = trainingSummary(metadata) else {
+            return summary
+        }
         var merged = summary
         for key in ["command", "init"] { if let value = first[key] { merged[key] = value } }
         merged["resumed_by"] = summary["command"]

@@ -45,7 +45,6 @@ public final class TrainingRun {
         /// (`WeightAverage`) instead of the last step's weights; nil: the last step's.
         public var averageDecay: Double? = nil
         public init() {}
-
     }
 
     /// Which validation figure picks the best model.
@@ -111,7 +110,7 @@ public final class TrainingRun {
     let validation: LabelledScans
     let modelURL: URL
     let resumeURL: URL
-    /// Written into the model file as `cxreview.training` (JSON) beside the configuration.
+    /// Written into the model file as `cxreview.training` (`trainingKey`, JSON) beside the configuration.
     let summary: [String: String]
     let log: (String) -> Void
 
@@ -331,14 +330,20 @@ public final class TrainingRun {
         return t
     }
 
+    /// The model file's metadata key for the training summary (JSON, string values).
+    static let trainingKey = "cxreview.training"
     /// The training summary's key for the offsets folded into fc.bias (comma-separated, class order).
     static let operatingPointKey = "operating_point_offsets"
 
+    /// The training summary a model file's metadata holds, if any.
+    static func trainingSummary(_ metadata: [String: String]) -> [String: String]? {
+        guard let json = metadata[trainingKey] else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+    }
+
     /// The offsets a model file says are folded into its fc.bias, if any.
     static func operatingPointOffsets(_ metadata: [String: String]) -> [Double]? {
-        guard let json = metadata["cxreview.training"],
-              let summary = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String],
-              let text = summary[operatingPointKey] else { return nil }
+        guard let text = trainingSummary(metadata)?[operatingPointKey] else { return nil }
         let values = text.split(separator: ",").compactMap { Double($0) }
         return values.isEmpty ? nil : values
     }
@@ -365,7 +370,7 @@ public final class TrainingRun {
         }
         let trainingJSON = String(decoding: try JSONSerialization.data(withJSONObject: training, options: [.sortedKeys]), as: UTF8.self)
         try SafeTensors.write(params.filter { !$0.key.hasSuffix("num_batches_tracked") },
-                              metadata: [ResNetConfiguration.metadataKey: config.jsonString(), "cxreview.training": trainingJSON],
+                              metadata: [ResNetConfiguration.metadataKey: config.jsonString(), Self.trainingKey: trainingJSON],
                               to: modelURL)
     }
 
