@@ -74,9 +74,7 @@ import TestSupport
 
     /// The `cxreview.training` metadata of a model file (read from the safetensors header).
     static func trainingSummary(_ model: URL) throws -> [String: String] {
-        let data = try Data(contentsOf: model)
-        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<8 + length)) as? [String: Any])
+        let header = try TestModel.safetensorsHeader(try Data(contentsOf: model)).object
         let metadata = try #require(header["__metadata__"] as? [String: String])
         let json = try #require(metadata["cxreview.training"])
         return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String])

@@ -61,9 +61,11 @@ public enum TestModel {
         let config = try override ?? String(contentsOf: fixtures.appendingPathComponent("e2e/config.json"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let data = try repack(plain, dropping: { $0.hasSuffix("num_batches_tracked") }, metadata: ["cxreview.config": config])
-        // One file per content, written under a unique name and renamed into place, so that test
-        // processes running side by side never see a partial one.
-        let digest = data.count.description + "-" + String(UInt32(truncatingIfNeeded: data.reduce(into: 5381) { $0 = ($0 &* 33) &+ Int($1) }), radix: 16)
+        // One file per header (the body is the plain file's bytes; a changed one is caught by the comparison
+        // below), written under a unique name and renamed into place, so that test processes running side by
+        // side never see a partial one.
+        let header = data.prefix(8 + (try safetensorsHeader(data).length))
+        let digest = data.count.description + "-" + String(UInt32(truncatingIfNeeded: header.reduce(into: 5381) { $0 = ($0 &* 33) &+ Int($1) }), radix: 16)
         let folder = packageRoot.appendingPathComponent(".build/test-models")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let url = folder.appendingPathComponent("e2e-\(digest).safetensors")
@@ -77,14 +79,20 @@ public enum TestModel {
         return url
     }
 
+    /// The JSON header of safetensors bytes (tensor entries and `__metadata__`) and its length in bytes.
+    public static func safetensorsHeader(_ file: Data) throws -> (object: [String: Any], length: Int) {
+        guard file.count >= 8 else { throw BuildError(description: "not a safetensors file: \(file.count) bytes") }
+        let length = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        guard length > 0, 8 + length <= file.count,
+              let object = try JSONSerialization.jsonObject(with: file.subdata(in: 8..<8 + length)) as? [String: Any]
+        else { throw BuildError(description: "not a safetensors header") }
+        return (object, length)
+    }
+
     /// A safetensors file without the tensors `dropping` names and with `metadata`; the kept tensors'
     /// bytes are copied unchanged, in their original order.
     static func repack(_ file: Data, dropping: (String) -> Bool, metadata: [String: String]) throws -> Data {
-        guard file.count >= 8 else { throw BuildError(description: "not a safetensors file: \(file.count) bytes") }
-        let headerLength = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        guard headerLength > 0, 8 + headerLength <= file.count,
-              let header = try JSONSerialization.jsonObject(with: file.subdata(in: 8..<8 + headerLength)) as? [String: Any]
-        else { throw BuildError(description: "not a safetensors header") }
+        let (header, headerLength) = try safetensorsHeader(file)
         let body = file.subdata(in: 8 + headerLength..<file.count)
         var entries: [(name: String, info: [String: Any], start: Int, end: Int)] = []
         for (name, value) in header where name != "__metadata__" && !dropping(name) {
